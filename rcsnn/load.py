@@ -1,0 +1,32 @@
+"""Open any CORE argument: an rcsnn checkpoint, an intermediate-graph file or a NIR file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import RcsnnError
+from .graph.core import Core
+
+#: NIR carries neither the step nor the reset mode; these are snnTorch's exporter's
+#: fixed Δt and snnTorch's default reset, used when the user gives none.
+NIR_DEFAULT_DT = 1e-4
+NIR_DEFAULT_RESET = "subtract"
+
+
+def load_core(path: str | Path, dt: float | None = None, reset: str | None = None) -> Core:
+    """Load ``path`` by its suffix: ``.nir`` (with ``dt``, ``reset``), ``.json``/``.graphml``, else a checkpoint."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".nir":
+        from .graph.nir_io import read_nir
+
+        return read_nir(path, dt=NIR_DEFAULT_DT if dt is None else dt, reset=reset or NIR_DEFAULT_RESET)
+    if dt is not None or reset is not None:
+        raise RcsnnError(f"{path}: --dt and --reset apply only to NIR files; a {suffix or 'checkpoint'} file records its own")
+    if suffix in (".json", ".graphml"):
+        from .graph.serialize import load_graph
+
+        return load_graph(path)
+    from .model.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)

@@ -1,0 +1,71 @@
+"""Text corpora, character vocabularies, the held-out split and training batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RcsnnError
+
+HELD_OUT_FRACTION = 0.1
+
+
+def default_text() -> str:
+    """CPython's ``pydoc_data.topics`` (~465 K characters), present on every machine."""
+    from pydoc_data.topics import topics
+
+    return "".join(topics[key] for key in sorted(topics))
+
+
+def read_text(path: str | None) -> str:
+    if path is None:
+        return default_text()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RcsnnError(f"{path}: cannot read as UTF-8 text ({exc.__class__.__name__}: {exc})") from None
+    if len(text) < 10_000:
+        raise RcsnnError(f"{path}: only {len(text)} characters; training needs at least 10000")
+    return text
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A text split into training (first 90 %) and held-out (last 10 %) token arrays."""
+
+    vocab: str
+    train: np.ndarray
+    held_out: np.ndarray
+
+    @classmethod
+    def from_text(cls, text: str) -> "Corpus":
+        vocab = "".join(sorted(set(text)))
+        index = {c: i for i, c in enumerate(vocab)}
+        tokens = np.array([index[c] for c in text], dtype=np.int64)
+        split = int(len(tokens) * (1 - HELD_OUT_FRACTION))
+        return cls(vocab, tokens[:split], tokens[split:])
+
+
+class StreamBatches:
+    """Contiguous streams for truncated BPTT with state carried across segments.
+
+    The training text is cut into ``batch`` equal streams; call ``k`` returns
+    inputs and targets ``(batch, length)`` for segment ``k`` of every stream and
+    whether the carried state must be reset (the streams wrapped around).
+    """
+
+    def __init__(self, tokens: np.ndarray, batch: int, length: int):
+        per_stream = len(tokens) // batch
+        if per_stream < length + 1:
+            raise RcsnnError(f"corpus: {len(tokens)} training characters are too few for {batch} streams of {length}")
+        self.streams = tokens[: per_stream * batch].reshape(batch, per_stream)
+        self.length = length
+        self.segments = (per_stream - 1) // length
+
+    def __call__(self, k: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        seg = k % self.segments
+        lo = seg * self.length
+        chunk = self.streams[:, lo : lo + self.length + 1]
+        return chunk[:, :-1], chunk[:, 1:], seg == 0

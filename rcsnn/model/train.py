@@ -1,0 +1,207 @@
+"""Training: surrogate-gradient BPTT, L1 + magnitude pruning, ternary QAT, evaluation.
+
+Three phases, counted in optimizer steps so a seed fixes the result:
+
+1. *float*: dense float recurrent weights;
+2. *prune*: L1 on the latent weights and a cubic magnitude-pruning ramp
+   ``sparsity(k) = target · (1 - (1 - k/K)^3)`` to the target sparsity;
+3. *ternary*: mask frozen, ``W = α·sign(W)·mask`` with a straight-through gradient.
+
+Every phase uses Adam with a cosine learning rate over the whole run, gradient
+clipping at 1.0, batches of contiguous streams with the state carried across
+segments (truncated BPTT).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..graph.core import Core, FixedFormat
+from .corpus import Corpus, StreamBatches
+from .lm import SpikingLM
+from .reference import Run, simulate_fixed, simulate_float
+
+LOG2E = 1.0 / math.log(2.0)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (recorded in the checkpoint)."""
+
+    group_size: int = 512
+    taus: tuple[float, ...] = (1.0, 4.0, 16.0)
+    embed: int = 64
+    theta: float = 1.0
+    reset: str = "zero"
+    sparsity: float = 0.936
+    float_steps: int = 1600
+    prune_steps: int = 1000
+    ternary_steps: int = 1000
+    batch: int = 32
+    length: int = 128
+    lr: float = 1e-2
+    l1: float = 2e-5
+    membrane_penalty: float = 0.0
+    membrane_bound: float = 64.0
+    rate_penalty: float = 0.0
+    seed: int = 0
+    dt: float = 1e-3
+    fixed: FixedFormat = field(default_factory=FixedFormat)
+    log_every: int = 50
+
+    @property
+    def total_steps(self) -> int:
+        return self.float_steps + self.prune_steps + self.ternary_steps
+
+
+def _phase(cfg: TrainConfig, step: int) -> str:
+    if step < cfg.float_steps:
+        return "float"
+    return "prune" if step < cfg.float_steps + cfg.prune_steps else "ternary"
+
+
+def train(cfg: TrainConfig, corpus: Corpus, log=print) -> tuple[SpikingLM, dict]:
+    """Train a :class:`SpikingLM` on ``corpus.train``; ``log`` receives one progress line at a time.
+
+    Returns the model (in ternary mode when ternary steps were run) and the held-out
+    bits/char of the torch model at the end of each phase (``bpc_<phase>``).
+    """
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    model = SpikingLM(corpus.vocab, cfg.group_size, cfg.taus, cfg.embed, cfg.theta, cfg.reset)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(cfg.total_steps, 1))
+    batches = StreamBatches(corpus.train, cfg.batch, cfg.length)
+    state = None
+    metrics = {}
+    start = last = time.perf_counter()
+    for step in range(cfg.total_steps):
+        phase = _phase(cfg, step)
+        if step + 1 == cfg.total_steps or _phase(cfg, step + 1) != phase:
+            end_of_phase = phase
+        else:
+            end_of_phase = None
+        if phase == "prune":
+            k = (step - cfg.float_steps + 1) / cfg.prune_steps
+            model.recurrent.prune_to(cfg.sparsity * (1 - (1 - k) ** 3))
+        model.recurrent.ternary = phase == "ternary"
+        inputs, targets, fresh = batches(step)
+        if fresh or state is None:
+            state = model.initial_state(cfg.batch)
+        logits, state, spikes, membranes = model(torch.from_numpy(inputs), state)
+        state = tuple(x.detach() for x in state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), torch.from_numpy(targets).reshape(-1))
+        total = loss
+        if phase == "prune":
+            total = total + cfg.l1 * model.recurrent.latent.abs().sum()
+        if cfg.membrane_penalty:
+            total = total + cfg.membrane_penalty * F.relu(membranes.abs() - cfg.membrane_bound).pow(2).mean()
+        if cfg.rate_penalty:
+            total = total + cfg.rate_penalty * spikes.mean()
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.total_steps:
+            now = time.perf_counter()
+            rates = spikes.detach().view(-1, model.groups, model.group_size).mean((0, 2))
+            log(
+                f"step {step + 1:5d}/{cfg.total_steps} {phase:7s} loss {loss.item():.3f} "
+                f"bpc {loss.item() * LOG2E:.3f} sparsity {model.recurrent.sparsity():.3f} "
+                f"rates {' '.join(f'{r:.3f}' for r in rates.tolist())} "
+                f"|v|max {membranes.detach().abs().max().item():.0f} "
+                f"{cfg.log_every / (now - last):.2f} steps/s {now - start:.0f}s"
+            )
+            last = now
+        if end_of_phase:
+            metrics[f"bpc_{end_of_phase}"] = torch_bits_per_char(model, corpus.held_out)
+            log(f"end of {end_of_phase} phase: held-out {metrics[f'bpc_{end_of_phase}']:.4f} bits/char (torch, float32)")
+    metrics["train_seconds"] = round(time.perf_counter() - start, 1)
+    return model, metrics
+
+
+def _chunks(tokens: np.ndarray, chunks: int) -> np.ndarray:
+    per = len(tokens) // chunks
+    return tokens[: per * chunks].reshape(chunks, per)
+
+
+@torch.no_grad()
+def torch_bits_per_char(model: torch.nn.Module, tokens: np.ndarray, chunks: int = 16) -> float:
+    """Held-out bits/char of a torch LM (float32), ``chunks`` streams evaluated in parallel.
+
+    ``model(tokens (B, L))`` must return the logits ``(B, L, V)`` first (any further outputs are ignored).
+    """
+    data = torch.from_numpy(_chunks(tokens, chunks))
+    logits, *_ = model(data[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), data[:, 1:].reshape(-1)).item() * LOG2E
+
+
+def reference_run(core: Core, tokens: np.ndarray, backend: str, chunks: int = 16) -> tuple[Run, np.ndarray]:
+    """Float64 (``"float"``) or fixed-point (``"fixed"``) run over ``chunks`` parallel streams.
+
+    Returns the run (arrays ``(steps, chunks, N)``) and the token chunks ``(chunks, steps+1)``."""
+    data = _chunks(tokens, chunks)
+    currents = core.token_currents(data[:, :-1].T)
+    simulate = simulate_float if backend == "float" else simulate_fixed
+    return simulate(core, currents), data
+
+
+def bits_per_char_from_spikes(core: Core, spikes: np.ndarray, data: np.ndarray) -> float:
+    """Held-out bits/char of the float64 readout applied to a raster ``(steps, chunks, N)``."""
+    logits = spikes.astype(np.float64) @ core.readout_weight.T + core.readout_bias
+    logits -= logits.max(-1, keepdims=True)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    targets = data[:, 1:].T
+    picked = np.take_along_axis(logp, targets[..., None], -1)
+    return float(-picked.mean() * LOG2E)
+
+
+def choose_width(core: Core, float_run: Run, headroom_bits: int = 1) -> FixedFormat:
+    """The fixed-point format of ``core`` with Wv just wide enough for the run's membranes."""
+    fmt = core.fixed
+    peak = max(float(np.abs(float_run.membranes).max()), max(g.theta for g in core.groups))
+    wv = int(math.ceil(math.log2(peak * 2**fmt.Fv + 1))) + 1 + headroom_bits
+    return FixedFormat(Wv=max(wv, fmt.Fv + 2), Fv=fmt.Fv, Fb=fmt.Fb)
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    d = asdict(cfg)
+    d["taus"] = list(cfg.taus)
+    return d
+
+
+def evaluate_core(core: Core, held_out: np.ndarray, log=print) -> tuple[Core, dict]:
+    """Reference figures of a trained core; returns it with a fitted Wv and the metrics.
+
+    ``bpc_float64`` and ``bpc_fixed`` are held-out bits/char of the float64 and
+    fixed-point references; ``raster_mismatch`` is the fraction of (t, stream,
+    neuron) where the two rasters differ (closed loop: one flip can cascade), and
+    ``first_mismatch_step`` the earliest step at which any stream differs.
+    """
+    float_run, data = reference_run(core, held_out, "float")
+    fitted = dataclasses.replace(core, fixed=choose_width(core, float_run))
+    fixed_run, _ = reference_run(fitted, held_out, "fixed")
+    differ = float_run.spikes != fixed_run.spikes
+    steps_differ = np.flatnonzero(differ.any(axis=(1, 2)))
+    metrics = {
+        "bpc_float64": bits_per_char_from_spikes(core, float_run.spikes, data),
+        "bpc_fixed": bits_per_char_from_spikes(core, fixed_run.spikes, data),
+        "raster_mismatch": float(differ.mean()),
+        "first_mismatch_step": int(steps_differ[0]) if steps_differ.size else None,
+        "membrane_abs_max": float(np.abs(float_run.membranes).max()),
+        "membrane_abs_mean": [float(np.abs(float_run.membranes[..., sl]).mean()) for sl in core.offsets().values()],
+        "firing_rates": [float(float_run.spikes[..., sl].mean()) for sl in core.offsets().values()],
+        "fixed": dataclasses.asdict(fitted.fixed),
+    }
+    log(f"held-out: float64 reference {metrics['bpc_float64']:.4f} bits/char, fixed-point {metrics['bpc_fixed']:.4f} "
+        f"(Wv={fitted.fixed.Wv} Fv={fitted.fixed.Fv} Fb={fitted.fixed.Fb}); rasters differ at "
+        f"{metrics['raster_mismatch']:.2%} of events, first at step {metrics['first_mismatch_step']}")
+    return fitted, metrics

@@ -1,0 +1,50 @@
+"""Shared fixtures: small random cores built directly from the contract's objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rcsnn.graph.core import Core, FixedFormat, NeuronGroup, SynapseBlock
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_CHECKPOINT = ROOT / "examples" / "small_3x32.rcsnn"
+EXAMPLE_CHECKPOINT = ROOT / "examples" / "sapu_3x512.rcsnn"
+
+
+def random_core(seed: int = 0, sizes=(12, 12), resets=("zero", "subtract"), shared: bool = True,
+                density: float = 0.3, cross: bool = False, n_in: int = 5, fixed: FixedFormat | None = None) -> Core:
+    """A random ternary core: groups of ``sizes``; a shared T (equal sizes) or one T per group."""
+    rng = np.random.default_rng(seed)
+    groups = tuple(NeuronGroup(f"g{k}", n, float(rng.uniform(0.3, 0.95)), float(rng.uniform(0.5, 1.5)), r)
+                   for k, (n, r) in enumerate(zip(sizes, resets)))
+
+    def ternary(rows, cols):
+        return (rng.choice([-1, 1], (rows, cols)) * (rng.random((rows, cols)) < density)).astype(np.int8)
+
+    matrices, synapses = {}, []
+    if shared:
+        matrices["T"] = ternary(sizes[0], sizes[0])
+    for g in groups:
+        key = "T" if shared else f"T_{g.name}"
+        matrices.setdefault(key, ternary(g.size, g.size))
+        synapses.append(SynapseBlock(g.name, g.name, key, float(rng.uniform(0.1, 0.6))))
+    if cross:
+        a, b = groups[0], groups[1]
+        matrices["X"] = ternary(b.size, a.size)
+        synapses.append(SynapseBlock(a.name, b.name, "X", float(rng.uniform(0.1, 0.6))))
+    n = sum(sizes)
+    return Core(groups, matrices, tuple(synapses), bias=rng.normal(0, 0.2, n), input_weight=rng.normal(0, 0.7, (n, n_in)),
+                fixed=fixed or FixedFormat()).validate()
+
+
+@pytest.fixture
+def small_core() -> Core:
+    return random_core()
+
+
+@pytest.fixture(scope="session")
+def small_checkpoint() -> Path:
+    return SMALL_CHECKPOINT
