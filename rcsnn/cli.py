@@ -149,6 +149,26 @@ def _cmd_graph(args) -> None:
     print(f"wrote {out} ({len(core.groups)} groups, {core.n_neurons} neurons, {core.nonzeros()} synapses)")
 
 
+def _cmd_verify(args) -> int:
+    """Check a backend against its reference; the backend modules do the work and return the exit code."""
+    core = _load(args)
+    if args.prompt is not None or args.input is not None:
+        currents = _input_currents(core, args)
+        stimulus = "--prompt" if args.prompt is not None else args.input
+    else:
+        currents, stimulus = _sample_currents(core, args.steps)
+    print(f"stimulus: {stimulus}, {len(currents)} steps", flush=True)
+    backends = ("spice", "amaranth", "verilator", "icarus") if args.backend == "all" else (args.backend,)
+    worst = 0
+    for backend in backends:
+        if backend == "spice":
+            from .analog.verify import verify_spice as check
+        else:
+            from .digital.verify import verify_digital as check
+        worst = max(worst, check(core, currents, backend, args))
+    return worst
+
+
 def _core_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("core", metavar="CORE", help="rcsnn checkpoint, graph (.json/.graphml) or NIR file")
     p.add_argument("--dt", type=float, default=None, help="NIR only: seconds per step (default 1e-4, snnTorch's exporter)")
@@ -167,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theta", type=float, default=1.0)
     p.add_argument("--reset", choices=("zero", "subtract"), default="zero")
     p.add_argument("--sparsity", type=float, default=0.936)
-    p.add_argument("--float-steps", type=int, default=1600)
-    p.add_argument("--prune-steps", type=int, default=1000)
-    p.add_argument("--ternary-steps", type=int, default=1000)
+    p.add_argument("--float-steps", type=int, default=1000)
+    p.add_argument("--prune-steps", type=int, default=700)
+    p.add_argument("--ternary-steps", type=int, default=700)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--length", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-2)
@@ -180,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fv", type=int, default=12, help="fractional bits of membrane and weights")
     p.add_argument("--fb", type=int, default=14, help="fractional bits of beta")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(run=_cmd_train)
@@ -214,17 +234,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("float", "fixed"), default="float")
     p.add_argument("-o", "--output", required=True, help="output .npz (spikes, membranes, groups, group_start)")
     p.set_defaults(run=_cmd_run)
+
+    p = sub.add_parser("verify", help="check a backend spike for spike against its reference (exit 1 on any mismatch)")
+    _core_arguments(p)
+    p.add_argument("--backend", choices=("spice", "amaranth", "verilator", "icarus", "all"), required=True)
+    p.add_argument("--steps", type=int, default=200)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--prompt", help="text fed one character per step (default: held-out pydoc text)")
+    source.add_argument("--input", help=".npy array (steps x inputs) fed to the input port")
+    p.add_argument("--mode", choices=("closed", "open"), default="open",
+                   help="spice: closed loop, or open loop (blocks driven by the reference raster)")
+    p.add_argument("--workers", type=int, default=2, help="spice: parallel ngspice processes")
+    p.add_argument("--out", default="verify-out", help="directory for reports, plots and waveforms")
+    p.set_defaults(run=_cmd_verify)
+
+    from .analog.cli import register as register_analog
+
+    register_analog(sub)
+
+    from .digital.cli import register as register_digital
+
+    register_digital(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        return args.run(args) or 0
     except RcsnnError as exc:
         print(f"rcsnn: error: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

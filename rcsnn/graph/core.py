@@ -7,7 +7,7 @@ order; a raster is ``(steps, N_total)``. The semantics are those of
 
 .. math::
 
-    I_i[t] = x_i[t] + b_i + \\sum_j W_{ij} s_j[t-1], \\qquad W = \\alpha T
+    I_i[t] = x_i[t] + b_i + \\sum_j W_{ij} s_j[t-d_{ij}], \\qquad W = \\alpha T
 
     \\text{zero:}\\quad v_i[t] = \\beta_g v_i[t-1] (1 - s_i[t-1]) + I_i[t]
 
@@ -16,7 +16,10 @@ order; a raster is ``(steps, N_total)``. The semantics are those of
     s_i[t] = [v_i[t] \\ge \\theta_g]
 
 where the external input is ``x[t] = input_weight @ u[t]`` for the input-port
-vector ``u[t]`` (a token embedding in the language model).
+vector ``u[t]`` (a token embedding in the language model) and the synaptic delay
+``d`` is 1 (the contract's recurrent synapses) or 0 for same-step feed-forward
+blocks between groups, which must form no cycle; groups update in
+:meth:`Core.update_order`. The analog and digital backends take ``d = 1`` only.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class SynapseBlock:
     post: str
     matrix: str
     alpha: float
+    delay: int = 1
+    """1: the spikes of step t−1 (the contract's recurrent synapses); 0: the spikes of the same
+    step, from a group updated earlier in the step (feed-forward layers as snnTorch and NIR run them)."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,27 @@ class Core:
                 return g
         raise KeyError(name)
 
+    def update_order(self) -> list[str]:
+        """Group names in an order where every same-step (delay 0) block's pre comes before its post.
+
+        Stable: groups keep their own order unless a same-step block forces otherwise.
+        """
+        import networkx as nx
+
+        dag = nx.DiGraph()
+        dag.add_nodes_from(g.name for g in self.groups)
+        dag.add_edges_from((s.pre, s.post) for s in self.synapses if s.delay == 0)
+        rank = {g.name: k for k, g in enumerate(self.groups)}
+        try:
+            return list(nx.lexicographical_topological_sort(dag, key=rank.__getitem__))
+        except nx.NetworkXUnfeasible:
+            cycle = " -> ".join(f"{a}" for a, _ in nx.find_cycle(dag))
+            raise RcsnnError(f"core: same-step (delay 0) synapses form a cycle through {cycle}; a cycle needs delay 1") from None
+
+    def same_step_blocks(self) -> list[SynapseBlock]:
+        """The feed-forward blocks with delay 0 (backends that clock spikes per step refuse them)."""
+        return [s for s in self.synapses if s.delay == 0]
+
     def per_neuron(self, attribute: str) -> np.ndarray:
         """A group attribute (``beta``, ``theta``) broadcast to ``(N_total,)``."""
         return np.concatenate([np.full(g.size, getattr(g, attribute), dtype=np.float64) for g in self.groups])
@@ -227,6 +254,9 @@ class Core:
                 raise RcsnnError(f"{where}: key 'matrix.{s.matrix}': shape {self.matrices[s.matrix].shape}, expected {want} for {s.pre}->{s.post}")
             if not (math.isfinite(s.alpha) and s.alpha > 0):
                 raise RcsnnError(f"{where}: key 'synapses.alpha'[{k}] ({s.pre}->{s.post}) = {s.alpha}, must be finite and > 0")
+            if s.delay not in (0, 1):
+                raise RcsnnError(f"{sw}: delay {s.delay!r} is not 0 (same step) or 1 (previous step)")
+        self.update_order()
         n = self.n_neurons
         n_in = self.input_weight.shape[1] if self.input_weight.ndim == 2 else -1
         check_array(where, "neurons.bias", self.bias, (n,))

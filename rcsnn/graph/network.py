@@ -15,7 +15,8 @@ Edges (attribute ``kind``):
 * ``input`` (input → lif): dense ``weight`` (group size × n_in), the external current;
 * ``synapse`` (lif → lif): ``matrix`` (a key of ``graph.graph["matrices"]``, a
   ternary int8 array post × pre — a shared T is stored once), ``alpha`` (scale),
-  ``alpha_q``, ``order`` (summation order);
+  ``alpha_q``, ``delay`` (1: spikes of step t−1; 0: same step, feed-forward),
+  ``order`` (summation order);
 * ``spikes`` (lif → output).
 
 Graph attributes: ``format`` = ``"rcsnn-graph"``, ``version``, ``dt`` (s),
@@ -64,7 +65,8 @@ def core_to_graph(core: Core) -> nx.DiGraph:
     for order, (s, alpha_q) in enumerate(zip(core.synapses, q.alpha_q)):
         if g.has_edge(s.pre, s.post):
             raise RcsnnError(f"core: two synapse blocks {s.pre}->{s.post}; merge them into one matrix")
-        g.add_edge(s.pre, s.post, kind="synapse", matrix=s.matrix, alpha=s.alpha, alpha_q=alpha_q, order=order)
+        g.add_edge(s.pre, s.post, kind="synapse", matrix=s.matrix, alpha=s.alpha, alpha_q=alpha_q, delay=s.delay,
+                   order=order)
     for group in core.groups:
         g.add_edge(group.name, OUTPUT, kind="spikes")
     return g
@@ -97,8 +99,10 @@ def graph_to_core(g: nx.DiGraph, where: str = "graph") -> Core:
     for pre, post, d in g.edges(data=True):
         kind = d.get("kind")
         if kind == "synapse":
-            synapses.append((int(d.get("order", 0)), SynapseBlock(str(pre), str(post), str(_attr(d, "matrix", where, f"{pre}->{post}")),
-                                                                  float(_attr(d, "alpha", where, f"{pre}->{post}")))))
+            edge = f"{pre}->{post}"
+            block = SynapseBlock(str(pre), str(post), str(_attr(d, "matrix", where, edge)),
+                                 float(_attr(d, "alpha", where, edge)), int(d.get("delay", 1)))
+            synapses.append((int(d.get("order", 0)), block))
         elif not ((kind == "input" and pre == INPUT and post in lif) or (kind == "spikes" and pre in lif and post == OUTPUT)):
             raise RcsnnError(f"{where}: edge {pre}->{post} of kind {kind!r} is not allowed there")
     matrices = {k: np.asarray(m) for k, m in g.graph.get("matrices", {}).items()}

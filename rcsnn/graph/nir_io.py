@@ -16,8 +16,10 @@ reading; the CLI's defaults are ``dt = 1e-4`` s (what ``snntorch.export_to_nir``
 and ``reset = "subtract"`` (snnTorch's default reset mechanism).
 
 Writing (:func:`core_to_nir`, :func:`write_nir`), node keys are stable and derived from the
-group names; edges are written in the order below, and the reader orders groups and
-synapse blocks by first appearance in the edge list, so a written core reads back in order:
+group names; edges are written in the order below. The reader numbers neurons layer by
+layer — LIF nodes in feed-forward order from the Input (a recurrent cycle is one layer), nodes
+of one layer by natural order of their keys (``g2`` before ``g10``) — independent of the edge
+order (nirtorch's varies between processes), so a written core reads back in order:
 
 =========================================  ====================================================
 core                                       NIR
@@ -33,8 +35,7 @@ readout_weight / readout_bias (optional)   ``ro_<g>``: Affine ``lif_<g>`` -> ``r
 =========================================  ====================================================
 
 Reading (:func:`nir_to_core`, :func:`read_nir`); nested ``NIRGraph`` nodes (snnTorch's
-RLeaky) are flattened with keys joined by ``"."``; nested Input/Output and Identity nodes
-are pass-throughs:
+RLeaky) are flattened with keys joined by ``"."``; their Input/Output nodes are pass-throughs:
 
 =========================================  ====================================================
 NIR                                        core
@@ -45,26 +46,32 @@ Input -> LIF                               identity input weights
 LIF (scalar or per-neuron params)          groups: contiguous runs of equal (tau, v_threshold);
                                            group names from the node key (``lif_`` prefix dropped)
 LIF -> Affine/Linear -> LIF, on a cycle    synapse blocks alpha*T, one alpha per block after the
-(self-loop or strongly connected)          gain; one-step delay; Affine bias -> neuron bias
+(self-loop or strongly connected)          gain; delay 1 (spikes of step t-1); Affine bias -> bias
+LIF -> Affine/Linear -> LIF, off cycles    synapse blocks alpha*T with delay 0: the spikes of the
+(feed-forward layers)                      same step, the pre group updated first (as snnTorch runs
+                                           a Sequential of layers)
 LIF -> Output                              spikes (nothing to store)
 LIF -> Affine/Linear -> Output             readout_weight / readout_bias (one such Output)
 =========================================  ====================================================
 
 Refused, with one :class:`~rcsnn.errors.RcsnnError` line naming the node: any other node
-type (CubaLIF, IF, LI, Integrator, Conv*, Flatten, Delay, Scale, Threshold, pooling, ...);
+type (CubaLIF, IF, LI, I, Conv*, Flatten, Delay, Scale, Threshold, pooling, ...);
 zero or several Input nodes; weight nodes without exactly one source or chained weight
 nodes; ``tau <= dt``; ``v_threshold <= 0``; ``v_reset != 0`` (both reset modes reset to 0 or
-subtract ``theta``); recurrent weights that are not ``alpha * {-1, 0, +1}`` per block;
-**feed-forward** connections LIF -> W -> LIF between nodes not on a common cycle. In snnTorch
-and NIR's usual discrete semantics such an edge delivers spikes in the *same* step, while
-the contract's synapses (and an RLeaky recurrence) deliver the spikes of step t-1, so only
-recurrent cycles map. Inside a cycle through several LIF nodes every edge is taken with the
+subtract ``theta``); weights between LIF nodes that are not ``alpha * {-1, 0, +1}`` per
+block. In snnTorch and NIR's usual discrete semantics a feed-forward edge delivers spikes
+in the *same* step and a recurrent one (RLeaky) those of step t-1; the core's synapse
+blocks carry that delay. Inside a cycle through several LIF nodes every edge is taken with the
 one-step delay; NIR tools that break such a cycle at a single edge will differ.
 
 Differences that remain: NIR and snnTorch fire on ``v > theta``, the contract on
 ``v >= theta`` (only exact ties differ); the reset mode is not carried, so a core mixing
 reset modes does not round-trip; ``tau`` and ``r`` are rounded, so ``beta`` and the gain read
-back within a few ulp (exactly when dt and ``1 - beta`` are powers of two).
+back within a few ulp (exactly when dt and ``1 - beta`` are powers of two). A readout sees
+the spikes of the same step. snnTorch: ``export_to_nir`` (with nirtorch 2) writes an RLeaky
+flat as ``<i>.lif`` / ``<i>.w_rec`` (group ``<i>_lif``); a Leaky's ``zero`` reset is the
+contract's, but an RLeaky's is not (it also drops the step's input, see
+:mod:`rcsnn.graph.snntorch_io`), and the graph does not say which one wrote it.
 """
 
 from __future__ import annotations
@@ -85,7 +92,8 @@ DEFAULT_DT = 1e-4
 DEFAULT_RESET = "subtract"
 
 _WEIGHTS = (nir.Affine, nir.Linear)
-_SUPPORTED = "Input, Output, Affine, Linear, LIF, Identity and nested NIRGraph"
+_LIF_FIELDS = ("tau", "r", "v_leak", "v_threshold", "v_reset")
+_SUPPORTED = "Input, Output, Affine, Linear, LIF and nested NIRGraph"
 
 
 # --------------------------------------------------------------------------- assembly
@@ -117,6 +125,7 @@ class Projection:
     post: str
     weight: np.ndarray
     where: str
+    delay: int = 1
 
 
 def assemble_core(
@@ -145,24 +154,22 @@ def assemble_core(
         pieces[pop.name] = list(zip(names, runs))
         for name, (a, b) in pieces[pop.name]:
             groups.append(NeuronGroup(name, b - a, float(pop.beta[a]), float(pop.theta[a]), reset))
-    distinct: list[np.ndarray] = []
+    shared: dict[tuple, tuple[int, np.ndarray]] = {}  # (shape, bytes) of T -> (index, T)
     blocks = []
     for proj in projections:
+        split = len(pieces[proj.pre]) * len(pieces[proj.post]) > 1
         for pre, (pa, pb) in pieces[proj.pre]:
             for post, (qa, qb) in pieces[proj.post]:
                 w = proj.weight[qa:qb, pa:pb]
-                if not w.any():
-                    continue
-                label = proj.where if len(pieces[proj.pre]) * len(pieces[proj.post]) == 1 else f"{proj.where} (block {pre}->{post})"
-                alpha, t = _ternary(w, label)
-                k = next((i for i, m in enumerate(distinct) if m.shape == t.shape and (m == t).all()), len(distinct))
-                distinct[k:k + 1] = [t]
-                blocks.append((pre, post, k, alpha))
-    names = ["T"] if len(distinct) == 1 else [f"T{k}" for k in range(len(distinct))]
+                if w.any():
+                    alpha, t = _ternary(w, f"{proj.where} (block {pre}->{post})" if split else proj.where)
+                    index, _ = shared.setdefault((t.shape, t.tobytes()), (len(shared), t))
+                    blocks.append((pre, post, index, alpha, proj.delay))
+    names = ["T"] if len(shared) == 1 else [f"T{k}" for k in range(len(shared))]
     return Core(
         groups=tuple(groups),
-        matrices=dict(zip(names, distinct)),
-        synapses=tuple(SynapseBlock(pre, post, names[k], alpha) for pre, post, k, alpha in blocks),
+        matrices={names[k]: t for k, t in shared.values()},
+        synapses=tuple(SynapseBlock(pre, post, names[k], alpha, delay) for pre, post, k, alpha, delay in blocks),
         bias=np.concatenate([p.bias for p in populations]),
         input_weight=np.vstack([p.input_weight for p in populations]),
         dt=dt,
@@ -200,25 +207,25 @@ def _check_args(dt: float, reset: str, where: str) -> None:
 def core_to_nir(core: Core) -> nir.NIRGraph:
     """The core as a flat NIR graph (see the module docstring for keys and parameters).
 
-    Refuses synapse blocks between different groups that lie on no cycle: NIR readers
-    would deliver them in the same step instead of one step later.
+    A block on a cycle carries delay 1 and one off every cycle delay 0 in NIR readers;
+    blocks whose delay says otherwise are refused.
     """
     core.validate()
     links = nx.DiGraph([(s.pre, s.post) for s in core.synapses])
     for s in core.synapses:
-        if not _one_step_ok(links, s.pre, s.post):
+        if _one_step_ok(links, s.pre, s.post) != bool(s.delay):
             raise RcsnnError(
-                f"core: synapses {s.pre}->{s.post} are feed-forward between groups; NIR (snnTorch) would deliver "
-                "them in the same step, not one step later: only recurrent cycles export"
+                f"core: synapses {s.pre}->{s.post} have delay {s.delay}, but NIR readers deliver a connection "
+                f"{'on' if s.delay == 0 else 'off'} a cycle {'one step later' if s.delay == 0 else 'in the same step'}"
             )
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array([core.n_inputs]))}
     edges: list[tuple[str, str]] = []
 
-    def add(key: str, node: nir.NIRNode, *links: tuple[str, str]) -> None:
+    def add(key: str, node: nir.NIRNode, *new_edges: tuple[str, str]) -> None:
         if key in nodes:
             raise RcsnnError(f"core: NIR node key {key!r} is used twice (rename the groups)")
         nodes[key] = node
-        edges.extend(links)
+        edges.extend(new_edges)
 
     offsets = core.offsets()
     for g in core.groups:
@@ -226,7 +233,8 @@ def core_to_nir(core: Core) -> nir.NIRGraph:
             raise RcsnnError(f"core: group name {g.name!r} is not a NIR node key (letters, digits, _)")
         sl, tau = offsets[g.name], np.full(g.size, core.dt / (1.0 - g.beta))
         add(f"in_{g.name}", nir.Affine(weight=core.input_weight[sl], bias=core.bias[sl]), ("input", f"in_{g.name}"))
-        lif = nir.LIF(tau=tau, r=tau / core.dt, v_leak=np.zeros(g.size), v_threshold=np.full(g.size, g.theta), v_reset=np.zeros(g.size))
+        zeros = np.zeros(g.size)
+        lif = nir.LIF(tau=tau, r=tau / core.dt, v_leak=zeros, v_threshold=np.full(g.size, g.theta), v_reset=zeros)
         add(f"lif_{g.name}", lif, (f"in_{g.name}", f"lif_{g.name}"))
     for s in core.synapses:
         key = f"rec_{s.pre}_{s.post}"
@@ -236,7 +244,7 @@ def core_to_nir(core: Core) -> nir.NIRGraph:
         add(f"out_{g.name}", nir.Output(output_type=np.array([g.size])), (f"lif_{g.name}", f"out_{g.name}"))
     if core.readout_weight is not None:
         n_out = core.readout_weight.shape[0]
-        nodes["readout"] = nir.Output(output_type=np.array([n_out]))
+        add("readout", nir.Output(output_type=np.array([n_out])))
         for k, g in enumerate(core.groups):
             bias = core.readout_bias if k == 0 and core.readout_bias is not None else np.zeros(n_out)
             affine = nir.Affine(weight=core.readout_weight[:, offsets[g.name]], bias=bias)
@@ -296,21 +304,15 @@ def nir_to_core(graph: nir.NIRGraph, dt: float, reset: str, where: str = "NIR gr
         raw_bias[dst] += bias
         if src in inputs:
             raw_in[dst] += weight
-        elif _one_step_ok(links, src, dst):
-            raw_rec.setdefault((src, dst), [0.0, label])[0] += weight
         else:
-            raise RcsnnError(
-                f"{where}: {label}: {src} -> {dst} is a feed-forward connection between LIF nodes: NIR and snnTorch "
-                "deliver it in the same step, the core's synapses deliver spikes of step t-1; only recurrent cycles "
-                "LIF -> weights -> LIF (one-step delay) map to the core"
-            )
+            raw_rec.setdefault((src, dst), [0.0, label])[0] += weight
 
     pops, gains = {}, {}
     for key, n in sizes.items():
         name, beta, theta, leak, gains[key] = _lif_params(key, nodes[key], n, dt, where)
         pops[key] = Population(name, beta, theta, gains[key] * raw_bias[key] + leak, gains[key][:, None] * raw_in[key])
     projections = [
-        Projection(pops[a].name, pops[b].name, gains[b][:, None] * w, f"{where}: {label}")
+        Projection(pops[a].name, pops[b].name, gains[b][:, None] * w, f"{where}: {label}", int(_one_step_ok(links, a, b)))
         for (a, b), (w, label) in raw_rec.items()
     ]
     readout_weight, readout_bias = _readout(nodes, paths, sizes, where)
@@ -340,8 +342,8 @@ def _readout(nodes: dict, paths: list, sizes: dict[str, int], where: str) -> tup
 def _flatten(graph: nir.NIRGraph, where: str) -> tuple[dict, list]:
     """Nodes and edges with nested graphs inlined (keys ``outer.inner``) and pass-throughs removed.
 
-    Pass-throughs are Identity nodes and the Input/Output nodes of nested graphs; an edge
-    into a nested graph enters its Input, an edge out of it leaves its Output.
+    The Input/Output nodes of nested graphs are pass-throughs: an edge into a nested graph
+    enters its Input, an edge out of it leaves its Output.
     """
     nodes, edges, through = {}, [], []
 
@@ -351,7 +353,7 @@ def _flatten(graph: nir.NIRGraph, where: str) -> tuple[dict, list]:
                 visit(node, f"{prefix}{key}.")
             else:
                 nodes[prefix + key] = node
-                if isinstance(node, nir.Identity) or (prefix and isinstance(node, (nir.Input, nir.Output))):
+                if prefix and isinstance(node, (nir.Input, nir.Output)):
                     through.append(prefix + key)
         for a, b in g.edges:
             edges.append((port(g, a, prefix, nir.Output), port(g, b, prefix, nir.Input)))
@@ -362,7 +364,8 @@ def _flatten(graph: nir.NIRGraph, where: str) -> tuple[dict, list]:
             return prefix + key
         ends = [k for k, n in sub.nodes.items() if isinstance(n, kind)]
         if len(ends) != 1:
-            raise RcsnnError(f"{where}: nested graph {prefix + key!r} has {len(ends)} {kind.__name__} nodes; one is supported")
+            raise RcsnnError(f"{where}: nested graph {prefix + key!r} has {len(ends)} {kind.__name__} nodes; "
+                             "one is supported")
         return f"{prefix}{key}.{ends[0]}"
 
     visit(graph, "")
@@ -396,7 +399,8 @@ def _paths(nodes: dict, edges: list, where: str) -> list[tuple[str, str | None, 
             raise RcsnnError(f"{where}: edge {a!r} -> {b!r} enters the Input node")
         if isinstance(nodes[a], _WEIGHTS):
             if isinstance(nodes[b], _WEIGHTS):
-                raise RcsnnError(f"{where}: {a!r} -> {b!r}: chained weight nodes are not supported (one Affine/Linear between neurons)")
+                raise RcsnnError(f"{where}: {a!r} -> {b!r}: chained weight nodes are not supported "
+                                 "(one Affine/Linear between neurons)")
         elif isinstance(nodes[b], _WEIGHTS):
             paths += [(a, b, c) for x, c in edges if x == b]
         else:
@@ -405,16 +409,15 @@ def _paths(nodes: dict, edges: list, where: str) -> list[tuple[str, str | None, 
 
 
 def _lif_sizes(nodes: dict, paths: list, n_in: int, where: str) -> dict[str, int]:
-    """Neuron count of each LIF node, in order of first appearance in ``paths``.
+    """Neuron count of each LIF node, in layer order (see the module docstring).
 
     Taken from per-neuron parameters, the weights into and out of the node and direct
     Input edges; scalar parameters are broadcast to it.
     """
-    order = list(dict.fromkeys(k for a, _, b in paths for k in (a, b) if isinstance(nodes[k], nir.LIF)))
-    order += [k for k, n in nodes.items() if isinstance(n, nir.LIF) and k not in order]
+    order = _layer_order([k for k, n in nodes.items() if isinstance(n, nir.LIF)], paths)
     seen: dict[str, set] = {k: set() for k in order}
     for key in order:
-        seen[key] |= {np.size(getattr(nodes[key], f)) for f in ("tau", "r", "v_leak", "v_threshold", "v_reset")} - {1}
+        seen[key] |= {np.size(getattr(nodes[key], f)) for f in _LIF_FIELDS} - {1}
     for a, w, b in paths:
         shape = np.shape(nodes[w].weight) if w else None
         if a in seen and shape:
@@ -425,10 +428,23 @@ def _lif_sizes(nodes: dict, paths: list, n_in: int, where: str) -> dict[str, int
     for key in order:
         found = seen[key] - {None}
         if len(found) != 1:
-            problem = "cannot infer its size (scalar parameters and no weights)" if not found else f"inconsistent sizes {sorted(found)}"
+            problem = f"inconsistent sizes {sorted(found)}" if found else "cannot infer its size (scalar parameters, no weights)"
             raise RcsnnError(f"{where}: LIF node {key!r}: {problem}")
         sizes[key] = found.pop()
     return sizes
+
+
+def _layer_order(lif: list[str], paths: list) -> list[str]:
+    """LIF keys by (feed-forward depth of their strongly connected component, natural key order)."""
+    links = nx.DiGraph()
+    links.add_nodes_from(lif)
+    links.add_edges_from((a, b) for a, _, b in paths if a in links and b in links)
+    layers = nx.condensation(links)
+    depth = {}
+    for component in nx.topological_sort(layers):
+        depth[component] = max((depth[p] + 1 for p in layers.predecessors(component)), default=0)
+    natural = lambda key: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key)]  # noqa: E731
+    return sorted(lif, key=lambda k: (depth[layers.graph["mapping"][k]], natural(k)))
 
 
 def _lif_params(key: str, lif: nir.LIF, n: int, dt: float, where: str):
@@ -437,7 +453,7 @@ def _lif_params(key: str, lif: nir.LIF, n: int, dt: float, where: str):
     ``beta = 1 - dt/tau``, leak bias ``(dt/tau) * v_leak``, gain ``r * dt/tau``.
     """
     tau, r, v_leak, theta, v_reset = (
-        _array(getattr(lif, f), n, f"{where}: LIF node {key!r}: {f}") for f in ("tau", "r", "v_leak", "v_threshold", "v_reset")
+        _array(getattr(lif, f), n, f"{where}: LIF node {key!r}: {f}") for f in _LIF_FIELDS
     )
     if (tau <= dt).any():
         raise RcsnnError(f"{where}: LIF node {key!r}: tau={tau.min():.6g} <= dt={dt:.6g} gives beta = 1 - dt/tau <= 0 "
@@ -453,17 +469,16 @@ def _lif_params(key: str, lif: nir.LIF, n: int, dt: float, where: str):
     return name, 1.0 - k, theta, k * v_leak, r * k
 
 
-def _weights(nodes: dict, key: str | None, label: str, n_out: int | None, n_src: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _weights(nodes: dict, key: str | None, label: str, n_out: int | None, n_src: int, where: str):
     """``(weight, bias)`` of weight node ``key`` (identity for a direct edge), shape-checked."""
-    if key is None:
-        weight, bias = np.eye(n_src), np.zeros(n_src)
-    else:
-        weight = _array(nodes[key].weight, None, f"{where}: {key}: weight")
-        bias = _array(nodes[key].bias, weight.shape[0], f"{where}: {key}: bias") if isinstance(nodes[key], nir.Affine) else None
+    node = nodes.get(key)
+    weight = np.eye(n_src) if node is None else _array(node.weight, None, f"{where}: {key}: weight")
     want = (n_out if n_out is not None else weight.shape[0], n_src)
     if weight.shape != want:
         raise RcsnnError(f"{where}: {label}: weight shape {weight.shape}, expected {want}")
-    return weight, np.zeros(want[0]) if bias is None else bias
+    if isinstance(node, nir.Affine):
+        return weight, _array(node.bias, want[0], f"{where}: {key}: bias")
+    return weight, np.zeros(want[0])
 
 
 def _array(value, n: int | None, where: str) -> np.ndarray:

@@ -5,7 +5,7 @@ little-endian buffers), the config is JSON in the header's metadata under the ke
 ``"rcsnn"``. Layout (version 1)::
 
     config (JSON): format="rcsnn-core", version=1, dt, fixed{Wv,Fv,Fb},
-                   groups[{name,size,reset}], synapses[{pre,post,matrix}], vocab,
+                   groups[{name,size,reset}], synapses[{pre,post,matrix,delay}], vocab,
                    training{...}, metrics{...}
     groups.beta         (G,)        float64   leak factor per step
     groups.theta        (G,)        float64   threshold
@@ -44,7 +44,7 @@ def save_checkpoint(core: Core, path: str | Path, extra: dict | None = None) -> 
         "dt": core.dt,
         "fixed": {"Wv": core.fixed.Wv, "Fv": core.fixed.Fv, "Fb": core.fixed.Fb},
         "groups": [{"name": g.name, "size": g.size, "reset": g.reset} for g in core.groups],
-        "synapses": [{"pre": s.pre, "post": s.post, "matrix": s.matrix} for s in core.synapses],
+        "synapses": [{"pre": s.pre, "post": s.post, "matrix": s.matrix, "delay": s.delay} for s in core.synapses],
         "vocab": core.frontend.vocab if core.frontend else None,
         **(extra or {}),
     }
@@ -110,7 +110,7 @@ def load_checkpoint(path: str | Path) -> Core:
     try:
         groups = tuple(NeuronGroup(str(g["name"]), int(g["size"]), float(b), float(t), str(g["reset"]))
                        for g, b, t in zip(groups_cfg, beta, theta))
-        synapses = tuple(SynapseBlock(str(s["pre"]), str(s["post"]), str(s["matrix"]), float(a))
+        synapses = tuple(SynapseBlock(str(s["pre"]), str(s["post"]), str(s["matrix"]), float(a), int(s.get("delay", 1)))
                          for s, a in zip(synapses_cfg, alpha))
     except (KeyError, TypeError, ValueError) as exc:
         raise RcsnnError(f"{where}: config groups/synapses entry is malformed: missing or bad {exc}") from None

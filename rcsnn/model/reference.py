@@ -6,11 +6,14 @@ Both follow ``shared/design/contract.md`` and accept currents shaped
 Float64 order of operations (so an independent implementation can match it to
 the last bit)::
 
-    r = alpha * (T @ s[t-1])                    # integer sum, exact, times alpha
-    I = (x[t] + b) + r                          # blocks add in synapse order
-    v = beta * v * (1 - s[t-1]) + I             # zero reset
-    v = (beta * v - theta * s[t-1]) + I         # subtract reset
-    s = v >= theta
+    I = x[t] + b
+    I += alpha * (T @ s[t-1])                   # per delayed block, in synapse order; the
+                                                # integer count T @ s is exact, alpha rounds
+    per group, in Core.update_order():
+        I += alpha * (T @ s[t])                 # same-step (feed-forward) blocks into it
+        v = beta * v * (1 - s[t-1]) + I         # zero reset
+        v = (beta * v - theta * s[t-1]) + I     # subtract reset
+        s = v >= theta
 
 Fixed point (all integers; ``>>`` is an arithmetic shift, i.e. floor)::
 
@@ -93,63 +96,80 @@ def _check_currents(core: Core, currents: np.ndarray) -> np.ndarray:
     return currents
 
 
-def _recurrent(core: Core, matrices: dict, spikes: np.ndarray, alphas) -> list[tuple[slice, np.ndarray]]:
-    """Per synapse block: (post slice, alpha * T @ s_pre) with the integer sum done first.
+class _Stepper:
+    """One step of the contract: currents, then each group's update in :meth:`Core.update_order`.
 
-    ``matrices`` are ``core.matrices`` cast to the dtype of ``spikes`` (float64 sums
-    of at most 2**53 ones are exact, so the count is exact in both references).
+    Delayed blocks (``delay=1``) add ``alpha * (T @ s[t-1])``; same-step blocks
+    (``delay=0``) add ``alpha * (T @ s[t])`` of a group updated earlier in the step.
+    The spike count ``T @ s`` is an integer sum, exact in float64 and int64, so
+    only the multiplication by alpha rounds. Subclasses supply the arithmetic.
     """
-    offsets = core.offsets()
-    out = []
-    for block, alpha in zip(core.synapses, alphas):
-        counts = spikes[..., offsets[block.pre]] @ matrices[block.matrix].T
-        out.append((offsets[block.post], alpha * counts))
-    return out
 
+    dtype: type
 
-class FloatStepper:
-    """Float64 reference, one step at a time: ``spikes = stepper.step(x)``."""
-
-    def __init__(self, core: Core, batch_shape: tuple[int, ...] = ()):
+    def __init__(self, core: Core, batch_shape: tuple[int, ...], alphas, bias: np.ndarray):
         self.core = core
-        self.beta = core.per_neuron("beta")
-        self.theta = core.per_neuron("theta")
-        self.subtract = core.reset_subtract()
-        self.matrices = {k: m.astype(np.float64) for k, m in core.matrices.items()}
-        self.alphas = [s.alpha for s in core.synapses]
-        self.v = np.zeros(batch_shape + (core.n_neurons,))
+        self.bias = bias
+        offsets = core.offsets()
+        matrices = {k: m.astype(self.dtype) for k, m in core.matrices.items()}
+        self.blocks = [(offsets[b.pre], offsets[b.post], matrices[b.matrix].T, a, b.delay)
+                       for b, a in zip(core.synapses, alphas)]
+        self.order = [offsets[name] for name in core.update_order()]
+        self.v = np.zeros(batch_shape + (core.n_neurons,), dtype=self.dtype)
         self.s = np.zeros_like(self.v)
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        current = x + self.core.bias
-        for post, r in _recurrent(self.core, self.matrices, self.s, self.alphas):
-            current[..., post] = current[..., post] + r
-        leak = np.where(self.subtract, self.beta * self.v - self.theta * self.s, self.beta * self.v * (1.0 - self.s))
-        self.v = leak + current
-        self.s = (self.v >= self.theta).astype(np.float64)
-        return self.s
+        current = x + self.bias
+        for pre, post, t_transposed, alpha, delay in self.blocks:
+            if delay:
+                current[..., post] = current[..., post] + alpha * (self.s[..., pre] @ t_transposed)
+        spikes = np.zeros_like(self.s)
+        for group in self.order:
+            for pre, post, t_transposed, alpha, delay in self.blocks:
+                if not delay and post == group:
+                    current[..., post] = current[..., post] + alpha * (spikes[..., pre] @ t_transposed)
+            self.v[..., group], spikes[..., group] = self.update(group, self.v[..., group], self.s[..., group],
+                                                                 current[..., group])
+        self.s = spikes
+        return spikes
+
+    def update(self, group: slice, v, s, current):
+        """New ``(v, s)`` of the neurons in ``group`` from their previous ``(v, s)`` and input."""
+        raise NotImplementedError
 
 
-class FixedStepper:
+class FloatStepper(_Stepper):
+    """Float64 reference, one step at a time: ``spikes = stepper.step(x)``."""
+
+    dtype = np.float64
+
+    def __init__(self, core: Core, batch_shape: tuple[int, ...] = ()):
+        super().__init__(core, batch_shape, [b.alpha for b in core.synapses], core.bias)
+        self.beta = core.per_neuron("beta")
+        self.theta = core.per_neuron("theta")
+        self.subtract = core.reset_subtract()
+
+    def update(self, group, v, s, current):
+        beta, theta = self.beta[group], self.theta[group]
+        v = np.where(self.subtract[group], beta * v - theta * s, beta * v * (1.0 - s)) + current
+        return v, (v >= theta).astype(np.float64)
+
+
+class FixedStepper(_Stepper):
     """Fixed-point reference, one step at a time; ``x`` are int64 quantised currents."""
 
-    def __init__(self, core: Core, batch_shape: tuple[int, ...] = (), fixed: FixedCore | None = None):
-        self.core = core
-        self.q = fixed or quantize_core(core)
-        self.matrices = {k: m.astype(np.int64) for k, m in core.matrices.items()}
-        self.v = np.zeros(batch_shape + (core.n_neurons,), dtype=np.int64)
-        self.s = np.zeros_like(self.v)
+    dtype = np.int64
 
-    def step(self, xq: np.ndarray) -> np.ndarray:
+    def __init__(self, core: Core, batch_shape: tuple[int, ...] = (), fixed: FixedCore | None = None):
+        self.q = fixed or quantize_core(core)
+        super().__init__(core, batch_shape, self.q.alpha_q, self.q.bias_q)
+
+    def update(self, group, v, s, current):
         q = self.q
-        current = xq + q.bias_q
-        for post, r in _recurrent(self.core, self.matrices, self.s, q.alpha_q):
-            current[..., post] += r
-        leak = np.where(q.subtract, ((q.beta_q * self.v) >> q.Fb) - q.theta_q * self.s,
-                        (q.beta_q * self.v * (1 - self.s)) >> q.Fb)
-        self.v = q.saturate(leak + current)
-        self.s = (self.v >= q.theta_q).astype(np.int64)
-        return self.s
+        beta_q, theta_q = q.beta_q[group], q.theta_q[group]
+        leak = np.where(q.subtract[group], ((beta_q * v) >> q.Fb) - theta_q * s, (beta_q * v * (1 - s)) >> q.Fb)
+        v = q.saturate(leak + current)
+        return v, (v >= theta_q).astype(np.int64)
 
 
 def _run(stepper, currents: np.ndarray, membrane_dtype) -> Run:

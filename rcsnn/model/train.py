@@ -41,9 +41,9 @@ class TrainConfig:
     theta: float = 1.0
     reset: str = "zero"
     sparsity: float = 0.936
-    float_steps: int = 1600
-    prune_steps: int = 1000
-    ternary_steps: int = 1000
+    float_steps: int = 1000
+    prune_steps: int = 700
+    ternary_steps: int = 700
     batch: int = 32
     length: int = 128
     lr: float = 1e-2
