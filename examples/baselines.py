@@ -7,7 +7,8 @@ checkpoint, the default recipe of ``rcsnn train`` and ``--seconds`` (so the
 baselines can train beside the spiking model) — rebuilds its corpus, finds the best add-k n-gram (order and k picked on the held-out text),
 trains a GRU with as many trainable parameters as the spiking model for the same
 wall-clock time (``metrics.train_seconds``, or ``--seconds``) and the same
-batches, prints a table and writes the figures as JSON. The spiking model's
+batches (early-stopped on the held-out split, see ``train_gru``), prints a
+table and writes the figures as JSON. The spiking model's
 ``train_seconds`` include its end-of-phase held-out evaluations, so at equal wall
 time the GRU gets slightly more training.
 """

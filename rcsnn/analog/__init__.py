@@ -1,0 +1,12 @@
+"""The analog backend: the core as a clocked resistor–capacitor–comparator circuit in ngspice.
+
+* :mod:`.design` — derived circuit values (τ, R_L, K, R_unit, thresholds, timing) from a core;
+* :mod:`.netlist` — deterministic SPICE decks, stimulus files and the ``core.json`` sidecar;
+  the cell library ``rcsnn_cells.lib`` ships beside it;
+* :mod:`.ngspice` — ``ngspice -b`` and in-process (PySpice) runners, rawfile reading, errors;
+* :mod:`.simulate` — run a netlist directory (parallel decks) into a raster and membranes;
+* :mod:`.verify`, :mod:`.plots` — spike-for-spike check, margins, error bound, report, PNGs;
+* :mod:`.cli` — the ``rcsnn netlist`` and ``rcsnn simulate`` subcommands.
+
+See ``docs/analog.md``.
+"""

@@ -1,0 +1,173 @@
+"""Circuit values derived from a :class:`~rcsnn.graph.core.Core`: the analog design, in SI units.
+
+One network step is one clock period ``Δt``. Membrane voltages are 1 V per model unit.
+Within step ``k`` (time ``u`` from the clock edge at ``(k-1)Δt``):
+
+* ``[0, t_clk]``: the clock edge; the comparator latches ``s[k-1] = [v ≥ θ]``;
+* ``[reset_start, reset_start + reset_width]``: reset window (zero reset: ``v → 0`` if ``s = 1``);
+* ``[syn_start, syn_start + 2·edge + syn_width]``: synaptic window, a trapezoid ``w(u)`` (PULSE);
+  spike and input lines carry ``V_S · level · w(u)``.
+
+A line at ``V`` through ``R`` into the virtual-ground summing node adds to the membrane
+
+    Δv = V / (R · C) · K,    K = ∫_0^Δt w(u) · exp(-(Δt - u)/τ) du,
+
+so ``R_unit = V_S · K / C`` gives ``Δv = 1`` and a synapse of weight ``α`` is ``R_unit / α``
+(the window's shape and the leak during it fold exactly into the resistor). The leak is
+``τ = R_L · C = -Δt / ln β``, and the comparator compares at the middle of the clock edge, so its
+threshold is ``θ · exp(-t_clk / 2τ)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import RcsnnError
+from ..graph.core import Core, NeuronGroup
+
+FORMS = ("ideal", "opamp")
+
+#: Switching delays of the cell library's models (rcsnn_cells.lib): D flip-flop clock-to-Q and
+#: the spike DAC's rise time, in seconds; the reset window must open after both.
+DFF_DELAY = 1e-9
+DAC_RISE = 1e-10
+
+
+@dataclass(frozen=True)
+class GroupValues:
+    """Component values of one neuron group.
+
+    Attributes:
+        tau: membrane time constant τ = -Δt / ln β (s).
+        r_leak: leak resistor R_L = τ / C (Ω).
+        kernel: K = ∫ w(u) e^{-(Δt-u)/τ} du over one step (s).
+        r_unit: resistance of a unit-weight synapse, V_S · K / C (Ω).
+        v_compare: comparator threshold θ · e^{-t_clk/2τ} (V).
+    """
+
+    name: str
+    tau: float
+    r_leak: float
+    kernel: float
+    r_unit: float
+    v_compare: float
+
+
+@dataclass(frozen=True)
+class Design:
+    """Timing, component and simulator choices of the analog core (SI units).
+
+    Attributes:
+        step: clock period Δt (s); one network step.
+        capacitance: membrane capacitor C (F).
+        v_spike: spike-line amplitude V_S (V).
+        edge: rise and fall time of the windows, input and reference-spike edges (s).
+        clock_edge: rise time t_clk of the sampling clock (s).
+        reset_start, reset_width: zero-reset window, from the clock edge (s).
+        reset_rc: reset-window width in units of the switch's R_on·C (residual e^-reset_rc).
+        syn_start, syn_width: synaptic window opening and flat top (s); it opens as the reset
+            window closes, so their breakpoints share one cluster of small ngspice steps.
+        level_at: where spike and input levels change within a step, from the clock edge (s); they
+            must settle before the reset window opens (a reset gated by a falling level would
+            partly discharge), which by default opens right after, in the same breakpoint cluster.
+        form: "ideal" (CCCS from a 0 V ammeter) or "opamp" (inverting integrator, finite gain).
+        gain: open-loop gain of the op-amp form.
+        max_step: cap on ngspice's maximum time step (s).
+        steps_per_tau: a deck's maximum time step is min(max_step, τ_min / steps_per_tau) for the
+            fastest group τ_min in it. The trapezoidal rule's error on the leak grows as (h/τ)²·Δt/τ:
+            near θ at τ = Δt, h = Δt/50 gave 9e-5 V, Δt/200 5e-6 V, Δt/400 1e-6 V.
+    """
+
+    step: float = 1e-6
+    capacitance: float = 1e-12
+    v_spike: float = 1.0
+    edge: float = 1e-10
+    clock_edge: float = 1e-12
+    reset_start: float = 5.1e-9
+    reset_width: float = 40e-9
+    reset_rc: float = 40.0
+    syn_start: float = 45.3e-9
+    syn_width: float = 900e-9
+    level_at: float = 5e-9
+    form: str = "ideal"
+    gain: float = 1e9
+    max_step: float = 20e-9
+    steps_per_tau: float = 200.0
+
+    @classmethod
+    def scaled(cls, step: float = 1e-6, **choices) -> "Design":
+        """The default timing scaled to a clock period ``step`` (s), with other fields overridden."""
+        ratio = step / cls.step
+        timing = {k: getattr(cls, k) * ratio for k in ("edge", "reset_start", "reset_width", "syn_start", "syn_width",
+                                                       "level_at", "max_step")}
+        return cls(step=step, **{**timing, **choices}).check()
+
+    def deck_max_step(self, taus) -> float:
+        """ngspice maximum time step (s) for a deck whose groups have time constants ``taus`` (s)."""
+        return min(self.max_step, min(taus) / self.steps_per_tau)
+
+    @property
+    def syn_end(self) -> float:
+        """End of the synaptic window's falling edge (s)."""
+        return self.syn_start + 2 * self.edge + self.syn_width
+
+    @property
+    def g_reset(self) -> float:
+        """Reset conductance (S): ``reset_rc`` time constants R_on·C fit in the reset window."""
+        return self.reset_rc * self.capacitance / self.reset_width
+
+    @property
+    def polarity(self) -> int:
+        """Sign of an excitatory line: the op-amp integrator inverts, so its lines are negative."""
+        return 1 if self.form == "ideal" else -1
+
+    def check(self) -> "Design":
+        """Raise :class:`RcsnnError` unless the windows are ordered inside one clock period."""
+        if self.form not in FORMS:
+            raise RcsnnError(f"analog design: form {self.form!r} is not one of {FORMS}")
+        if self.form == "opamp" and not self.gain > 0:
+            raise RcsnnError(f"analog design: op-amp gain {self.gain} must be > 0")
+        spike = ("clock edge + flip-flop + DAC", self.clock_edge + DFF_DELAY + DAC_RISE)
+        reset_end = ("reset end", self.reset_start + 2 * self.edge + self.reset_width)
+        window = ("synaptic window", self.syn_start)
+        before = [(spike, ("level change", self.level_at)),
+                  (("level edge", self.level_at + self.edge), ("reset window", self.reset_start)), (reset_end, window),
+                  (("synaptic end", self.syn_end), ("clock period", self.step))]
+        for (a, ta), (b, tb) in before:
+            if not 0 < ta <= tb * (1 + 1e-12):
+                raise RcsnnError(f"analog design: step {self.step:g} s: {a} at {ta:g} s must come before {b} at {tb:g} s")
+        return self
+
+    def kernel(self, tau: float) -> float:
+        """K = ∫_0^Δt w(u) e^{-(Δt-u)/τ} du (s) for the trapezoidal synaptic window w."""
+        nodes, weights = np.polynomial.legendre.leggauss(12)
+        a, e, flat = self.syn_start, self.edge, self.syn_width
+        segments = [(a, a + e, lambda u: (u - a) / e), (a + e, a + e + flat, lambda u: np.ones_like(u)),
+                    (a + e + flat, a + 2 * e + flat, lambda u: (a + 2 * e + flat - u) / e)]
+        total = 0.0
+        for lo, hi, shape in segments:
+            u = 0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)
+            total += 0.5 * (hi - lo) * float(np.sum(weights * shape(u) * np.exp(-(self.step - u) / tau)))
+        return total
+
+    def group(self, g: NeuronGroup) -> GroupValues:
+        tau = -self.step / math.log(g.beta)
+        kernel = self.kernel(tau)
+        return GroupValues(g.name, tau, tau / self.capacitance, kernel, self.v_spike * kernel / self.capacitance,
+                           g.theta * math.exp(-self.clock_edge / (2 * tau)))
+
+    def sampling_uncertainty(self, core: Core) -> float:
+        """Bound (V) on the comparator's sampling-instant error near threshold: it samples somewhere in
+        the clock edge, where a membrane at θ decays by at most θ·(1 - e^{-t_clk/2τ}) from the middle."""
+        return max(-g.theta * math.expm1(-self.clock_edge / (2 * self.group(g).tau)) for g in core.groups)
+
+    def record(self, core: Core) -> dict:
+        """Every choice and derived value, for the netlist header and the JSON sidecar."""
+        return {"design": asdict(self), "g_reset": self.g_reset, "polarity": self.polarity,
+                "dff_delay": DFF_DELAY, "dac_rise": DAC_RISE,
+                "groups": [asdict(self.group(g)) for g in core.groups],
+                "synapses": [{"pre": s.pre, "post": s.post, "alpha": s.alpha,
+                              "resistance": self.group(core.group(s.post)).r_unit / s.alpha} for s in core.synapses]}

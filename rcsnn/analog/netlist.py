@@ -1,0 +1,293 @@
+"""SPICE netlists of a core: deterministic text, one deck per block, a JSON sidecar.
+
+A deck simulates the neurons of one *block* (a range of global neuron indices):
+
+* ``closed`` mode: one block holding every neuron; each comparator output ``c<j>`` drives
+  neuron j's spike lines and reset — the circuit runs on its own;
+* ``open`` mode: several blocks; every spike line and reset is driven by a level ``s<j>``
+  replayed from the *reference* raster, and the comparator outputs ``c<i>`` are only observed,
+  so each step is checked given the reference past (``shared/design/contract.md``).
+
+Stimulus levels (inputs, and reference spikes in open mode) are replayed by XSPICE
+``filesource`` models from text files ``<deck>_stim<k>.txt`` beside the deck: a PWL source costs
+ngspice a scan of all its earlier points at every evaluation (quadratic in the run length), a
+file source reads forward. ngspice 39's filesource reads lines of at most 511 characters
+(:data:`STIM_LINE`), so levels are packed into as many files as that takes.
+
+Node names (global neuron index ``i``): ``mem<i>`` membrane, ``sum<i>`` summing node, ``c<i>``
+comparator output, ``e<i>``/``n<i>`` excitatory/inhibitory spike lines, ``x<i>`` input level,
+``xl<i>`` input line. Synapse ``T_ij = +1`` is a resistor ``e<j> → sum<i>``, ``-1`` one from
+``n<j>``; its value is ``R_unit(post) / α``. The input level of step k is ``x[k] + b`` (model
+units), driven as ``V_S · level · w(u)`` through ``R_unit``.
+
+Same inputs, same bytes: values print as Python ``repr`` floats, times with 12 digits, in
+neuron order, with no dates or absolute paths (the cell library is copied beside the decks, and
+decks name it and their stimulus files relative to their directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import RcsnnError
+from ..graph.core import Core
+from .design import Design
+
+LIBRARY = "rcsnn_cells.lib"
+SIDECAR = "core.json"
+MODES = ("closed", "open")
+#: Longest line of a stimulus file: ngspice 39's filesource reads lines through a 512-byte buffer.
+STIM_LINE = 500
+
+
+def library_text() -> str:
+    """The cell library shipped as package data (the one source of ``rcsnn_cells.lib``)."""
+    return resources.files("rcsnn.analog").joinpath(LIBRARY).read_text()
+
+
+def tran_line(design: Design, steps: int, max_step: float) -> str:
+    """``.tran``: output every Δt/2 up to (steps + ½)Δt, so row 2k is v at the k-th clock edge
+    and row 2k+1 the spike level s[k] held mid-step."""
+    return f".tran {design.step / 2:.12g} {(steps + 0.5) * design.step:.12g} 0 {max_step:.12g}"
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+def _level(x: float) -> str:
+    """A level as text that reads back to the same double (integers without a fraction)."""
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+
+
+def stimulus_files(stem: str, columns: list[tuple[str, np.ndarray]], design: Design) -> list[tuple[str, list[str], str]]:
+    """Files replaying ``columns`` [(node, level of each step)] as [(file name, nodes, text)].
+
+    Row times: 0, then ``level_at`` and ``level_at + edge`` after each clock edge (old, then new
+    level), and a last row one step after the end; the value of step t (1-based) is ``levels[t-1]``.
+    """
+    steps = len(columns[0][1]) if columns else 0
+    times, rows = ["0"], [0]
+    for k in range(1, steps):
+        t = k * design.step + design.level_at
+        times += [f"{t:.12g}", f"{t + design.edge:.12g}"]
+        rows += [k - 1, k]
+    times.append(f"{(steps + 1) * design.step:.12g}")
+    rows.append(steps - 1)
+    budget = STIM_LINE - max(map(len, times), default=0)
+    files, chunk, used = [], [], 0
+    for node, levels in columns + [("", None)]:
+        text = [_level(x) for x in levels.tolist()] if levels is not None else []
+        width = 1 + max(map(len, text), default=0)
+        if chunk and (levels is None or used + width > budget):
+            body = "".join(t + "".join(" " + c[r] for _, c in chunk) + "\n" for t, r in zip(times, rows))
+            files.append((f"{stem}_stim{len(files)}.txt", [n for n, _ in chunk], body))
+            chunk, used = [], 0
+        if levels is not None:
+            if width > budget:
+                raise RcsnnError(f"stimulus {node}: a level is {width} characters, too long for ngspice's filesource")
+            chunk.append((node, text))
+            used += width
+    return files
+
+
+@dataclass(frozen=True)
+class Block:
+    """Neurons ``start .. stop-1`` simulated by one deck."""
+
+    index: int
+    start: int
+    stop: int
+
+    @property
+    def stem(self) -> str:
+        return "core" if self.index < 0 else f"block_{self.index:03d}"
+
+
+def partition(core: Core, blocks: int) -> list[Block]:
+    """About ``blocks`` contiguous neuron ranges of near-equal size, none straddling two groups
+    (so each deck's time step suits its group's τ); every group gets at least one."""
+    n = core.n_neurons
+    if not 1 <= blocks <= n:
+        raise RcsnnError(f"--blocks {blocks}: must be between 1 and the number of neurons ({n})")
+    out = []
+    for g, sl in zip(core.groups, core.offsets().values()):
+        count = min(g.size, max(1, round(blocks * g.size / n)))
+        edges = np.linspace(sl.start, sl.stop, count + 1).round().astype(int)
+        out += [Block(len(out) + k, int(a), int(b)) for k, (a, b) in enumerate(zip(edges, edges[1:]))]
+    return out
+
+
+class DeckWriter:
+    """Builds the text of one deck; see the module docstring for the circuit and names."""
+
+    def __init__(self, core: Core, design: Design, levels: np.ndarray, reference: np.ndarray | None):
+        """``levels`` (steps, N): x + b, the input level of each step; ``reference`` (steps, N): the
+        raster replayed in open mode, else None."""
+        self.core, self.design = core, design
+        self.levels = levels
+        self.reference = reference
+        self.values = [design.group(g) for g in core.groups]
+        self.group_of = np.repeat(np.arange(len(core.groups)), [g.size for g in core.groups])
+        self.subtract = core.reset_subtract()
+        self.theta = core.per_neuron("theta")
+
+    def level(self, j: int) -> str:
+        """Node carrying neuron j's 0/1 spike level: its comparator, or the replayed reference."""
+        return f"c{j}" if self.reference is None else f"s{j}"
+
+    def synapses(self, block: Block) -> tuple[list[str], set[int], set[int]]:
+        """Resistor lines into the block, and the neurons whose e- and n-lines they use."""
+        lines, used_e, used_n = [], set(), set()
+        offsets = self.core.offsets()
+        for b, syn in enumerate(self.core.synapses):
+            post, pre = offsets[syn.post], offsets[syn.pre]
+            lo, hi = max(post.start, block.start), min(post.stop, block.stop)
+            if lo >= hi:
+                continue
+            rows = self.core.matrices[syn.matrix][lo - post.start:hi - post.start]
+            r = _num(self.values[self.group_of[lo]].r_unit / syn.alpha)
+            for r_i, c_j in zip(*np.nonzero(rows)):
+                i, j = lo + int(r_i), pre.start + int(c_j)
+                line = "e" if rows[r_i, c_j] > 0 else "n"
+                (used_e if line == "e" else used_n).add(j)
+                lines.append(f"R{b}_{i}_{j} {line}{j} sum{i} {r}")
+        for i in range(block.start, block.stop):
+            if self.subtract[i]:
+                used_n.add(i)
+                lines.append(f"Rself{i} n{i} sum{i} {_num(self.values[self.group_of[i]].r_unit / self.theta[i])}")
+        return lines, used_e, used_n
+
+    def neurons(self, block: Block, stimulus: list) -> list[str]:
+        """Cell, comparator and input line of each neuron; input levels go to ``stimulus``."""
+        d = self.design
+        cell = f"rcsnn_neuron_{d.form}" + (f" gain={_num(d.gain)}" if d.form == "opamp" else "")
+        out = []
+        for i in range(block.start, block.stop):
+            g = self.group_of[i]
+            v = self.values[g]
+            gon = 0.0 if self.subtract[i] else d.g_reset
+            out.append(f"Xn{i} sum{i} mem{i} {self.level(i)} rwin {cell} c={_num(d.capacitance)} rl={_num(v.r_leak)} gon={_num(gon)}")
+            out.append(f"Xc{i} mem{i} th{g} clk c{i} rcsnn_comparator")
+            if self.levels[:, i].any():
+                stimulus.append((f"x{i}", self.levels[:, i]))
+                out.append(f"Xx{i} x{i} win xl{i} rcsnn_line gain={_num(d.polarity * d.v_spike)}")
+                out.append(f"Rx{i} xl{i} sum{i} {_num(v.r_unit)}")
+        return out
+
+    def lines(self, used_e: set[int], used_n: set[int], block: Block, stimulus: list) -> list[str]:
+        """Spike-line drivers; in open mode the replayed reference levels go to ``stimulus``."""
+        d = self.design
+        out = []
+        if self.reference is not None:
+            resets = {i for i in range(block.start, block.stop) if not self.subtract[i]}
+            for j in sorted(used_e | used_n | resets):
+                stimulus.append((f"s{j}", np.concatenate([[0.0], self.reference[:-1, j].astype(np.float64)])))
+        for j in sorted(used_e):
+            out.append(f"Xe{j} {self.level(j)} win e{j} rcsnn_line gain={_num(d.polarity * d.v_spike)}")
+        for j in sorted(used_n):
+            out.append(f"Xi{j} {self.level(j)} win n{j} rcsnn_line gain={_num(-d.polarity * d.v_spike)}")
+        return out
+
+    def globals(self, block: Block) -> list[str]:
+        d = self.design
+        # the clock falls from level_at to reset_start, breakpoints ngspice already has (fewer restarts)
+        fall = d.reset_start - d.level_at
+        out = [f"Vclk clka 0 PULSE(0 1 {d.step:.12g} {d.clock_edge:.12g} {fall:.12g} {d.level_at - d.clock_edge:.12g} {d.step:.12g})",
+               "Aclk [clka] [clk] rcsnn_clock_adc",
+               f"Vrwin rwin 0 PULSE(0 1 {d.reset_start:.12g} {d.edge:.12g} {d.edge:.12g} {d.reset_width:.12g} {d.step:.12g})",
+               f"Vwin win 0 PULSE(0 1 {d.syn_start:.12g} {d.edge:.12g} {d.edge:.12g} {d.syn_width:.12g} {d.step:.12g})"]
+        for g in sorted(set(self.group_of[block.start:block.stop].tolist())):
+            out.append(f"Vth{g} th{g} 0 DC {_num(self.values[g].v_compare)}")
+        return out
+
+    def max_step(self, block: Block) -> float:
+        return self.design.deck_max_step([self.values[g].tau for g in set(self.group_of[block.start:block.stop].tolist())])
+
+    def stimulus(self, stem: str, columns: list) -> tuple[list[str], dict[str, str]]:
+        """filesource elements replaying ``columns`` [(node, levels per step)], and their files."""
+        lines, files = [], {}
+        for k, (name, nodes, text) in enumerate(stimulus_files(stem, columns, self.design)):
+            files[name] = text
+            lines.append(f"Astim{k} [{' '.join(nodes)}] rcsnn_stim{k}")
+            lines.append(f'.model rcsnn_stim{k} filesource(file="{name}" amploffset=[{" 0" * len(nodes)} ] '
+                         f'amplscale=[{" 1" * len(nodes)} ] timeoffset=0 timescale=1 timerelative=false amplstep=false)')
+        return lines, files
+
+    def deck(self, block: Block, header: list[str]) -> tuple[str, dict[str, str], int]:
+        """The deck's text, its stimulus files and its number of synapse resistors."""
+        steps = self.levels.shape[0]
+        synapses, used_e, used_n = self.synapses(block)
+        columns: list = []
+        neurons = self.neurons(block, columns)
+        lines = self.lines(used_e, used_n, block, columns)
+        stimulus, files = self.stimulus(block.stem, columns)
+        parts = [f"rcsnn {block.stem}: neurons {block.start}..{block.stop - 1}", *header, f".include {LIBRARY}",
+                 "* clock, windows, comparator thresholds", *self.globals(block),
+                 "* neurons: cell, comparator, input line", *neurons,
+                 "* spike lines", *lines,
+                 "* stimulus levels replayed from files", *stimulus,
+                 "* synapses", *synapses,
+                 ".options interp", *(f".save v(mem{i}) v(c{i})" for i in range(block.start, block.stop)),
+                 tran_line(self.design, steps, self.max_step(block)),
+                 ".control", "set filetype=binary", "run", f"write {block.stem}.raw", "quit", ".endc", ".end", ""]
+        return "\n".join(parts), files, len(synapses)
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def write_netlists(core: Core, currents: np.ndarray, out_dir: str | Path, design: Design, mode: str = "closed",
+                   blocks: int = 1, reference: np.ndarray | None = None, stimulus: str = "") -> dict:
+    """Write the deck(s), the cell library and the sidecar ``core.json`` into ``out_dir``.
+
+    ``currents`` are the external inputs x (steps, N) without bias; ``reference`` is the float
+    reference raster (steps, N), required in open mode. Returns the sidecar dict.
+    """
+    if mode not in MODES:
+        raise RcsnnError(f"--mode {mode!r}: not one of {MODES}")
+    currents = np.asarray(currents, dtype=np.float64)
+    if currents.ndim != 2 or currents.shape[1] != core.n_neurons or currents.shape[0] < 1:
+        raise RcsnnError(f"stimulus: currents of shape {currents.shape}, expected (steps >= 1, {core.n_neurons})")
+    for syn in core.same_step_blocks():
+        raise RcsnnError(f"synapses {syn.pre}->{syn.post}: delay 0 (same step); the clocked circuit carries spikes "
+                         "to the next step only (delay 1)")
+    if mode == "open" and (reference is None or reference.shape != currents.shape):
+        raise RcsnnError("open mode: a reference raster of the stimulus' shape is required")
+    design.check()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = partition(core, blocks) if mode == "open" else [Block(-1, 0, core.n_neurons)]
+    record = design.record(core)
+    sidecar = {
+        "rcsnn": __version__, "mode": mode, "steps": int(currents.shape[0]), "neurons": core.n_neurons,
+        "stimulus": stimulus, "stimulus_sha256": _digest(currents),
+        "reference_sha256": _digest(reference) if mode == "open" else None,
+        "groups": [{"name": g.name, "size": g.size, "start": sl.start, "beta": g.beta, "theta": g.theta, "reset": g.reset}
+                   for g, sl in zip(core.groups, core.offsets().values())],
+        "circuit": record, "library": LIBRARY, "decks": [],
+    }
+    header = ["* generated by rcsnn " + __version__ + " (rcsnn netlist); derived values also in " + SIDECAR,
+              *("* " + line for line in json.dumps(record, indent=1, sort_keys=True).splitlines())]
+    writer = DeckWriter(core, design, currents + core.bias, reference if mode == "open" else None)
+    for b in parts:
+        text, files, resistors = writer.deck(b, header)
+        (out / f"{b.stem}.cir").write_text(text)
+        for name, table in files.items():
+            (out / name).write_text(table)
+        sidecar["decks"].append({"netlist": f"{b.stem}.cir", "stimulus": sorted(files), "start": b.start, "stop": b.stop,
+                                 "max_step": writer.max_step(b), "resistors": resistors})
+    (out / LIBRARY).write_text(library_text())
+    (out / SIDECAR).write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
+    return sidecar

@@ -1,0 +1,90 @@
+"""``rcsnn verilog``: write the core's HDL, memory images, benches and documentation to a directory.
+
+Files (byte-identical for the same core and options):
+
+* ``rcsnn_core.v`` / ``rcsnn_core.il``: the core with the ``membranes`` trace port (simulation);
+* ``rcsnn_synth.il``: the synthesis top (:class:`~rcsnn.digital.wrapper.SerialWrapper`, no trace);
+* ``mem/lane<k>_<kind>.hex``: memory images (``$readmemh``), ``load.hex``: the same as ``load``
+  stream payloads; ``design.json``: parameters for the runners and ``rcsnn synth``;
+* ``tb_rcsnn.v``, ``harness.cpp``, ``rcsnn.gtkw``: the benches (:mod:`rcsnn.digital.testbench`);
+* ``x.hex``, ``expected.hex``: an example stimulus and its fixed-point reference raster;
+* ``README.md``: ports, memory map, slot layout and the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from amaranth.back import rtlil
+
+from ..graph.core import Core
+from ..model.reference import simulate_fixed
+from . import testbench
+from .core import NeuromorphicCore, load_layout, load_words, memory_map
+from .layout import Image
+from .simulate import beats
+from .toolchain import yosys
+from .wrapper import SerialWrapper, port_signals
+
+TOP = "rcsnn_core"
+
+
+def _rtlil(top, name: str, ports: dict) -> str:
+    return rtlil.convert(top, name=name, ports=ports, emit_src=False)
+
+
+def _hex_lines(values, width: int) -> str:
+    digits = max(1, (width + 3) // 4)
+    return "".join(f"{int(v):0{digits}x}\n" for v in values)
+
+
+def write_stimulus(out: Path, image: Image, xq: np.ndarray, expected: np.ndarray) -> None:
+    """``x.hex`` (beats) and ``expected.hex`` (lane masks) for ``(steps, N)`` currents and raster."""
+    (out / "x.hex").write_text(_hex_lines(beats(image, xq).ravel(), image.lanes * image.Wv))
+    masks = image.slots.to_slots(expected.astype(np.int64)) << np.arange(image.lanes)
+    (out / "expected.hex").write_text(_hex_lines(masks.sum(axis=-1).ravel(), image.lanes))
+
+
+def design_info(core: Core, image: Image, preload: bool, lutram: bool, chain_bits: int) -> dict:
+    """What the runners and ``rcsnn synth`` need to know about an emitted design (``design.json``)."""
+    s = image.slots
+    return {
+        "top": TOP, "lanes": image.lanes, "Wv": image.Wv, "Fb": image.Fb, "n_words": s.n_words,
+        "word_bits": image.word_bits, "acc_width": image.acc_width, "preload": preload, "lutram": lutram,
+        "groups": [{"name": g.name, "size": n, "word_base": b, "words": w}
+                   for g, n, b, w in zip(core.groups, s.sizes, s.word_base, s.words)],
+        "synapse_words": [len(e) for e in image.entries], "rowptr_words": image.n_rows,
+        "chain_bits": chain_bits,
+    }
+
+
+def emit(core: Core, image: Image, out: Path, xq: np.ndarray, preload: bool = True, lutram: bool = False) -> list[Path]:
+    """Write every file of the module docstring to ``out``; ``xq`` is the example stimulus ``(steps, N)``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "mem").mkdir(exist_ok=True)
+    names = [g.name for g in core.groups]
+    sim_core = NeuromorphicCore(image, trace=True, preload=preload, lutram=lutram)
+    (out / f"{TOP}.il").write_text(_rtlil(sim_core, TOP, {n: (s, None) for n, s, _ in port_signals(sim_core)}))
+    wrapper = SerialWrapper(image, preload, lutram)
+    pins = {"si": (wrapper.si, None), "capture": (wrapper.capture, None), "so": (wrapper.so, None)}
+    (out / "rcsnn_synth.il").write_text(_rtlil(wrapper, "rcsnn_synth", pins))
+    yosys(f"read_rtlil {TOP}.il\nproc -norom\npmuxtree\nmemory_collect\n"
+          f"attrmap -remove generator -remove top -remove src -remove amaranth.hierarchy -remove amaranth.decoding\n"
+          f"write_verilog {TOP}.v\n", out, "yosys (write_verilog)")
+    for mem, name, depth, width, contents in memory_map(image):
+        (out / "mem" / f"{name.replace('.', '_')}.hex").write_text(_hex_lines(contents, width))
+    layout = load_layout(image)
+    loads = load_words(image)
+    (out / "load.hex").write_text(_hex_lines(loads, layout.size))
+    (out / "tb_rcsnn.v").write_text(testbench.verilog_testbench(image, names, layout.size, len(loads)))
+    (out / "harness.cpp").write_text(testbench.verilator_harness(image, names))
+    (out / "rcsnn.gtkw").write_text(testbench.gtkwave_save(image))
+    write_stimulus(out, image, xq, simulate_fixed(core, xq).spikes)
+    info = design_info(core, image, preload, lutram, wrapper.chain_bits)
+    (out / "design.json").write_text(json.dumps(info, indent=1) + "\n")
+    from .docs import readme
+
+    (out / "README.md").write_text(readme(core, image, info, len(xq)))
+    return sorted(p for p in out.rglob("*") if p.is_file())

@@ -1,0 +1,158 @@
+"""Run the core: Amaranth's simulator on the design, Verilator and Icarus on the emitted Verilog.
+
+Every runner takes quantised currents ``xq`` ``(steps, N)`` int64 and returns a :class:`HardwareRun`
+in neuron order; the HDL runners use the files written by :mod:`rcsnn.digital.emit` and the
+harness/testbench there (stimulus ``x.hex``: one beat of L currents per line, slot order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RcsnnError
+from .core import NeuromorphicCore
+from .layout import Image
+from .toolchain import run
+
+VERILATOR_FLAGS = ["-O2", "--trace", "-Wno-WIDTH", "--top-module", "rcsnn_core"]
+
+@dataclass(frozen=True)
+class HardwareRun:
+    """Spikes ``(steps, N)`` int8, membranes ``(steps, N)`` int64 (None if not traced), cycles per step,
+    and the simulator's wall time in seconds (without builds)."""
+
+    spikes: np.ndarray
+    membranes: np.ndarray | None
+    cycles: np.ndarray
+    seconds: float = 0.0
+
+
+def beats(image: Image, xq: np.ndarray) -> np.ndarray:
+    """``(steps, N)`` currents -> ``(steps, n_words)`` packed beats (lane k at bit ``k * Wv``), as Python ints."""
+    mask = (1 << image.Wv) - 1
+    slots = image.slots.to_slots(np.asarray(xq, dtype=np.int64)) & mask
+    out = np.zeros(slots.shape[:2], dtype=object)
+    for k in range(image.lanes):
+        out = out + (slots[..., k].astype(object) << (k * image.Wv))
+    return out
+
+
+def unpack_membranes(image: Image, packed: np.ndarray) -> np.ndarray:
+    """``(steps, n_words)`` packed ``L × signed(Wv)`` words -> ``(steps, N)`` int64."""
+    wv = image.Wv
+    lanes = np.stack([(packed >> (k * wv)) & ((1 << wv) - 1) for k in range(image.lanes)], axis=-1).astype(np.int64)
+    return image.slots.from_slots(np.where(lanes >= 1 << (wv - 1), lanes - (1 << wv), lanes))
+
+
+def unpack_spikes(image: Image, words: np.ndarray) -> np.ndarray:
+    """``(steps, n_words)`` lane masks -> ``(steps, N)`` int8."""
+    bits = np.stack([(words >> k) & 1 for k in range(image.lanes)], axis=-1).astype(np.int8)
+    return image.slots.from_slots(bits)
+
+
+def run_pysim(image: Image, xq: np.ndarray, vcd: Path | None = None) -> HardwareRun:
+    """Run ``steps`` steps in Amaranth's simulator (~25 K cycles/s: small cores only)."""
+    from amaranth.sim import Simulator
+
+    dut = NeuromorphicCore(image, trace=True)
+    stimulus = beats(image, xq)
+    steps, n_words = stimulus.shape
+    masks = np.zeros((steps, n_words), dtype=np.int64)
+    membranes = np.zeros((steps, n_words), dtype=object)
+    cycles = np.zeros(steps, dtype=np.int64)
+
+    async def bench(ctx):
+        for t in range(steps):
+            ctx.set(dut.start, 1)
+            beat = 0
+            while True:
+                ctx.set(dut.x.valid, beat < n_words)
+                ctx.set(dut.x.payload.as_value(), int(stimulus[t, min(beat, n_words - 1)]))
+                _, _, ready, sv, word, mask, mv, mword, v, done, count = await ctx.tick().sample(
+                    dut.x.ready, dut.spikes.valid, dut.spikes.payload.word, dut.spikes.payload.mask,
+                    dut.membranes.valid, dut.membranes.payload.word, dut.membranes.payload.v.as_value(),
+                    dut.done, dut.cycles)
+                ctx.set(dut.start, 0)
+                beat += bool(ready and beat < n_words)
+                if sv:
+                    masks[t, word] = mask
+                if mv:
+                    membranes[t, mword] = v
+                if done:
+                    cycles[t] = count
+                    break
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    start = time.perf_counter()
+    if vcd is None:
+        sim.run()
+    else:
+        with sim.write_vcd(str(vcd)):
+            sim.run()
+    seconds = time.perf_counter() - start
+    return HardwareRun(unpack_spikes(image, masks), unpack_membranes(image, membranes), cycles, seconds)
+
+
+def _read_hex(path: Path) -> np.ndarray:
+    return np.array([int(line, 16) for line in path.read_text().split()], dtype=object)
+
+
+def _collect(image: Image, work: Path, steps: int, membranes: bool, seconds: float) -> HardwareRun:
+    """Read ``spikes.hex``, ``cycles.txt`` and (optionally) ``membranes.hex`` written by a bench in ``work``."""
+    n_words = image.slots.n_words
+    words = np.loadtxt(work / "spikes.hex", dtype=str, ndmin=1)
+    masks = np.array([int(w, 16) for w in words], dtype=np.int64).reshape(steps, n_words)
+    cycles = np.loadtxt(work / "cycles.txt", dtype=np.int64, ndmin=1)
+    v = unpack_membranes(image, _read_hex(work / "membranes.hex").reshape(steps, n_words)) if membranes else None
+    return HardwareRun(unpack_spikes(image, masks), v, cycles, seconds)
+
+
+def _bench_output(proc, tool: str) -> None:
+    """Raise unless the bench printed PASS or FAIL (a crash or a missing file is an error, a FAIL is data)."""
+    if "PASS" not in proc.stdout and "FAIL" not in proc.stdout:
+        tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+        raise RcsnnError(f"{tool} bench did not finish: {tail}")
+
+
+def build_verilator(work: Path) -> Path:
+    """Compile ``rcsnn_core.v`` + ``harness.cpp`` in ``work`` (5-90 s) unless the same sources were built there."""
+    exe, stamp = work / "obj_dir" / "Vrcsnn_core", work / "obj_dir" / "rcsnn.sources"
+    sources = hashlib.sha256(b"".join((work / f).read_bytes() for f in ("rcsnn_core.v", "harness.cpp"))).hexdigest()
+    if exe.exists() and stamp.exists() and stamp.read_text() == sources:
+        return exe
+    run(["verilator", "--cc", "--exe", "--build", "-j", "2", *VERILATOR_FLAGS, "rcsnn_core.v", "harness.cpp",
+         "-o", "Vrcsnn_core"], cwd=work, what="verilator build")
+    stamp.write_text(sources)
+    return exe
+
+
+def run_verilator(image: Image, work: Path, steps: int, membranes: bool = False,
+                  vcd_from: int | None = None) -> HardwareRun:
+    """Run the Verilator harness on the files emitted in ``work`` (x.hex, expected.hex)."""
+    exe = build_verilator(work).resolve()
+    args = [f"+steps={steps}"] + ["+membranes"] * membranes
+    if vcd_from is not None:
+        args += ["+vcd", f"+vcd_from={vcd_from}"]
+    start = time.perf_counter()
+    proc = run([str(exe), *args], cwd=work, check=False)
+    seconds = time.perf_counter() - start
+    _bench_output(proc, "Verilator")
+    return _collect(image, work, steps, membranes, seconds)
+
+
+def run_icarus(image: Image, work: Path, steps: int, membranes: bool = False, vcd: bool = False) -> HardwareRun:
+    """Compile ``tb_rcsnn.v`` with Icarus and run it on the files emitted in ``work``."""
+    run(["iverilog", "-g2012", f"-Ptb.STEPS={steps}", "-o", "tb", "tb_rcsnn.v", "rcsnn_core.v"],
+        cwd=work, what="iverilog")
+    start = time.perf_counter()
+    proc = run(["vvp", "-n", "tb", *(["+membranes"] * membranes), *(["+vcd"] * vcd)], cwd=work, check=False)
+    seconds = time.perf_counter() - start
+    _bench_output(proc, "Icarus")
+    return _collect(image, work, steps, membranes, seconds)

@@ -1,0 +1,87 @@
+"""Spike queue: the update phase stores (word, lane mask) of the words that fired; the next
+propagate phase replays them as one event per (spike, outgoing synapse block).
+
+Memory: ``n_words`` entries of ``word_bits + lanes`` bits (``{mask, word}``), written in order;
+only words with at least one spike are stored, so replay costs one cycle per event with no
+scan of silent neurons. Event ``(b, j)``: block b (``pre_first[g] .. + pre_count[g]``) and the
+local index ``j = (word - word_base[g]) * lanes + lane`` of the spiking neuron of group g.
+"""
+
+from __future__ import annotations
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from .layout import Image, bits
+from .neuron import group_of
+
+
+class SpikeQueue(wiring.Component):
+    """Spike list of one step and its replay as synapse events.
+
+    Members:
+        clear: In, empty the list (at the start of an update phase).
+        wr_valid, wr_word, wr_mask: In, append a word with a nonzero lane mask.
+        start: In, replay the list from its first entry (at the start of a propagate phase).
+        ev_valid, ev_block, ev_pre: Out; ev_ready: In — events (valid/ready handshake).
+        busy: Out, events left to replay.
+    """
+
+    def __init__(self, image: Image):
+        self.image = image
+        super().__init__({
+            "clear": In(1), "wr_valid": In(1), "wr_word": In(image.word_bits), "wr_mask": In(image.lanes),
+            "start": In(1),
+            "ev_valid": Out(1), "ev_ready": In(1), "ev_block": Out(image.block_bits), "ev_pre": Out(image.pre_bits),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        im, m = self.image, Module()
+        lanes, n_words = im.lanes, im.slots.n_words
+        m.submodules.mem = mem = memory.Memory(shape=im.word_bits + lanes, depth=n_words, init=[])
+        wr, rd = mem.write_port(), mem.read_port()
+        count, ptr = Signal(bits(n_words)), Signal(bits(n_words))
+        m.d.comb += [wr.en.eq(self.wr_valid), wr.addr.eq(count), wr.data.eq(Cat(self.wr_word, self.wr_mask))]
+        with m.If(self.clear):
+            m.d.sync += count.eq(0)
+        with m.Elif(self.wr_valid):
+            m.d.sync += count.eq(count + 1)
+
+        # replay: the current word's remaining mask, its group and first pre index (times ``lanes``
+        # as shifts and adds, so no multiplier is spent on a constant)
+        mask, group, pre_base = Signal(lanes), Signal(bits(len(im.slots.sizes) - 1)), Signal(im.pre_bits)
+        cursor = Signal(im.block_bits)
+        lowest = Signal(range(lanes))
+        for k in reversed(range(lanes)):
+            with m.If(mask[k]):
+                m.d.comb += lowest.eq(k)
+        n_blocks = Array(Const(n, bits(len(im.blocks))) for n in im.pre_count)[group]
+        first = Array(Const(f, im.block_bits) for f in im.pre_first)[group]
+        word_base = Array(Const(b, im.word_bits) for b in im.slots.word_base)
+        last_block = (n_blocks == 0) | (cursor + 1 == n_blocks)
+        advance = (mask != 0) & ((n_blocks == 0) | self.ev_ready)
+        rest = Mux(advance & last_block, mask & (mask - 1), mask)
+        running = Signal()
+        load = running & (rest == 0) & (ptr != count)
+        m.d.comb += [
+            self.ev_valid.eq((mask != 0) & (n_blocks != 0)),
+            self.ev_block.eq(first + cursor), self.ev_pre.eq(pre_base + lowest),
+            rd.addr.eq(Mux(self.start, 0, Mux(load, ptr + 1, ptr))),
+            self.busy.eq(running & ((mask != 0) | (ptr != count))),
+        ]
+        with m.If(advance):
+            m.d.sync += cursor.eq(Mux(last_block, 0, cursor + 1))
+        m.d.sync += mask.eq(rest)
+        word, word_group = rd.data[:im.word_bits], group_of(im, rd.data[:im.word_bits])
+        with m.If(self.start):
+            m.d.sync += [ptr.eq(0), running.eq(1)]
+        with m.Elif(~self.busy):
+            m.d.sync += running.eq(0)
+        with m.Elif(load):
+            m.d.sync += [
+                mask.eq(rd.data[im.word_bits:]), group.eq(word_group), ptr.eq(ptr + 1),
+                pre_base.eq(sum((word - word_base[word_group]) << k for k in range(lanes.bit_length()) if lanes >> k & 1)),
+            ]
+        return m

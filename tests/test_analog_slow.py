@@ -1,0 +1,22 @@
+"""The paper-sized example core in ngspice (minutes: run with -m slow, under nice on a shared machine)."""
+
+import json
+
+import pytest
+
+from conftest import EXAMPLE_CHECKPOINT, ROOT
+from rcsnn.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.skipif(not EXAMPLE_CHECKPOINT.exists(), reason="examples/sapu_3x512.rcsnn not trained yet")
+def test_example_core_open_loop_200_steps(tmp_path, capsys):
+    prompt = (ROOT / "examples" / "prompt.txt").read_text()[:200]
+    code = main(["verify", str(EXAMPLE_CHECKPOINT), "--backend", "spice", "--steps", "200", "--prompt", prompt,
+                 "--mode", "open", "--workers", "2", "--out", str(tmp_path)])
+    print(capsys.readouterr().out)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["neurons"] == 1536 and report["steps"] == 200
+    assert report["decidable_mismatches"] == 0, report["first_divergence"]
+    assert code == (0 if report["mismatches"] == 0 else 1)
