@@ -9,7 +9,6 @@ from .errors import RcsnnError
 
 
 def _cmd_train(args) -> None:
-    import dataclasses
     import json
 
     import torch
@@ -41,7 +40,7 @@ def _cmd_train(args) -> None:
         "training": {**config_dict(cfg), "text": args.text or "pydoc_data.topics", "command": "rcsnn " + " ".join(sys.argv[1:])},
         "metrics": metrics,
     }
-    save_checkpoint(dataclasses.replace(core), args.output, extra)
+    save_checkpoint(core, args.output, extra)
     print(json.dumps(metrics, indent=1))
     print(f"wrote {args.output}")
 
@@ -149,15 +148,20 @@ def _cmd_graph(args) -> None:
     print(f"wrote {out} ({len(core.groups)} groups, {core.n_neurons} neurons, {core.nonzeros()} synapses)")
 
 
+def stimulus(core, args, default_steps: int = 200):
+    """``(currents (steps, N), description)`` from --prompt or --input, else the sample of :func:`_sample_currents`."""
+    if args.prompt is not None:
+        return _input_currents(core, args), "--prompt " + repr(args.prompt)
+    if args.input is not None:
+        return _input_currents(core, args), args.input
+    return _sample_currents(core, args.steps or default_steps)
+
+
 def _cmd_verify(args) -> int:
     """Check a backend against its reference; the backend modules do the work and return the exit code."""
     core = _load(args)
-    if args.prompt is not None or args.input is not None:
-        currents = _input_currents(core, args)
-        stimulus = "--prompt" if args.prompt is not None else args.input
-    else:
-        currents, stimulus = _sample_currents(core, args.steps)
-    print(f"stimulus: {stimulus}, {len(currents)} steps", flush=True)
+    currents, stimulus_name = stimulus(core, args)
+    print(f"stimulus: {stimulus_name}, {len(currents)} steps", flush=True)
     backends = ("spice", "amaranth", "verilator", "icarus") if args.backend == "all" else (args.backend,)
     worst = 0
     for backend in backends:

@@ -7,20 +7,14 @@ from pathlib import Path
 from .errors import RcsnnError
 from .graph.core import Core
 
-#: NIR carries neither the step nor the reset mode; these are snnTorch's exporter's
-#: fixed Δt and snnTorch's default reset, used when the user gives none.
-NIR_DEFAULT_DT = 1e-4
-NIR_DEFAULT_RESET = "subtract"
-
-
 def load_core(path: str | Path, dt: float | None = None, reset: str | None = None) -> Core:
     """Load ``path`` by its suffix: ``.nir`` (with ``dt``, ``reset``), ``.json``/``.graphml``, else a checkpoint."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".nir":
-        from .graph.nir_io import read_nir
+        from .graph.nir_io import DEFAULT_DT, DEFAULT_RESET, read_nir
 
-        return read_nir(path, dt=NIR_DEFAULT_DT if dt is None else dt, reset=reset or NIR_DEFAULT_RESET)
+        return read_nir(path, dt=DEFAULT_DT if dt is None else dt, reset=reset or DEFAULT_RESET)
     if dt is not None or reset is not None:
         raise RcsnnError(f"{path}: --dt and --reset apply only to NIR files; a {suffix or 'checkpoint'} file records its own")
     if suffix in (".json", ".graphml"):

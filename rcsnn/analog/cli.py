@@ -23,9 +23,7 @@ def _currents(core, args) -> tuple[np.ndarray, str]:
         if x.ndim != 2 or x.shape[1] != core.n_neurons or not np.isfinite(x).all():
             raise RcsnnError(f"{args.currents}: shape {x.shape}, expected finite (steps, {core.n_neurons}) currents")
         return x[: args.steps], args.currents
-    if args.prompt is not None or args.input is not None:
-        return cli._input_currents(core, args), ("--prompt " + repr(args.prompt) if args.prompt is not None else args.input)
-    return cli._sample_currents(core, args.steps or 200)
+    return cli.stimulus(core, args)
 
 
 def _cmd_netlist(args) -> None:

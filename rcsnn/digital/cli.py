@@ -9,16 +9,13 @@ LANES_HELP = "parallel lanes (synapse and neuron units) of the core"
 
 
 def _cmd_verilog(args) -> None:
-    from ..cli import _input_currents, _load, _sample_currents
+    from ..cli import _load, stimulus
     from ..model.reference import quantize_core
     from .emit import emit
     from .layout import build_image
 
     core = _load(args)
-    if args.prompt is not None or args.input is not None:
-        currents = _input_currents(core, args)
-    else:
-        currents, _ = _sample_currents(core, args.steps)
+    currents, _ = stimulus(core, args, default_steps=64)
     image = build_image(core, args.lanes)
     files = emit(core, image, Path(args.output), quantize_core(core).quantize(currents), preload=not args.no_preload,
                  lutram=args.lutram)
