@@ -38,9 +38,9 @@ sys.path.insert(0, str(ROOT))
 from rcsnn.analog.design import Design  # noqa: E402
 from rcsnn.analog.netlist import write_netlists  # noqa: E402
 from rcsnn.analog.simulate import simulate_dir  # noqa: E402
-from rcsnn.analog.verify import default_blocks, judge  # noqa: E402
-from rcsnn.graph.core import Core, NeuronGroup, SynapseBlock, TokenFrontend  # noqa: E402
-from rcsnn.model.reference import simulate_float  # noqa: E402
+from rcsnn.verify.spice import default_blocks, judge  # noqa: E402
+from rcsnn.ir.arrays import Core, NeuronGroup, SynapseBlock, TokenFrontend  # noqa: E402
+from rcsnn.ir.reference import simulate_float  # noqa: E402
 
 
 def synthetic_core(n: int = 512, taus=(1.0, 4.0, 16.0), density: float = 0.064, seed: int = 0) -> Core:
@@ -101,11 +101,11 @@ def main() -> None:
     parser.add_argument("--save-synthetic", default=None, help="write the synthetic core as a checkpoint and exit")
     args = parser.parse_args()
     if args.save_synthetic:
-        from rcsnn.model.checkpoint import save_checkpoint
+        from rcsnn.frontends.checkpoint import save_checkpoint
 
         save_checkpoint(synthetic_core(), args.save_synthetic, {"synthetic": "bench/bench_analog.py"})
         return
-    from rcsnn.load import load_core
+    from rcsnn.frontends.load import load_core
 
     path = Path(args.core) if args.core else ROOT / "examples" / "sapu_3x512.rcsnn"
     core = load_core(path) if path.exists() else synthetic_core()

@@ -28,12 +28,12 @@ def example_core(path: str):
     """``path`` loaded, or for ``untrained`` the paper-sized stand-in: an untrained 3 x 512 SpikingLM
     (seed 0) pruned to 93.6 % and made ternary, exported with Wv=24, Fv=12, Fb=14 (as bench_model.py)."""
     if path != "untrained":
-        from rcsnn.load import load_core
+        from rcsnn.frontends.load import load_core
 
         return load_core(path)
     import torch
 
-    from rcsnn.graph.core import FixedFormat
+    from rcsnn.ir.arrays import FixedFormat
     from rcsnn.model.corpus import Corpus, default_text
     from rcsnn.model.lm import SpikingLM
 
@@ -41,7 +41,7 @@ def example_core(path: str):
     model = SpikingLM(Corpus.from_text(default_text()).vocab, group_size=512, taus=(1.0, 4.0, 16.0), embed=64)
     model.recurrent.prune_to(0.936)
     model.recurrent.ternary = True
-    return model.to_core(FixedFormat(24, 12, 14))
+    return model.to_graph(FixedFormat(24, 12, 14))
 
 
 def torch_model(core):
@@ -94,13 +94,13 @@ def main() -> int:
     parser.add_argument("--out", default="bench-out/digital")
     args = parser.parse_args()
     from rcsnn.digital.emit import emit
-    from rcsnn.digital.layout import build_image
+    from rcsnn.digital.layout import build_image, place
     from rcsnn.digital.simulate import run_verilator
     from rcsnn.digital.synth import summary, synthesize
-    from rcsnn.digital.verify import cycle_report
+    from rcsnn.verify.digital import cycle_report
     from rcsnn.errors import RcsnnError
     from rcsnn.model.corpus import default_text
-    from rcsnn.model.reference import quantize_core, simulate_fixed
+    from rcsnn.ir.reference import quantize_core, simulate_fixed
     from rcsnn.verify.compare import compare_rasters
 
     out = Path(args.out)
@@ -108,7 +108,7 @@ def main() -> int:
     text = default_text()[-args.steps:]
     xq = quantize_core(core).quantize(core.text_currents(text))
     reference = simulate_fixed(core, xq)
-    image = build_image(core, args.lanes)
+    image = build_image(place(core, args.lanes))
     emit(core, image, out / "hdl", xq, lutram=args.lutram)
     run = run_verilator(image, out / "hdl", len(xq))
     comparison = compare_rasters(core, reference.spikes, run.spikes)

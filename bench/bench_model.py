@@ -64,7 +64,7 @@ def inference_rates(model, core, batch: int, length: int) -> dict[str, float]:
     import numpy as np
     import torch
 
-    from rcsnn.model.reference import simulate_fixed, simulate_float
+    from rcsnn.ir.reference import simulate_fixed, simulate_float
 
     tokens = np.random.default_rng(0).integers(0, len(model.vocab), (batch, length))
     torch_tokens = torch.from_numpy(tokens)
@@ -90,7 +90,7 @@ def main() -> None:
         os.environ[var] = str(args.threads)  # read when numpy/torch load, hence the imports below
     import torch
 
-    from rcsnn.graph.core import FixedFormat
+    from rcsnn.ir.arrays import FixedFormat
     from rcsnn.model.corpus import Corpus, default_text
     from rcsnn.model.lm import SpikingLM
 
@@ -104,7 +104,7 @@ def main() -> None:
 
     model.recurrent.prune_to(0.936)
     model.recurrent.ternary = True
-    core = model.to_core(FixedFormat())
+    core = model.to_graph(FixedFormat())
     print(f"\ninference ({args.length} steps)  {'batch 1':>10s} {'batch 64':>10s}   time steps/s")
     rates = {batch: inference_rates(model, core, batch, args.length) for batch in (1, 64)}
     for name in rates[1]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from rcsnn.model.baselines import best_ngram, count_parameters, gru_hidden_for_params, spiking_parameter_count, train_gru
-from rcsnn.model.checkpoint import read_config
+from rcsnn.frontends.checkpoint import read_config
 from rcsnn.model.corpus import Corpus, read_text
 from rcsnn.model.train import TrainConfig, config_dict
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: small random cores built directly from the contract's objects."""
+"""Shared fixtures: small random cores (IR graphs) built from the contract's objects."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rcsnn.graph.core import Core, FixedFormat, NeuronGroup, SynapseBlock
+from rcsnn.ir.arrays import Core, FixedFormat, NeuronGroup, SynapseBlock
+from rcsnn.ir.graph import Graph
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_CHECKPOINT = ROOT / "examples" / "small_3x32.rcsnn"
@@ -38,6 +39,11 @@ def random_core(seed: int = 0, sizes=(12, 12), resets=("zero", "subtract"), shar
     n = sum(sizes)
     return Core(groups, matrices, tuple(synapses), bias=rng.normal(0, 0.2, n), input_weight=rng.normal(0, 0.7, (n, n_in)),
                 fixed=fixed or FixedFormat()).validate()
+
+
+def random_graph(*args, **kwargs) -> Graph:
+    """The IR of :func:`random_core` (what front ends produce and back ends take)."""
+    return Graph.from_arrays(random_core(*args, **kwargs))
 
 
 @pytest.fixture

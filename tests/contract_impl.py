@@ -1,4 +1,4 @@
-"""An independent, deliberately plain implementation of shared/design/contract.md.
+"""An independent, deliberately plain implementation of docs/contract.md.
 
 It shares no code with rcsnn: it reads the checkpoint's tensors with safetensors
 and loops over neurons in Python, computing W = alpha * T as the contract writes it.

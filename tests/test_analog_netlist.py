@@ -7,10 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from conftest import ROOT, random_core
+from conftest import ROOT, random_core, random_graph
 from rcsnn.analog.design import Design
-from rcsnn.analog.netlist import LIBRARY, STIM_LINE, library_text, partition, stimulus_files, write_netlists
+from rcsnn.analog.netlist import LIBRARY, STIM_LINE, library_text, stimulus_files, write_netlists
+from rcsnn.analog.partition import blocks as blocks_of
+from rcsnn.analog.partition import partition
 from rcsnn.errors import RcsnnError
+from rcsnn.ir.graph import Graph
 
 
 def test_derived_values_follow_the_equations():
@@ -63,20 +66,22 @@ def test_stimulus_lines_fit_ngspice_filesource():
 
 
 def test_partition_keeps_groups_apart():
-    core = random_core(0, sizes=(12, 12))
-    assert [(b.start, b.stop) for b in partition(core, 5)] == [(0, 6), (6, 12), (12, 18), (18, 24)]
-    assert [(b.start, b.stop) for b in partition(core, 1)] == [(0, 12), (12, 24)]
+    core = random_graph(0, sizes=(12, 12))
+    assert [(b.start, b.stop) for b in blocks_of(partition(core, 5))] == [(0, 6), (6, 12), (12, 18), (18, 24)]
+    assert [(b.start, b.stop) for b in blocks_of(partition(core, 1))] == [(0, 12), (12, 24)]
+    assert partition(core, 5).annotation("blocks", "g1") == [[12, 18], [18, 24]]
     with pytest.raises(RcsnnError, match="--blocks 0"):
         partition(core, 0)
 
 
 @pytest.mark.parametrize("mode, blocks", [("closed", 1), ("open", 3)])
 def test_netlists_are_byte_identical_and_complete(tmp_path, mode, blocks):
-    core = random_core(3, resets=("zero", "subtract"))
+    graph = partition(random_graph(3, resets=("zero", "subtract")), blocks)
+    core = graph.arrays()
     x = core.input_currents(np.random.default_rng(1).normal(size=(15, core.n_inputs)))
     ref = np.random.default_rng(2).integers(0, 2, x.shape).astype(np.int8)
-    first = write_netlists(core, x, tmp_path / "a", Design.scaled(), mode, blocks, ref)
-    write_netlists(core, x, tmp_path / "b", Design.scaled(), mode, blocks, ref)
+    first = write_netlists(graph, x, tmp_path / "a", Design.scaled(), mode, ref)
+    write_netlists(graph, x, tmp_path / "b", Design.scaled(), mode, ref)
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir()) and LIBRARY in names and "core.json" in names
     for name in names:
@@ -95,25 +100,25 @@ def test_netlists_are_byte_identical_and_complete(tmp_path, mode, blocks):
 
 
 def test_write_rejects_bad_stimulus_and_missing_reference(tmp_path):
-    core = random_core(0)
+    core = random_graph(0)
     with pytest.raises(RcsnnError, match=r"currents of shape \(4, 3\)"):
         write_netlists(core, np.zeros((4, 3)), tmp_path, Design.scaled())
     with pytest.raises(RcsnnError, match="reference raster"):
-        write_netlists(core, np.zeros((4, core.n_neurons)), tmp_path, Design.scaled(), "open", 2)
+        write_netlists(partition(core, 2), np.zeros((4, 24)), tmp_path, Design.scaled(), "open")
 
 
 def test_same_step_synapses_are_refused(tmp_path):
     core = random_core(0, cross=True)
     core = dataclasses.replace(core, synapses=core.synapses[:-1] + (dataclasses.replace(core.synapses[-1], delay=0),))
     with pytest.raises(RcsnnError, match=r"synapses g0->g1: delay 0 \(same step\)"):
-        write_netlists(core.validate(), np.zeros((3, core.n_neurons)), tmp_path, Design.scaled())
+        write_netlists(Graph.from_arrays(core), np.zeros((3, core.n_neurons)), tmp_path, Design.scaled())
 
 
 def test_malformed_graph_file_is_a_one_line_error(tmp_path, capsys):
     from rcsnn.cli import main
-    from rcsnn.graph.serialize import save_graph
+    from rcsnn.ir.serialize import save_graph
 
-    save_graph(random_core(0), tmp_path / "g.json")
+    save_graph(random_graph(0), tmp_path / "g.json")
     text = (tmp_path / "g.json").read_text()
     (tmp_path / "bad.json").write_text(text.replace('"beta": 0.7140250967589452', '"beta": 1.5'))
     assert main(["netlist", str(tmp_path / "bad.json"), "--steps", "5", "-o", str(tmp_path / "out")]) == 2
@@ -129,15 +134,14 @@ def test_committed_library_copies_match_the_package():
 
 def test_cli_netlist_from_a_current_file(tmp_path, capsys):
     from rcsnn.cli import main
-    from rcsnn.graph.serialize import save_graph
+    from rcsnn.ir.serialize import save_graph
 
-    core = random_core(4)
-    save_graph(core, tmp_path / "g.json")
-    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(9, core.n_neurons)))
+    save_graph(random_graph(4), tmp_path / "g.json")
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).normal(size=(9, 24)))
     argv = ["netlist", str(tmp_path / "g.json"), "--currents", str(tmp_path / "x.npy"), "--mode", "open", "--blocks", "4"]
     assert main(argv + ["-o", str(tmp_path / "out")]) == 0
     sidecar = json.loads((tmp_path / "out" / "core.json").read_text())
     assert sidecar["steps"] == 9 and sidecar["mode"] == "open" and len(sidecar["decks"]) == 4
     np.save(tmp_path / "bad.npy", np.zeros((9, 3)))
     assert main(["netlist", str(tmp_path / "g.json"), "--currents", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "o2")]) == 2
-    assert "expected finite (steps, 24) currents" in capsys.readouterr().err
+    assert "shape (9, 3), expected (steps, 24) (steps x neurons)" in capsys.readouterr().err

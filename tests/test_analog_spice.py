@@ -8,13 +8,15 @@ import pytest
 
 from conftest import SMALL_CHECKPOINT, random_core
 from rcsnn.analog.design import Design
+from rcsnn.analog.partition import partition
+from rcsnn.ir.graph import Graph
 from rcsnn.analog.netlist import write_netlists
 from rcsnn.analog.ngspice import find_libngspice, run_subprocess
 from rcsnn.analog.simulate import simulate_dir
-from rcsnn.analog.verify import judge
+from rcsnn.verify.spice import judge
 from rcsnn.cli import main
 from rcsnn.errors import RcsnnError
-from rcsnn.model.reference import FloatStepper, simulate_float
+from rcsnn.ir.reference import FloatStepper, simulate_float
 
 STEPS = 40
 
@@ -43,7 +45,8 @@ def near_threshold_currents(core, steps=STEPS, seed=0, deltas=(1e-3, 3e-4, 1e-4)
 def spice_check(tmp_path, core, currents, mode="closed", blocks=1, design=None, runner="subprocess"):
     design = design or Design.scaled()
     ref = simulate_float(core, currents)
-    write_netlists(core, currents, tmp_path, design, mode, blocks, ref.spikes)
+    graph = Graph.from_arrays(core)
+    write_netlists(partition(graph, blocks) if mode == "open" else graph, currents, tmp_path, design, mode, ref.spikes)
     got = simulate_dir(tmp_path, runner=runner, workers=2)
     return judge(core, ref, got, design, mode), ref, got
 
@@ -105,7 +108,7 @@ def test_inprocess_runner_matches_subprocess(tmp_path):
     find_libngspice()
     core = random_core(20, sizes=(4,), resets=("zero",))
     currents = random_currents(core, steps=10)
-    write_netlists(core, currents, tmp_path, Design.scaled())
+    write_netlists(Graph.from_arrays(core), currents, tmp_path, Design.scaled())
     a = simulate_dir(tmp_path, runner="subprocess")
     b = simulate_dir(tmp_path, runner="pyspice")
     np.testing.assert_array_equal(a.spikes, b.spikes)
@@ -123,13 +126,13 @@ def test_cli_netlist_simulate_verify(tmp_path, capsys):
                  "--out", str(tmp_path / "v")])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "mismatches: 0" in out and "simulator error bound" in out and "undecidable events" in out
-    for name in ("raster.png", "membranes.png", "error_hist.png", "report.json"):
+    assert "spice: PASS" in out and "mismatches 0" in out and "simulator error bound" in out and "undecidable events" in out
+    for name in ("raster.png", "membranes.png", "error_hist.png", "report.json", "report.md", "spice_run.npz"):
         assert (tmp_path / "v" / name).stat().st_size > 500
 
 
 def test_mismatch_gives_nonzero_exit(tmp_path, capsys, monkeypatch):
-    import rcsnn.analog.verify as verify
+    import rcsnn.verify.spice as verify
 
     real = verify.simulate_float
 
@@ -146,13 +149,13 @@ def test_mismatch_gives_nonzero_exit(tmp_path, capsys, monkeypatch):
 @pytest.fixture
 def tiny_deck(tmp_path):
     core = random_core(21, sizes=(3,), resets=("zero",))
-    write_netlists(core, random_currents(core, steps=STEPS), tmp_path, Design.scaled())
+    write_netlists(Graph.from_arrays(core), random_currents(core, steps=STEPS), tmp_path, Design.scaled())
     return tmp_path
 
 
 def test_missing_ngspice_names_the_install_command(tiny_deck, monkeypatch):
     monkeypatch.setenv("PATH", str(tiny_deck))
-    with pytest.raises(RcsnnError, match="ngspice: not found on PATH; install it with: apt-get install ngspice"):
+    with pytest.raises(RcsnnError, match="ngspice not found; install it with: apt-get install -y ngspice libngspice0"):
         simulate_dir(tiny_deck)
 
 
@@ -165,7 +168,7 @@ def test_missing_libngspice_is_named(monkeypatch, tmp_path):
 def test_timeout_stops_ngspice(tiny_deck):
     deck = (tiny_deck / "core.cir").read_text()
     start = time.monotonic()
-    with pytest.raises(RcsnnError, match=r"core: ngspice timed out after 0.5 s"):
+    with pytest.raises(RcsnnError, match=r"core: ngspice: timed out after 0.5 s"):
         run_subprocess(deck, "core", tiny_deck, tran=".tran 5e-07 0.01 0 5e-09", timeout=0.5)
     assert time.monotonic() - start < 5
 

@@ -10,8 +10,9 @@ from safetensors.numpy import save_file
 from contract_impl import load_tensors
 from conftest import SMALL_CHECKPOINT
 from rcsnn.errors import RcsnnError
-from rcsnn.model.checkpoint import load_checkpoint, save_checkpoint
-from rcsnn.model.reference import simulate_float
+from rcsnn.ir.graph import Graph
+from rcsnn.frontends.checkpoint import load_checkpoint, save_checkpoint
+from rcsnn.ir.reference import simulate_float
 
 
 def _rewrite(tmp_path, edit_tensors=None, edit_config=None):
@@ -35,12 +36,12 @@ def _error(path) -> str:
 
 def test_round_trip_is_exact(tmp_path, small_core):
     path = tmp_path / "c.rcsnn"
-    save_checkpoint(small_core, path)
-    again = load_checkpoint(path)
+    save_checkpoint(Graph.from_arrays(small_core), path)
+    again = load_checkpoint(path).arrays()
     x = small_core.input_currents(np.random.default_rng(0).normal(size=(80, small_core.n_inputs)))
     a, b = simulate_float(small_core, x), simulate_float(again, x)
     np.testing.assert_array_equal(a.membranes, b.membranes)
-    save_checkpoint(again, tmp_path / "d.rcsnn")
+    save_checkpoint(Graph.from_arrays(again), tmp_path / "d.rcsnn")
     assert (tmp_path / "c.rcsnn").read_bytes() == (tmp_path / "d.rcsnn").read_bytes()
 
 

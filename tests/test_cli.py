@@ -8,8 +8,8 @@ import pytest
 
 from conftest import SMALL_CHECKPOINT
 from rcsnn.cli import main
-from rcsnn.model.checkpoint import load_checkpoint
-from rcsnn.model.reference import simulate_fixed
+from rcsnn.frontends.checkpoint import load_checkpoint
+from rcsnn.ir.reference import simulate_fixed
 
 
 def _run(capsys, *argv):
@@ -39,7 +39,7 @@ def test_run_writes_raster(tmp_path, capsys):
     assert code == 0 and "19 steps x 96 neurons" in text
     data = np.load(out)
     assert data["spikes"].dtype == np.int8 and data["spikes"].shape == (19, 96)
-    core = load_checkpoint(SMALL_CHECKPOINT)
+    core = load_checkpoint(SMALL_CHECKPOINT).arrays()
     np.testing.assert_array_equal(data["spikes"], simulate_fixed(core, core.text_currents("import numpy as np\n")).spikes)
 
 

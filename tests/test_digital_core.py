@@ -17,14 +17,19 @@ from rcsnn.cli import main
 from rcsnn.digital import synth
 from rcsnn.digital.core import NeuromorphicCore, load_words
 from rcsnn.digital.emit import emit
-from rcsnn.digital.layout import build_image
+from rcsnn.digital.layout import build_image, place
+from rcsnn.ir.graph import Graph
 from rcsnn.digital.simulate import beats, run_pysim
-from rcsnn.digital.toolchain import require
-from rcsnn.digital.verify import lower_bound, verify_digital
+from rcsnn.tools import find
+from rcsnn.digital.cycles import lower_bound
+from rcsnn.ir.stimulus import Stimulus
+from rcsnn.digital.options import DigitalOptions
+from rcsnn.verify.digital import verify_digital
+from rcsnn.verify.report import Provenance
 from rcsnn.errors import RcsnnError
-from rcsnn.graph.core import FixedFormat
-from rcsnn.load import load_core
-from rcsnn.model.reference import quantize_core, simulate_fixed
+from rcsnn.ir.arrays import FixedFormat
+from rcsnn.frontends.load import load_core
+from rcsnn.ir.reference import quantize_core, simulate_fixed
 
 CASES = {
     "shared-T zero/subtract": dict(seed=1, sizes=(12, 12), resets=("zero", "subtract")),
@@ -45,7 +50,7 @@ def quantized_run(core, steps: int, scale: float = 3.0, seed: int = 0):
 def test_pysim_is_bit_exact(case, lanes):
     core = random_core(**CASES[case])
     xq, ref = quantized_run(core, 25)
-    run = run_pysim(build_image(core, lanes), xq)
+    run = run_pysim(build_image(place(Graph.from_arrays(core), lanes)), xq)
     assert np.array_equal(run.spikes, ref.spikes)
     assert np.array_equal(run.membranes, ref.membranes)
     assert (ref.membranes < 0).any() and ref.spikes.any()
@@ -56,7 +61,7 @@ def test_pysim_is_bit_exact(case, lanes):
 
 def test_shared_matrix_is_stored_once():
     core = random_core(6, sizes=(16, 16, 16), resets=("zero",) * 3)
-    image = build_image(core, 4)
+    image = build_image(place(Graph.from_arrays(core), 4))
     assert sum(len(e) for e in image.entries) == np.count_nonzero(core.matrices["T"])
     assert {b.row_base for b in image.blocks} == {0}
     values = np.arange(core.n_neurons)
@@ -66,7 +71,7 @@ def test_shared_matrix_is_stored_once():
 def test_run_time_load_replaces_preloaded_memories():
     """A core built without memory contents, loaded through the load port, runs bit-exact."""
     core = random_core(7, sizes=(8, 8), resets=("subtract", "zero"))
-    image = build_image(core, 2)
+    image = build_image(place(Graph.from_arrays(core), 2))
     xq, ref = quantized_run(core, 6)
     dut = NeuromorphicCore(image, preload=False)
     stimulus = beats(image, xq)
@@ -104,9 +109,9 @@ def test_run_time_load_replaces_preloaded_memories():
 def test_emitted_files_are_deterministic(tmp_path):
     core = random_core(8, sizes=(6, 6))
     xq, _ = quantized_run(core, 4)
-    image = build_image(core, 2)
-    first = emit(core, image, tmp_path / "a", xq)
-    second = emit(core, image, tmp_path / "b", xq)
+    placed = place(Graph.from_arrays(core), 2)
+    first = emit(placed, tmp_path / "a", xq)
+    second = emit(placed, tmp_path / "b", xq)
     assert [p.relative_to(tmp_path / "a") for p in first] == [p.relative_to(tmp_path / "b") for p in second]
     for a, b in zip(first, second):
         assert a.read_bytes() == b.read_bytes(), a.name
@@ -123,7 +128,7 @@ def small_design(tmp_path_factory) -> Path:
 
 
 def test_verilator_lint_of_emitted_verilog(small_design):
-    proc = subprocess.run([require("verilator"), "--lint-only", "-Wno-WIDTH", "rcsnn_core.v"], cwd=small_design,
+    proc = subprocess.run([find("verilator"), "--lint-only", "-Wno-WIDTH", "rcsnn_core.v"], cwd=small_design,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
@@ -135,24 +140,25 @@ def test_hdl_simulators_on_emitted_verilog(backend, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0, out
     report = json.loads((tmp_path / f"digital-{backend}" / "report.json").read_text())
-    assert report["equal"] and report["steps"] == 40
-    assert report["cycles_per_step"] >= report["lower_bound"]
+    assert report["verdict"] == "PASS" and report["comparison"]["steps"] == 40
+    assert report["figures"]["cycles_per_step"] >= report["figures"]["lower_bound"]
 
 
 def test_divergence_is_reported_with_membranes_and_vcd(tmp_path, monkeypatch, capsys):
-    core = load_core(SMALL_CHECKPOINT)
-    good = build_image(core, 4)
+    graph = load_core(SMALL_CHECKPOINT)
+    good = build_image(place(graph, 4))
     broken = dataclasses.replace(good, bias=((good.bias[0][0] + 4096,) + good.bias[0][1:],) + good.bias[1:])
-    monkeypatch.setattr("rcsnn.digital.verify.build_image", lambda core, lanes: broken)
-    currents = core.text_currents("The quick brown fox")
-    args = types.SimpleNamespace(steps=12, out=str(tmp_path), lanes=4)
-    assert verify_digital(core, currents, "amaranth", args) == 1
-    report = json.loads((tmp_path / "digital-amaranth" / "report.json").read_text())
-    d = report["divergence"]
-    assert d["group"] == core.groups[0].name and d["neuron"] == 0
+    monkeypatch.setattr("rcsnn.verify.digital.build_image", lambda placed: broken)
+    stimulus = Stimulus.from_prompt(graph, "The quick brown fox").first(12)
+    report = verify_digital(graph, stimulus, "amaranth", DigitalOptions(lanes=4), tmp_path,
+                            Provenance.of(SMALL_CHECKPOINT, stimulus))
+    assert not report.passed
+    saved = json.loads((tmp_path / "digital-amaranth" / "report.json").read_text())
+    d = saved["figures"]["divergence"]
+    assert saved["verdict"] == "FAIL" and d["group"] == graph.arrays().groups[0].name and d["index"] == 0
     assert d["hardware_v"] != d["reference_v"]
     assert Path(d["vcd"]).stat().st_size > 0
-    assert "first divergence" in capsys.readouterr().out
+    assert saved["comparison"]["first_divergence"]["step"] == d["step"]
 
 
 def test_lower_bound_counts_fanout_of_previous_spikes():
@@ -169,7 +175,7 @@ def test_synth_reports_what_would_fit(tmp_path, monkeypatch):
     (tmp_path / "design.json").write_text(json.dumps({"lanes": 8, "Wv": 24, "preload": True, "chain_bits": 10,
                                                      "groups": [{"size": 512}]}))
 
-    def fake_yosys(script, cwd, what):
+    def fake_yosys(script, cwd, what, timeout=None):
         cells = {"SB_LUT4": 9000, "SB_RAM40_4K": 90, "SB_MAC16": 8}
         (cwd / "stat.json").write_text(json.dumps({"design": {"num_cells_by_type": cells}}))
 
@@ -182,10 +188,10 @@ def test_same_step_blocks_are_refused():
     core = random_core(12, sizes=(5, 5), shared=False, cross=True)
     core = dataclasses.replace(core, synapses=core.synapses[:-1] + (dataclasses.replace(core.synapses[-1], delay=0),))
     with pytest.raises(RcsnnError, match=r"same-step \(delay 0\) synapse blocks g0->g1 are not supported"):
-        build_image(core, 2)
+        build_image(place(Graph.from_arrays(core), 2))
 
 
 def test_missing_tool_names_the_install_command(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(RcsnnError, match="apt-get install iverilog"):
-        require("iverilog")
+    with pytest.raises(RcsnnError, match="apt-get install -y iverilog"):
+        find("iverilog")

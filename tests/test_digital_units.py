@@ -9,12 +9,13 @@ from conftest import random_core
 
 from rcsnn.digital.accumulator import AccumulatorBank
 from rcsnn.digital.controller import Controller
-from rcsnn.digital.layout import build_image
+from rcsnn.digital.layout import build_image, place
+from rcsnn.ir.graph import Graph
 from rcsnn.digital.neuron import LATENCY, NeuronLane
 from rcsnn.digital.spikes import SpikeQueue
 from rcsnn.digital.synapse import SynapseLane
 from rcsnn.digital.wrapper import SerialWrapper
-from rcsnn.graph.core import FixedFormat
+from rcsnn.ir.arrays import FixedFormat
 
 
 def simulate(dut, bench) -> None:
@@ -58,7 +59,7 @@ def test_accumulator_adds_back_to_back_and_clears():
 @pytest.mark.parametrize("resets", [("zero", "subtract")])
 def test_neuron_lane_matches_the_contract(resets):
     core = random_core(3, sizes=(5, 6), resets=resets, shared=False, fixed=FixedFormat(10, 5, 6))
-    image = build_image(core, 1)
+    image = build_image(place(Graph.from_arrays(core), 1))
     dut = NeuronLane(image, 0)
     rng = np.random.default_rng(1)
     words = image.slots.n_words
@@ -93,7 +94,7 @@ def test_neuron_lane_matches_the_contract(resets):
 
 def test_synapse_lane_walks_csr_rows_under_back_pressure():
     core = random_core(4, sizes=(9, 9), density=0.5, shared=False, cross=True)
-    image = build_image(core, 2)
+    image = build_image(place(Graph.from_arrays(core), 2))
     lane = 1
     dut = SynapseLane(image, lane)
     rng = np.random.default_rng(2)
@@ -130,7 +131,7 @@ def test_synapse_lane_walks_csr_rows_under_back_pressure():
 
 def test_spike_queue_replays_words_as_block_events():
     core = random_core(5, sizes=(6, 7), shared=False, cross=True)  # group g0 feeds two blocks, g1 one
-    image = build_image(core, 4)
+    image = build_image(place(Graph.from_arrays(core), 4))
     dut = SpikeQueue(image)
     fired = [(0, 0b1011), (1, 0b0100), (3, 0b1001)]  # (word, lane mask)
     expected = []
@@ -192,7 +193,7 @@ def test_controller_sequences_phases_and_counts_cycles():
 
 
 def test_serial_wrapper_shifts_pins_through_the_core_ports():
-    image = build_image(random_core(10, sizes=(4, 4)), 2)
+    image = build_image(place(Graph.from_arrays(random_core(10, sizes=(4, 4))), 2))
     dut = SerialWrapper(image)
     n_in = sum(len(s) for s in dut.inputs)
     seen, captured = [], []

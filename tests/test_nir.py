@@ -10,8 +10,9 @@ import pytest
 
 from conftest import random_core
 from rcsnn.errors import RcsnnError
-from rcsnn.graph.nir_io import core_to_nir, nir_to_core, read_nir, write_nir
-from rcsnn.model.reference import simulate_float
+from rcsnn.ir.graph import Graph
+from rcsnn.frontends.nir import graph_to_nir, nir_to_graph, read_nir, write_nir
+from rcsnn.ir.reference import simulate_float
 
 
 def _with_readout(core, seed=0):
@@ -31,8 +32,8 @@ def test_round_trip_is_exact_for_dyadic_dt_and_beta(tmp_path, reset):
     core = random_core(seed=3, resets=(reset, reset))
     groups = tuple(dataclasses.replace(g, beta=b) for g, b in zip(core.groups, (0.75, 0.9375)))
     core = _with_readout(dataclasses.replace(core, groups=groups, dt=2.0**-10))
-    write_nir(core, tmp_path / "core.nir")
-    back = read_nir(tmp_path / "core.nir", dt=core.dt, reset=reset)
+    write_nir(Graph.from_arrays(core), tmp_path / "core.nir")
+    back = read_nir(tmp_path / "core.nir", dt=core.dt, reset=reset).arrays()
     assert back.groups == core.groups and back.synapses == core.synapses
     assert list(back.matrices) == ["T"] and np.array_equal(back.matrices["T"], core.matrices["T"])
     for key in ("bias", "input_weight", "readout_weight", "readout_bias"):
@@ -48,8 +49,8 @@ def test_round_trip_rasters_equal_for_any_beta(tmp_path, reset):
     # could only flip if v came within ~1e-15 of theta; random float inputs never do, so no
     # margin filtering is needed and the rasters must be equal.
     core = random_core(seed=4, resets=(reset, reset))
-    write_nir(core, tmp_path / "core.nir")
-    back = read_nir(tmp_path / "core.nir", dt=core.dt, reset=reset)
+    write_nir(Graph.from_arrays(core), tmp_path / "core.nir")
+    back = read_nir(tmp_path / "core.nir", dt=core.dt, reset=reset).arrays()
     assert [g.name for g in back.groups] == ["g0", "g1"]
     for a, b in zip(core.groups, back.groups):
         assert abs(a.beta - b.beta) <= 4e-16 and a.theta == b.theta
@@ -60,14 +61,14 @@ def test_round_trip_rasters_equal_for_any_beta(tmp_path, reset):
 
 def test_export_structure_and_determinism(tmp_path):
     core = _with_readout(random_core(seed=5))
-    graph = core_to_nir(core)
+    graph = graph_to_nir(Graph.from_arrays(core))
     assert sorted(graph.nodes) == sorted(["input", "in_g0", "in_g1", "lif_g0", "lif_g1", "rec_g0_g0", "rec_g1_g1",
                                           "out_g0", "out_g1", "ro_g0", "ro_g1", "readout"])
     lif, g = graph.nodes["lif_g1"], core.groups[1]
     assert np.allclose(lif.tau, core.dt / (1 - g.beta)) and np.allclose(lif.r, lif.tau / core.dt)
     assert not lif.v_leak.any() and not lif.v_reset.any() and (lif.v_threshold == g.theta).all()
-    write_nir(core, tmp_path / "a.nir")
-    write_nir(core, tmp_path / "b.nir")
+    write_nir(Graph.from_arrays(core), tmp_path / "a.nir")
+    write_nir(Graph.from_arrays(core), tmp_path / "b.nir")
     assert (tmp_path / "a.nir").read_bytes() == (tmp_path / "b.nir").read_bytes()
 
 
@@ -102,7 +103,7 @@ def test_gain_and_leak_follow_nir_euler_step():
     tau, r, v_leak = np.linspace(3e-3, 6e-3, n), 0.5 + np.arange(n) % 2, 0.3
     w_rec = _ternary(n, 0.4) / (r * dt / tau)[:, None]  # alpha*T once the gain is folded in
     graph = _recurrent_graph(_lif(n, tau=tau, r=r, v_leak=v_leak), w_rec)
-    core = nir_to_core(graph, dt, "zero")
+    core = nir_to_graph(graph, dt, "zero").arrays()
     assert len(core.groups) == n  # every neuron has its own tau: one group each
     u = np.random.default_rng(2).normal(0, 2.0, (150, 3))
     run = simulate_float(core, core.input_currents(u))
@@ -120,20 +121,20 @@ def test_gain_and_leak_follow_nir_euler_step():
 
 def test_per_neuron_parameters_split_into_groups_and_scalars_broadcast():
     tau = np.array([2e-3] * 4 + [5e-3] * 6)
-    core = nir_to_core(_recurrent_graph(_lif(10, tau=tau), _ternary(10, 0.25)), 1e-3, "subtract")
+    core = nir_to_graph(_recurrent_graph(_lif(10, tau=tau), _ternary(10, 0.25)), 1e-3, "subtract").arrays()
     assert [(g.name, g.size, g.beta) for g in core.groups] == [("lif_0", 4, 0.5), ("lif_1", 6, 0.8)]
     names = ("lif_0", "lif_1")
     assert {(s.pre, s.post, s.alpha) for s in core.synapses} <= {(a, b, 0.25) for a in names for b in names}
     for shape in [(), (1,)]:  # snnTorch's Leaky writes 0-d parameters
         one = np.ones(shape)
         scalar = nir.LIF(tau=2e-3 * one, r=2 * one, v_leak=0 * one, v_threshold=one, v_reset=0 * one)
-        core = nir_to_core(_recurrent_graph(scalar, _ternary(7, 0.5)), 1e-3, "zero")
+        core = nir_to_graph(_recurrent_graph(scalar, _ternary(7, 0.5)), 1e-3, "zero").arrays()
         assert [(g.size, g.beta) for g in core.groups] == [(7, 0.5)]
 
 
 def _refused(graph, *words, reset="subtract", dt=1e-3):
     with pytest.raises(RcsnnError) as info:
-        nir_to_core(graph, dt, reset)
+        nir_to_graph(graph, dt, reset)
     message = str(info.value)
     assert "\n" not in message and all(w in message for w in words), message
 
@@ -154,7 +155,7 @@ def test_feed_forward_lif_chain_is_same_step():
     n = 4
     nodes = {"input": nir.Input(np.array([n])), "a": _lif(n), "ab": nir.Linear(0.5 * np.eye(n)), "b": _lif(n),
              "output": nir.Output(np.array([n]))}
-    core = nir_to_core(_graph(nodes, [("input", "a"), ("a", "ab"), ("ab", "b"), ("b", "output")]), 1e-3, "zero")
+    core = nir_to_graph(_graph(nodes, [("input", "a"), ("a", "ab"), ("ab", "b"), ("b", "output")]), 1e-3, "zero").arrays()
     assert [(s.pre, s.post, s.delay) for s in core.synapses] == [("a", "b", 0)]
     nodes["ab"] = nir.Linear(np.random.default_rng(0).normal(size=(n, n)))
     _refused(_graph(nodes, [("input", "a"), ("a", "ab"), ("ab", "b"), ("b", "output")]), "ab", "distinct magnitudes")
@@ -164,7 +165,7 @@ def test_accepts_two_lif_cycle_with_one_step_delay():
     n = 3
     nodes = {"input": nir.Input(np.array([n])), "a": _lif(n), "ab": nir.Linear(np.eye(n)), "b": _lif(n, theta=0.5),
              "ba": nir.Linear(-2 * np.eye(n)), "output": nir.Output(np.array([n]))}
-    core = nir_to_core(_graph(nodes, [("input", "a"), ("a", "ab"), ("ab", "b"), ("b", "ba"), ("ba", "a"), ("b", "output")]), 1e-3, "zero")
+    core = nir_to_graph(_graph(nodes, [("input", "a"), ("a", "ab"), ("ab", "b"), ("b", "ba"), ("ba", "a"), ("b", "output")]), 1e-3, "zero").arrays()
     assert [(s.pre, s.post, s.alpha) for s in core.synapses] == [("a", "b", 1.0), ("b", "a", 2.0)]
 
 
@@ -179,7 +180,7 @@ def test_refuses_v_reset_and_bad_tau_and_two_inputs():
 
 def test_export_refuses_delays_nir_cannot_express():
     with pytest.raises(RcsnnError, match="g0->g1 have delay 1"):
-        core_to_nir(random_core(cross=True))
+        graph_to_nir(Graph.from_arrays(random_core(cross=True)))
 
 
 def test_read_nir_names_the_file(tmp_path):

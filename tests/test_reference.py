@@ -5,10 +5,10 @@ import pytest
 
 from contract_impl import contract_fixed_raster, contract_float_raster
 from conftest import EXAMPLE_CHECKPOINT, SMALL_CHECKPOINT, random_core
-from rcsnn.graph.core import FixedFormat
-from rcsnn.model.checkpoint import load_checkpoint
+from rcsnn.ir.arrays import FixedFormat
+from rcsnn.frontends.checkpoint import load_checkpoint
 from rcsnn.model.corpus import Corpus, default_text
-from rcsnn.model.reference import quantize_core, simulate_fixed, simulate_float
+from rcsnn.ir.reference import quantize_core, simulate_fixed, simulate_float
 
 
 def _full_blocks(core):
@@ -30,7 +30,7 @@ def _held_out_tokens(core, steps):
 
 @pytest.mark.parametrize("path", [SMALL_CHECKPOINT, EXAMPLE_CHECKPOINT], ids=["small", "example"])
 def test_independent_contract_implementation_reproduces_raster(path):
-    core = load_checkpoint(path)
+    core = load_checkpoint(path).arrays()
     tokens = _held_out_tokens(core, 200)
     ours = simulate_float(core, core.token_currents(tokens)).spikes
     theirs = contract_float_raster(path, tokens)
@@ -76,7 +76,7 @@ def test_float_reference_contract_equations_by_hand():
 
 
 def test_fixed_differs_little_from_float_on_trained_core():
-    core = load_checkpoint(SMALL_CHECKPOINT)
+    core = load_checkpoint(SMALL_CHECKPOINT).arrays()
     x = core.token_currents(_held_out_tokens(core, 300))
     f, q = simulate_float(core, x), simulate_fixed(core, x)
     fixed = quantize_core(core)

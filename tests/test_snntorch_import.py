@@ -11,9 +11,10 @@ snn = pytest.importorskip("snntorch")
 from snntorch.export_nir import export_to_nir  # noqa: E402
 
 from rcsnn.errors import RcsnnError  # noqa: E402
-from rcsnn.graph.nir_io import nir_to_core, read_nir, write_nir  # noqa: E402
-from rcsnn.graph.snntorch_io import core_from_rleaky, load_state_dict_file  # noqa: E402
-from rcsnn.model.reference import simulate_float  # noqa: E402
+from rcsnn.ir.graph import Graph
+from rcsnn.frontends.nir import nir_to_graph, read_nir, write_nir  # noqa: E402
+from rcsnn.frontends.snntorch import graph_from_rleaky, load_state_dict_file  # noqa: E402
+from rcsnn.ir.reference import simulate_float  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:nirtorch.extract_nir_graph is being deprecated:DeprecationWarning")
 
@@ -60,11 +61,11 @@ def test_export_to_nir_matches_snntorch(tmp_path, all_to_all):
     net = _net(all_to_all)
     spikes, _, inputs = _run(net)
     graph = export_to_nir(net, torch.randn(N_IN))
-    core = nir_to_core(graph, SNNTORCH_DT, "subtract")
+    core = nir_to_graph(graph, SNNTORCH_DT, "subtract").arrays()
     assert len(core.groups) == 1 and len(core.synapses) == 1
     assert np.array_equal(_simulate(core, inputs), spikes)
-    write_nir(core, tmp_path / "core.nir")  # and the core survives our own round trip
-    assert np.array_equal(_simulate(read_nir(tmp_path / "core.nir", SNNTORCH_DT, "subtract"), inputs), spikes)
+    write_nir(Graph.from_arrays(core), tmp_path / "core.nir")  # and the core survives our own round trip
+    assert np.array_equal(_simulate(read_nir(tmp_path / "core.nir", SNNTORCH_DT, "subtract").arrays(), inputs), spikes)
 
 
 def _nested(flat):
@@ -83,26 +84,26 @@ def test_nested_rleaky_graph_matches_snntorch(tmp_path):
     spikes, _, inputs = _run(net)
     nested = _nested(export_to_nir(net, torch.randn(N_IN)))
     nir.write(str(tmp_path / "nested.nir"), nested)
-    core = read_nir(tmp_path / "nested.nir", SNNTORCH_DT, "subtract")
+    core = read_nir(tmp_path / "nested.nir", SNNTORCH_DT, "subtract").arrays()
     assert [g.name for g in core.groups] == ["1_lif"]
     assert np.array_equal(_simulate(core, inputs), spikes)
 
     nested.nodes["1"].nodes["w_rec"].weight[0, :5] = np.arange(1.0, 6.0)
     with pytest.raises(RcsnnError, match=r"1\.w_rec: weights take .* distinct magnitudes"):
-        nir_to_core(nested, SNNTORCH_DT, "subtract")
+        nir_to_graph(nested, SNNTORCH_DT, "subtract")
 
 
 @pytest.mark.parametrize("all_to_all", [True, False])
-def test_core_from_rleaky_matches_snntorch(tmp_path, all_to_all):
+def test_graph_from_rleaky_matches_snntorch(tmp_path, all_to_all):
     net = _net(all_to_all)
     spikes, currents, _ = _run(net)
-    core = core_from_rleaky(net[1])
+    core = graph_from_rleaky(net[1]).arrays()
     assert np.array_equal(core.input_weight, np.eye(N))
     assert np.array_equal(simulate_float(core, currents).spikes, spikes)
 
     torch.save(net.state_dict(), tmp_path / "net.pt")  # prefixed keys "1.beta", ...
     state = load_state_dict_file(tmp_path / "net.pt")
-    assert np.array_equal(simulate_float(core_from_rleaky(state, where="net.pt"), currents).spikes, spikes)
+    assert np.array_equal(simulate_float(graph_from_rleaky(state, where="net.pt"), currents).spikes, spikes)
 
 
 def test_state_dict_from_safetensors(tmp_path):
@@ -111,13 +112,13 @@ def test_state_dict_from_safetensors(tmp_path):
     net = _net()
     spikes, currents, _ = _run(net)
     save_file({k: v.contiguous() for k, v in net[1].state_dict().items()}, str(tmp_path / "rleaky.safetensors"))
-    core = core_from_rleaky(load_state_dict_file(tmp_path / "rleaky.safetensors"), beta=0.85)
+    core = graph_from_rleaky(load_state_dict_file(tmp_path / "rleaky.safetensors"), beta=0.85).arrays()
     assert np.array_equal(simulate_float(core, currents).spikes, spikes)
 
 
 def _refused(obj, *words, **kwargs):
     with pytest.raises(RcsnnError) as info:
-        core_from_rleaky(obj, **kwargs)
+        graph_from_rleaky(obj, **kwargs)
     message = str(info.value)
     assert "\n" not in message and all(w in message for w in words), message
 
@@ -153,7 +154,7 @@ def test_leaky_without_recurrence(reset):
     leaky = snn.Leaky(beta=torch.full((N,), 0.8), threshold=torch.ones(N), reset_mechanism=reset, init_hidden=True, output=True)
     net = torch.nn.Sequential(torch.nn.Linear(N_IN, N), leaky)
     spikes, _, inputs = _run(net)
-    core = nir_to_core(export_to_nir(net, torch.randn(N_IN)), SNNTORCH_DT, reset)
+    core = nir_to_graph(export_to_nir(net, torch.randn(N_IN)), SNNTORCH_DT, reset).arrays()
     assert [(g.size, len(core.synapses)) for g in core.groups] == [(N, 0)]
     assert np.array_equal(_simulate(core, inputs), spikes)
 
@@ -176,7 +177,7 @@ def test_feed_forward_layers_match_snntorch():
         hook.remove()
     first = torch.stack(first)[:, 0].numpy()
     assert 0.05 < first.mean() < 0.6 and 0.05 < second.mean() < 0.6
-    core = nir_to_core(export_to_nir(net, torch.randn(N_IN)), SNNTORCH_DT, "subtract")
+    core = nir_to_graph(export_to_nir(net, torch.randn(N_IN)), SNNTORCH_DT, "subtract").arrays()
     assert [s.delay for s in core.synapses] == [0]
     raster = _simulate(core, inputs[:, 0].double().numpy())
     assert (raster[:, :N] != first).sum() == 0, "first layer"

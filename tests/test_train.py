@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from rcsnn.cli import main
-from rcsnn.model.checkpoint import load_checkpoint, read_config
+from rcsnn.frontends.checkpoint import load_checkpoint, read_config
 from rcsnn.model.lm import ArctanSpike, SpikingLM
 
 TINY = ["train", "--neurons", "16", "--float-steps", "6", "--prune-steps", "4", "--ternary-steps", "4",
@@ -20,7 +20,7 @@ def test_training_is_deterministic_and_reaches_target(tmp_path, capsys):
     assert "step     2/14 float" in out and "rates" in out and "end of ternary phase" in out  # visible progress
     assert main(TINY + ["-o", str(b)]) == 0
     assert main(TINY + ["--seed", "1", "-o", str(c)]) == 0
-    core = load_checkpoint(a)
+    core = load_checkpoint(a).arrays()
     t = core.matrices["T"]
     assert abs(1 - np.count_nonzero(t) / t.size - 0.9) < 0.01
     np.testing.assert_array_equal(t, load_checkpoint(b).matrices["T"])

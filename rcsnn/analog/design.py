@@ -1,4 +1,4 @@
-"""Circuit values derived from a :class:`~rcsnn.graph.core.Core`: the analog design, in SI units.
+"""Circuit values derived from a :class:`~rcsnn.ir.arrays.Core`: the analog design, in SI units.
 
 One network step is one clock period ``Δt``. Membrane voltages are 1 V per model unit.
 Within step ``k`` (time ``u`` from the clock edge at ``(k-1)Δt``):
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import RcsnnError
-from ..graph.core import Core, NeuronGroup
+from ..ir.arrays import Core, NeuronGroup
 
 FORMS = ("ideal", "opamp")
 

@@ -6,7 +6,7 @@ A deck simulates the neurons of one *block* (a range of global neuron indices):
   neuron j's spike lines and reset — the circuit runs on its own;
 * ``open`` mode: several blocks; every spike line and reset is driven by a level ``s<j>``
   replayed from the *reference* raster, and the comparator outputs ``c<i>`` are only observed,
-  so each step is checked given the reference past (``shared/design/contract.md``).
+  so each step is checked given the reference past (``docs/contract.md``).
 
 Stimulus levels (inputs, and reference spikes in open mode) are replayed by XSPICE
 ``filesource`` models from text files ``<deck>_stim<k>.txt`` beside the deck: a PWL source costs
@@ -19,6 +19,9 @@ comparator output, ``e<i>``/``n<i>`` excitatory/inhibitory spike lines, ``x<i>``
 ``xl<i>`` input line. Synapse ``T_ij = +1`` is a resistor ``e<j> → sum<i>``, ``-1`` one from
 ``n<j>``; its value is ``R_unit(post) / α``. The input level of step k is ``x[k] + b`` (model
 units), driven as ``V_S · level · w(u)`` through ``R_unit``.
+
+The deck's skeleton (title, comments, ``.include``, ``.save``, ``.tran``, ``.control``) is the
+Jinja2 template ``rcsnn/analog/templates/deck.cir.j2``; :class:`DeckWriter` makes the element lines.
 
 Same inputs, same bytes: values print as Python ``repr`` floats, times with 12 digits, in
 neuron order, with no dates or absolute paths (the cell library is copied beside the decks, and
@@ -37,8 +40,11 @@ import numpy as np
 
 from .. import __version__
 from ..errors import RcsnnError
-from ..graph.core import Core
+from ..ir.arrays import Core
+from ..ir.graph import Graph
+from ..templates import render
 from .design import Design
+from .partition import Block, blocks
 
 LIBRARY = "rcsnn_cells.lib"
 SIDECAR = "core.json"
@@ -96,33 +102,6 @@ def stimulus_files(stem: str, columns: list[tuple[str, np.ndarray]], design: Des
             chunk.append((node, text))
             used += width
     return files
-
-
-@dataclass(frozen=True)
-class Block:
-    """Neurons ``start .. stop-1`` simulated by one deck."""
-
-    index: int
-    start: int
-    stop: int
-
-    @property
-    def stem(self) -> str:
-        return "core" if self.index < 0 else f"block_{self.index:03d}"
-
-
-def partition(core: Core, blocks: int) -> list[Block]:
-    """About ``blocks`` contiguous neuron ranges of near-equal size, none straddling two groups
-    (so each deck's time step suits its group's τ); every group gets at least one."""
-    n = core.n_neurons
-    if not 1 <= blocks <= n:
-        raise RcsnnError(f"--blocks {blocks}: must be between 1 and the number of neurons ({n})")
-    out = []
-    for g, sl in zip(core.groups, core.offsets().values()):
-        count = min(g.size, max(1, round(blocks * g.size / n)))
-        edges = np.linspace(sl.start, sl.stop, count + 1).round().astype(int)
-        out += [Block(len(out) + k, int(a), int(b)) for k, (a, b) in enumerate(zip(edges, edges[1:]))]
-    return out
 
 
 class DeckWriter:
@@ -229,16 +208,11 @@ class DeckWriter:
         neurons = self.neurons(block, columns)
         lines = self.lines(used_e, used_n, block, columns)
         stimulus, files = self.stimulus(block.stem, columns)
-        parts = [f"rcsnn {block.stem}: neurons {block.start}..{block.stop - 1}", *header, f".include {LIBRARY}",
-                 "* clock, windows, comparator thresholds", *self.globals(block),
-                 "* neurons: cell, comparator, input line", *neurons,
-                 "* spike lines", *lines,
-                 "* stimulus levels replayed from files", *stimulus,
-                 "* synapses", *synapses,
-                 ".options interp", *(f".save v(mem{i}) v(c{i})" for i in range(block.start, block.stop)),
-                 tran_line(self.design, steps, self.max_step(block)),
-                 ".control", "set filetype=binary", "run", f"write {block.stem}.raw", "quit", ".endc", ".end", ""]
-        return "\n".join(parts), files, len(synapses)
+        text = render("rcsnn.analog", "deck.cir.j2", stem=block.stem, start=block.start, stop=block.stop,
+                      header=header, library=LIBRARY, globals=self.globals(block), neurons=neurons,
+                      spike_lines=lines, stimulus=stimulus, synapses=synapses,
+                      tran=tran_line(self.design, steps, self.max_step(block)))
+        return text, files, len(synapses)
 
 
 def _digest(*arrays: np.ndarray) -> str:
@@ -248,13 +222,15 @@ def _digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def write_netlists(core: Core, currents: np.ndarray, out_dir: str | Path, design: Design, mode: str = "closed",
-                   blocks: int = 1, reference: np.ndarray | None = None, stimulus: str = "") -> dict:
+def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, design: Design, mode: str = "closed",
+                   reference: np.ndarray | None = None, stimulus: str = "") -> dict:
     """Write the deck(s), the cell library and the sidecar ``core.json`` into ``out_dir``.
 
     ``currents`` are the external inputs x (steps, N) without bias; ``reference`` is the float
-    reference raster (steps, N), required in open mode. Returns the sidecar dict.
+    reference raster (steps, N), required in open mode, where the decks are the blocks of the
+    partitioned ``graph`` (:func:`~rcsnn.analog.partition.partition`). Returns the sidecar dict.
     """
+    core = graph.arrays()
     if mode not in MODES:
         raise RcsnnError(f"--mode {mode!r}: not one of {MODES}")
     currents = np.asarray(currents, dtype=np.float64)
@@ -268,7 +244,7 @@ def write_netlists(core: Core, currents: np.ndarray, out_dir: str | Path, design
     design.check()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    parts = partition(core, blocks) if mode == "open" else [Block(-1, 0, core.n_neurons)]
+    parts = blocks(graph) if mode == "open" else [Block(-1, 0, core.n_neurons)]
     record = design.record(core)
     sidecar = {
         "rcsnn": __version__, "mode": mode, "steps": int(currents.shape[0]), "neurons": core.n_neurons,

@@ -13,8 +13,6 @@ import ctypes.util
 import glob
 import os
 import re
-import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,9 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import tools
 from ..errors import RcsnnError
 
-INSTALL = "apt-get install ngspice libngspice0"
+INSTALL = tools.INSTALL["ngspice"]
+
+#: Wall-clock limit of one deck in the subprocess runner when the caller gives none, seconds.
+DECK_TIMEOUT = 3600.0
 
 #: Lines (not warnings) that mean a run failed; ngspice -b exits with status 0 all the same.
 FATAL = ("simulation(s) aborted", "error", "timestep too small", "transient solution failed")
@@ -113,47 +115,25 @@ def _check(where: str, raw: Path, log: str, expected_rows: int | None) -> tuple[
 
 
 def find_ngspice() -> str:
-    """Path of the ngspice executable, or an error saying how to install it."""
-    path = shutil.which("ngspice")
-    if path is None:
-        raise RcsnnError(f"ngspice: not found on PATH; install it with: {INSTALL}")
-    return path
+    """Path of the ngspice executable, or an error saying how to install it (see :func:`rcsnn.tools.find`)."""
+    return tools.find("ngspice")
 
 
 def run_subprocess(deck: str, stem: str, directory: Path, expected_rows: int | None = None, tran: str | None = None,
                    timeout: float | None = None) -> Waveforms:
-    """Run ``ngspice -b`` on ``deck`` (text of a generated netlist in ``directory``) in a scratch directory."""
-    exe = find_ngspice()
+    """Run ``ngspice -b`` on ``deck`` (text of a generated netlist in ``directory``) in a scratch directory,
+    for at most ``timeout`` seconds of wall time (None: :data:`DECK_TIMEOUT`)."""
+    timeout = DECK_TIMEOUT if timeout is None else timeout
     with tempfile.TemporaryDirectory(prefix="rcsnn-ngspice-") as tmp:
         work = Path(tmp)
         (work / f"{stem}.cir").write_text(prepare(deck, directory, work / f"{stem}.raw", tran))
-        start = time.perf_counter()
-        with open(work / "ngspice.log", "w") as log_file:
-            proc = subprocess.Popen([exe, "-b", f"{stem}.cir"], cwd=work, stdout=log_file, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
-        status, usage = _wait(proc, timeout, stem)
-        seconds = time.perf_counter() - start
-        log = (work / "ngspice.log").read_text(errors="replace")
+        done = tools.run(["ngspice", "-b", f"{stem}.cir"], timeout=timeout, what=f"{stem}: ngspice", cwd=work,
+                         check=False, stdout=work / "ngspice.log")
+        log = done.stdout
         t, vectors = _check(stem, work / f"{stem}.raw", log, expected_rows)
-        if status != 0:
-            raise RcsnnError(f"{stem}: ngspice exited with status {status}")
-    return Waveforms(t, vectors, seconds, usage.ru_utime + usage.ru_stime, int(usage.ru_maxrss), log)
-
-
-def _wait(proc: subprocess.Popen, timeout: float | None, stem: str):
-    """Wait for ``proc`` (killing it after ``timeout`` s): its exit status and resource usage."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, usage
-        if deadline is not None and time.monotonic() > deadline:
-            proc.kill()
-            _, status, _ = os.wait4(proc.pid, 0)
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            raise RcsnnError(f"{stem}: ngspice timed out after {timeout:g} s")
-        time.sleep(0.02)
+        if done.returncode != 0:
+            raise RcsnnError(f"{stem}: ngspice exited with status {done.returncode}")
+    return Waveforms(t, vectors, done.seconds, done.cpu_seconds, done.peak_kib, log)
 
 
 def find_libngspice() -> str:

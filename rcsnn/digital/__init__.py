@@ -4,5 +4,5 @@ Modules: :mod:`.layout` (memory image of a core), :mod:`.accumulator`, :mod:`.ne
 :mod:`.synapse`, :mod:`.spikes`, :mod:`.controller`, :mod:`.core` (the components),
 :mod:`.emit`/:mod:`.testbench`/:mod:`.docs` (``rcsnn verilog``), :mod:`.simulate` (Amaranth,
 Verilator, Icarus runners), :mod:`.verify` (``rcsnn verify --backend amaranth|verilator|icarus``),
-:mod:`.wrapper`/:mod:`.synth` (``rcsnn synth``), :mod:`.toolchain` (external tools).
+:mod:`.wrapper`/:mod:`.synth` (``rcsnn synth``); external tools run through :mod:`rcsnn.tools`.
 """

@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 from amaranth.back import rtlil
 
-from ..graph.core import Core
-from ..model.reference import simulate_fixed
+from ..ir.arrays import Core
+from ..ir.graph import Graph
+from ..ir.reference import simulate_fixed
 from . import testbench
 from .core import NeuromorphicCore, load_layout, load_words, memory_map
-from .layout import Image
+from .layout import Image, build_image
 from .simulate import beats
-from .toolchain import yosys
+from ..tools import EMIT_TIMEOUT, yosys
 from .wrapper import SerialWrapper, port_signals
 
 TOP = "rcsnn_core"
@@ -60,8 +61,10 @@ def design_info(core: Core, image: Image, preload: bool, lutram: bool, chain_bit
     }
 
 
-def emit(core: Core, image: Image, out: Path, xq: np.ndarray, preload: bool = True, lutram: bool = False) -> list[Path]:
-    """Write every file of the module docstring to ``out``; ``xq`` is the example stimulus ``(steps, N)``."""
+def emit(graph: Graph, out: Path, xq: np.ndarray, preload: bool = True, lutram: bool = False) -> list[Path]:
+    """Write every file of the module docstring to ``out`` for a placed graph (:func:`~rcsnn.digital.layout.place`);
+    ``xq`` is the example stimulus ``(steps, N)``, quantised."""
+    core, image = graph.arrays(), build_image(graph)
     out.mkdir(parents=True, exist_ok=True)
     (out / "mem").mkdir(exist_ok=True)
     names = [g.name for g in core.groups]
@@ -72,7 +75,7 @@ def emit(core: Core, image: Image, out: Path, xq: np.ndarray, preload: bool = Tr
     (out / "rcsnn_synth.il").write_text(_rtlil(wrapper, "rcsnn_synth", pins))
     yosys(f"read_rtlil {TOP}.il\nproc -norom\npmuxtree\nmemory_collect\n"
           f"attrmap -remove generator -remove top -remove src -remove amaranth.hierarchy -remove amaranth.decoding\n"
-          f"write_verilog {TOP}.v\n", out, "yosys (write_verilog)")
+          f"write_verilog {TOP}.v\n", out, "yosys (write_verilog)", EMIT_TIMEOUT)
     for mem, name, depth, width, contents in memory_map(image):
         (out / "mem" / f"{name.replace('.', '_')}.hex").write_text(_hex_lines(contents, width))
     layout = load_layout(image)

@@ -25,8 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RcsnnError
-from ..graph.core import Core
-from ..model.reference import FixedCore, quantize_core
+from ..ir.arrays import Core
+from ..ir.graph import Graph
+from ..ir.passes import quantize
+from ..ir.reference import quantize_core
+
+__all__ = ["bits", "Block", "Slots", "Image", "place", "build_image"]
 
 
 def bits(n: int) -> int:
@@ -146,7 +150,39 @@ def _csr(matrix: np.ndarray, lanes: int) -> list[list[list[tuple[int, int]]]]:
     return out
 
 
-def build_image(core: Core, lanes: int = 1, fixed: FixedCore | None = None) -> Image:
+def place(graph: Graph, lanes: int) -> Graph:
+    """The digital placement pass (after :func:`~rcsnn.ir.passes.quantize`, run here if it was not).
+
+    Writes graph attribute ``place`` = {``lanes``, ``n_words``, ``word_bits``, ``acc_width``,
+    ``start_bits``, ``row_bits``, ``synapse_words`` (per lane), ``rowptr_words``}; on every LIF node
+    ``place`` = {``word_base``, ``words``} (its slots, see the module docstring); on every synapse
+    edge ``place`` = {``row_base``, ``post_word_base``} (where its events read and add).
+    """
+    quantized = graph if "quantize" in graph.passes else quantize(graph)
+    image = _layout(graph.arrays(), lanes)
+    out = quantized.derive("place")
+    s = image.slots
+    out.nx.graph["place"] = {"lanes": lanes, "n_words": s.n_words, "word_bits": image.word_bits,
+                             "acc_width": image.acc_width, "start_bits": image.start_bits, "row_bits": image.row_bits,
+                             "synapse_words": [len(e) for e in image.entries], "rowptr_words": image.n_rows}
+    for (name, _), base, words in zip(graph.groups(), s.word_base, s.words):
+        out.nx.nodes[name]["place"] = {"word_base": base, "words": words}
+    names = [name for name, _ in graph.groups()]
+    for block in image.blocks:
+        pre, post = names[block.pre], names[block.post]
+        out.nx.edges[pre, post]["place"] = {"row_base": block.row_base, "post_word_base": block.post_word_base}
+    return out
+
+
+def build_image(graph: Graph) -> Image:
+    """The memory image of a placed graph (:func:`place`): the plan the Amaranth core is built from."""
+    placement = graph.annotation("place")
+    if placement is None:
+        raise RcsnnError("digital core: the graph is not placed; run rcsnn.digital.layout.place(graph, lanes) first")
+    return graph.plan("digital.image", lambda g: _layout(g.arrays(), int(placement["lanes"])))
+
+
+def _layout(core: Core, lanes: int) -> Image:
     """Lay ``core`` out for ``lanes`` parallel lanes (see the module docstring)."""
     if not 1 <= lanes <= 32:
         raise RcsnnError(f"--lanes {lanes}: must be 1..32")
@@ -156,7 +192,7 @@ def build_image(core: Core, lanes: int = 1, fixed: FixedCore | None = None) -> I
     if same_step:
         raise RcsnnError(f"digital core: same-step (delay 0) synapse blocks {same_step} are not supported; "
                          "the core replays the spikes of step t-1 only (delay 1)")
-    q = fixed or quantize_core(core)
+    q = quantize_core(core)
     names = [g.name for g in core.groups]
     slots = Slots(lanes, tuple(g.size for g in core.groups))
     used = list(dict.fromkeys(s.matrix for s in core.synapses))

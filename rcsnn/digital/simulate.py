@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import RcsnnError
 from .core import NeuromorphicCore
 from .layout import Image
-from .toolchain import run
+from ..tools import BUILD_TIMEOUT, SIM_TIMEOUT, ToolRun, run
 
 VERILATOR_FLAGS = ["-O2", "--trace", "-Wno-WIDTH", "--top-module", "rcsnn_core"]
 
@@ -114,7 +114,7 @@ def _collect(image: Image, work: Path, steps: int, membranes: bool, seconds: flo
     return HardwareRun(unpack_spikes(image, masks), v, cycles, seconds)
 
 
-def _bench_output(proc, tool: str) -> None:
+def _bench_output(proc: ToolRun, tool: str) -> None:
     """Raise unless the bench printed PASS or FAIL (a crash or a missing file is an error, a FAIL is data)."""
     if "PASS" not in proc.stdout and "FAIL" not in proc.stdout:
         tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
@@ -122,37 +122,38 @@ def _bench_output(proc, tool: str) -> None:
 
 
 def build_verilator(work: Path) -> Path:
-    """Compile ``rcsnn_core.v`` + ``harness.cpp`` in ``work`` (5-90 s) unless the same sources were built there."""
+    """Compile ``rcsnn_core.v`` + ``harness.cpp`` in ``work`` (5-90 s, at most :data:`~rcsnn.tools.BUILD_TIMEOUT`)
+    unless the same sources were built there."""
     exe, stamp = work / "obj_dir" / "Vrcsnn_core", work / "obj_dir" / "rcsnn.sources"
     sources = hashlib.sha256(b"".join((work / f).read_bytes() for f in ("rcsnn_core.v", "harness.cpp"))).hexdigest()
     if exe.exists() and stamp.exists() and stamp.read_text() == sources:
         return exe
     run(["verilator", "--cc", "--exe", "--build", "-j", "2", *VERILATOR_FLAGS, "rcsnn_core.v", "harness.cpp",
-         "-o", "Vrcsnn_core"], cwd=work, what="verilator build")
+         "-o", "Vrcsnn_core"], cwd=work, what="verilator build", timeout=BUILD_TIMEOUT)
     stamp.write_text(sources)
     return exe
 
 
 def run_verilator(image: Image, work: Path, steps: int, membranes: bool = False,
-                  vcd_from: int | None = None) -> HardwareRun:
-    """Run the Verilator harness on the files emitted in ``work`` (x.hex, expected.hex)."""
+                  vcd_from: int | None = None, *, timeout: float = SIM_TIMEOUT) -> HardwareRun:
+    """Run the Verilator harness on the files emitted in ``work`` (x.hex, expected.hex), stopping it after
+    ``timeout`` seconds of wall time (the build has its own limit)."""
     exe = build_verilator(work).resolve()
     args = [f"+steps={steps}"] + ["+membranes"] * membranes
     if vcd_from is not None:
         args += ["+vcd", f"+vcd_from={vcd_from}"]
-    start = time.perf_counter()
-    proc = run([str(exe), *args], cwd=work, check=False)
-    seconds = time.perf_counter() - start
+    proc = run([str(exe), *args], cwd=work, check=False, what="Verilator harness", timeout=timeout)
     _bench_output(proc, "Verilator")
-    return _collect(image, work, steps, membranes, seconds)
+    return _collect(image, work, steps, membranes, proc.seconds)
 
 
-def run_icarus(image: Image, work: Path, steps: int, membranes: bool = False, vcd: bool = False) -> HardwareRun:
-    """Compile ``tb_rcsnn.v`` with Icarus and run it on the files emitted in ``work``."""
+def run_icarus(image: Image, work: Path, steps: int, membranes: bool = False, vcd: bool = False, *,
+               timeout: float = SIM_TIMEOUT) -> HardwareRun:
+    """Compile ``tb_rcsnn.v`` with Icarus and run it on the files emitted in ``work``, stopping ``vvp``
+    after ``timeout`` seconds of wall time (the compile has its own limit)."""
     run(["iverilog", "-g2012", f"-Ptb.STEPS={steps}", "-o", "tb", "tb_rcsnn.v", "rcsnn_core.v"],
-        cwd=work, what="iverilog")
-    start = time.perf_counter()
-    proc = run(["vvp", "-n", "tb", *(["+membranes"] * membranes), *(["+vcd"] * vcd)], cwd=work, check=False)
-    seconds = time.perf_counter() - start
+        cwd=work, what="iverilog", timeout=BUILD_TIMEOUT)
+    proc = run(["vvp", "-n", "tb", *(["+membranes"] * membranes), *(["+vcd"] * vcd)], cwd=work, check=False,
+               what="vvp", timeout=timeout)
     _bench_output(proc, "Icarus")
-    return _collect(image, work, steps, membranes, seconds)
+    return _collect(image, work, steps, membranes, proc.seconds)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RcsnnError
-from .toolchain import run, yosys
+from ..tools import SYNTH_TIMEOUT, run, yosys
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def synthesize(design_dir: Path, name: str) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     spram = " -spram" if name.startswith("ice40") and not design["preload"] else ""
     yosys(f"read_rtlil ../../rcsnn_synth.il\n{target.synth}{spram} -top rcsnn_synth -json netlist.json\n"
-          f"tee -q -o stat.json stat -json\n", work, f"yosys {target.synth}")
+          f"tee -q -o stat.json stat -json\n", work, f"yosys {target.synth}", SYNTH_TIMEOUT)
     usage = _usage(json.loads((work / "stat.json").read_text()), target)
     over = {k: (usage[k], target.capacity[k]) for k in usage if usage[k] > target.capacity[k]}
     report = {"target": name, "lanes": design["lanes"], "Wv": design["Wv"], "neurons": sum(g["size"] for g in design["groups"]),
@@ -87,7 +87,8 @@ def synthesize(design_dir: Path, name: str) -> dict:
         _write(work, report)
         raise RcsnnError(f"design does not fit {name}: uses {uses}; would fit with: {_advice(name, over, design)}")
     proc = run([target.nextpnr, *target.device, "--json", "netlist.json", "--freq", str(FREQUENCY_MHZ),
-                "--timing-allow-fail", "--report", "pnr.json", "--seed", "1"], cwd=work, what=target.nextpnr, check=False)
+                "--timing-allow-fail", "--report", "pnr.json", "--seed", "1"], cwd=work, what=target.nextpnr, check=False,
+               timeout=SYNTH_TIMEOUT)
     (work / "nextpnr.log").write_text(proc.stderr)
     if proc.returncode != 0 or not (work / "pnr.json").exists():
         tail = " | ".join(proc.stderr.strip().splitlines()[-2:])

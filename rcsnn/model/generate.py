@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import RcsnnError
-from ..graph.core import Core
-from .reference import FixedStepper, FloatStepper
+from ..ir.graph import Graph
+from ..ir.reference import FixedStepper, FloatStepper
 
 
-def generate(core: Core, prompt: str, length: int, backend: str = "float", seed: int = 0,
+def generate(graph: Graph, prompt: str, length: int, backend: str = "float", seed: int = 0,
              temperature: float = 0.8) -> str:
     """Feed ``prompt`` one character per step, then sample ``length`` characters.
 
@@ -17,6 +17,7 @@ def generate(core: Core, prompt: str, length: int, backend: str = "float", seed:
     with a seeded generator; ``backend`` is ``float`` (alias ``torch``, the float64
     reference) or ``fixed`` (the fixed-point reference, whose spikes feed the same readout).
     """
+    core = graph.arrays()
     if core.frontend is None or core.readout_weight is None:
         raise RcsnnError("generate: the core has no vocabulary/readout (not a language-model core)")
     if not prompt:

@@ -4,8 +4,8 @@ token -> embedding (E) -> input projection (G·n currents, its bias is the neuro
 bias b) -> G LIF groups sharing one ternary recurrent matrix T (n×n, W = α·T;
 no cross-group synapses) -> readout from the spikes -> logits.
 
-The spiking step is the contract's (``shared/design/contract.md``), in float32
-for training; :meth:`SpikingLM.to_core` hands the trained numbers to the float64
+The spiking step is the contract's (``docs/contract.md``), in float32
+for training; :meth:`SpikingLM.to_graph` hands the trained numbers to the float64
 and fixed-point references.
 """
 
@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..graph.core import Core, FixedFormat, NeuronGroup, SynapseBlock, TokenFrontend
+from ..ir.arrays import Core, FixedFormat, NeuronGroup, SynapseBlock, TokenFrontend
+from ..ir.graph import Graph
 
 
 class ArctanSpike(torch.autograd.Function):
@@ -134,15 +135,15 @@ class SpikingLM(nn.Module):
         spikes = torch.stack(spikes, 1).reshape(batch, length, -1)
         return self.readout(spikes), (v, s), spikes, torch.stack(membranes, 1)
 
-    def to_core(self, fixed: FixedFormat, dt: float = 1e-3) -> Core:
-        """The trained core as arrays (requires ternary mode), float64."""
+    def to_graph(self, fixed: FixedFormat, dt: float = 1e-3) -> Graph:
+        """The trained core as the IR (requires ternary mode), float64."""
         f64 = lambda p: p.detach().double().numpy().copy()  # noqa: E731
         names = [f"g{k}" for k in range(self.groups)]
         beta = [math.exp(-1.0 / t) for t in self.taus]
         groups = tuple(NeuronGroup(nm, self.group_size, b, self.theta, self.reset) for nm, b in zip(names, beta))
         alpha = float(self.recurrent.alpha().double())
         synapses = tuple(SynapseBlock(nm, nm, "T", alpha) for nm in names)
-        return Core(
+        return Graph.from_arrays(Core(
             groups=groups,
             matrices={"T": self.recurrent.ternary_matrix()},
             synapses=synapses,
@@ -153,4 +154,4 @@ class SpikingLM(nn.Module):
             readout_weight=f64(self.readout.weight),
             readout_bias=f64(self.readout.bias),
             frontend=TokenFrontend(self.vocab, f64(self.embedding.weight)),
-        ).validate()
+        ).validate())

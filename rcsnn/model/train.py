@@ -23,10 +23,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..graph.core import Core, FixedFormat
+from ..ir.arrays import Core, FixedFormat
+from ..ir.graph import Graph
 from .corpus import Corpus, StreamBatches
 from .lm import SpikingLM
-from .reference import Run, simulate_fixed, simulate_float
+from ..ir.reference import Run, simulate_fixed, simulate_float
 
 LOG2E = 1.0 / math.log(2.0)
 
@@ -178,7 +179,7 @@ def config_dict(cfg: TrainConfig) -> dict:
     return d
 
 
-def evaluate_core(core: Core, held_out: np.ndarray, log=print) -> tuple[Core, dict]:
+def evaluate_core(graph: Graph, held_out: np.ndarray, log=print) -> tuple[Graph, dict]:
     """Reference figures of a trained core; returns it with a fitted Wv and the metrics.
 
     ``bpc_float64`` and ``bpc_fixed`` are held-out bits/char of the float64 and
@@ -186,6 +187,7 @@ def evaluate_core(core: Core, held_out: np.ndarray, log=print) -> tuple[Core, di
     neuron) where the two rasters differ (closed loop: one flip can cascade), and
     ``first_mismatch_step`` the earliest step at which any stream differs.
     """
+    core = graph.arrays()
     float_run, data = reference_run(core, held_out, "float")
     fitted = dataclasses.replace(core, fixed=choose_width(core, float_run))
     fixed_run, _ = reference_run(fitted, held_out, "fixed")
@@ -204,4 +206,4 @@ def evaluate_core(core: Core, held_out: np.ndarray, log=print) -> tuple[Core, di
     log(f"held-out: float64 reference {metrics['bpc_float64']:.4f} bits/char, fixed-point {metrics['bpc_fixed']:.4f} "
         f"(Wv={fitted.fixed.Wv} Fv={fitted.fixed.Fv} Fb={fitted.fixed.Fb}); rasters differ at "
         f"{metrics['raster_mismatch']:.2%} of events, first at step {metrics['first_mismatch_step']}")
-    return fitted, metrics
+    return Graph.from_arrays(fitted), metrics

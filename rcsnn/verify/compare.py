@@ -1,12 +1,19 @@
-"""Raster comparison shared by every backend check: equal, or where they first differ."""
+"""Raster comparison shared by every back-end check: equal, or where they first differ.
+
+Steps are 0-based; a neuron is named by its group, its index in the group and its global index.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..graph.core import Core
+from ..errors import RcsnnError
+
+from ..ir.arrays import Core, array_view
+
+__all__ = ["Divergence", "Comparison", "locate", "compare_rasters"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,12 @@ class Comparison:
     first: Divergence | None
     mismatches_per_group: dict[str, int]
 
+    def to_dict(self) -> dict:
+        return {"steps": self.steps, "neurons": self.neurons, "reference_spikes": self.reference_spikes,
+                "backend_spikes": self.backend_spikes, "mismatches": self.mismatches,
+                "mismatches_per_group": self.mismatches_per_group,
+                "first_divergence": None if self.first is None else asdict(self.first)}
+
     @property
     def equal(self) -> bool:
         return self.mismatches == 0
@@ -49,6 +62,7 @@ class Comparison:
 
 def locate(core: Core, neuron: int) -> tuple[str, int]:
     """(group name, index within the group) of a global neuron index."""
+    core = array_view(core)
     for group, sl in zip(core.groups, core.offsets().values()):
         if sl.start <= neuron < sl.stop:
             return group.name, neuron - sl.start
@@ -57,10 +71,11 @@ def locate(core: Core, neuron: int) -> tuple[str, int]:
 
 def compare_rasters(core: Core, reference: np.ndarray, backend: np.ndarray) -> Comparison:
     """Compare two ``(steps, N)`` rasters; the first divergence is the earliest step, lowest neuron."""
+    core = array_view(core)
     reference = np.asarray(reference)
     backend = np.asarray(backend)
     if reference.shape != backend.shape:
-        raise ValueError(f"raster shapes differ: reference {reference.shape}, backend {backend.shape}")
+        raise RcsnnError(f"raster shapes differ: reference {reference.shape}, backend {backend.shape}")
     differ = reference != backend
     first = None
     if differ.any():

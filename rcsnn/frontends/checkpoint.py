@@ -26,18 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RcsnnError
-from ..graph.core import Core, FixedFormat, NeuronGroup, SynapseBlock, TokenFrontend
+from ..ir.arrays import Core, FixedFormat, NeuronGroup, SynapseBlock, TokenFrontend
+from ..ir.graph import Graph
+
+__all__ = ["FORMAT", "VERSION", "SUFFIX", "save_checkpoint", "read_config", "load_checkpoint"]
 
 FORMAT = "rcsnn-core"
 VERSION = 1
 SUFFIX = ".rcsnn"
 
 
-def save_checkpoint(core: Core, path: str | Path, extra: dict | None = None) -> None:
-    """Write ``core`` (and JSON-able ``extra`` such as training and metrics) to ``path``."""
+def save_checkpoint(graph: Graph, path: str | Path, extra: dict | None = None) -> None:
+    """Write the IR ``graph`` (and JSON-able ``extra`` such as training and metrics) to ``path``."""
     from safetensors.numpy import save_file
 
-    core.validate()
+    core = graph.arrays()
     config = {
         "format": FORMAT,
         "version": VERSION,
@@ -71,8 +74,8 @@ def read_config(path: str | Path) -> dict:
     return _open(Path(path))[0]
 
 
-def load_checkpoint(path: str | Path) -> Core:
-    """Load and validate a checkpoint; every problem is one :class:`RcsnnError` line."""
+def load_checkpoint(path: str | Path) -> Graph:
+    """Load a checkpoint into a validated IR graph; every problem is one :class:`RcsnnError` line."""
     path = Path(path)
     config, tensors = _open(path)
     where = str(path)
@@ -129,7 +132,7 @@ def load_checkpoint(path: str | Path) -> Core:
         readout_bias=tensor("readout.bias", np.float64, 1, optional=True),
         frontend=TokenFrontend(vocab, embedding) if vocab is not None else None,
     )
-    return core.validate(where)
+    return Graph.from_arrays(core.validate(where))
 
 
 def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:

@@ -1,6 +1,6 @@
 """Reference step functions: float64 and fixed-point, the two oracles of every backend.
 
-Both follow ``shared/design/contract.md`` and accept currents shaped
+Both follow ``docs/contract.md`` and accept currents shaped
 ``(steps, N)`` or ``(steps, batch, N)``; state starts at ``v = 0, s = 0``.
 
 Float64 order of operations (so an independent implementation can match it to
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RcsnnError
-from ..graph.core import Core
+from .arrays import Core, array_view
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Run:
 
 @dataclass(frozen=True)
 class FixedCore:
-    """Integer parameters of a core in its :class:`~rcsnn.graph.core.FixedFormat`."""
+    """Integer parameters of a core in its :class:`~rcsnn.ir.arrays.FixedFormat`."""
 
     beta_q: np.ndarray  # (N,) int64
     theta_q: np.ndarray  # (N,) int64
@@ -74,7 +74,8 @@ class FixedCore:
 
 
 def quantize_core(core: Core) -> FixedCore:
-    """Integer parameters of ``core`` in its fixed-point format."""
+    """Integer parameters of ``core`` (an IR graph or its array view) in its fixed-point format."""
+    core = array_view(core)
     fmt = core.fixed
     fmt.check()
     beta_q = np.round(core.per_neuron("beta") * float(1 << fmt.Fb)).astype(np.int64)
@@ -108,7 +109,7 @@ class _Stepper:
     dtype: type
 
     def __init__(self, core: Core, batch_shape: tuple[int, ...], alphas, bias: np.ndarray):
-        self.core = core
+        self.core = core = array_view(core)
         self.bias = bias
         offsets = core.offsets()
         matrices = {k: m.astype(self.dtype) for k, m in core.matrices.items()}
@@ -144,6 +145,7 @@ class FloatStepper(_Stepper):
     dtype = np.float64
 
     def __init__(self, core: Core, batch_shape: tuple[int, ...] = ()):
+        core = array_view(core)
         super().__init__(core, batch_shape, [b.alpha for b in core.synapses], core.bias)
         self.beta = core.per_neuron("beta")
         self.theta = core.per_neuron("theta")
@@ -161,6 +163,7 @@ class FixedStepper(_Stepper):
     dtype = np.int64
 
     def __init__(self, core: Core, batch_shape: tuple[int, ...] = (), fixed: FixedCore | None = None):
+        core = array_view(core)
         self.q = fixed or quantize_core(core)
         super().__init__(core, batch_shape, self.q.alpha_q, self.q.bias_q)
 
@@ -183,12 +186,14 @@ def _run(stepper, currents: np.ndarray, membrane_dtype) -> Run:
 
 def simulate_float(core: Core, currents: np.ndarray) -> Run:
     """Float64 reference run for external currents ``x`` (no bias: the core adds it)."""
+    core = array_view(core)
     x = _check_currents(core, currents).astype(np.float64)
     return _run(FloatStepper(core, x.shape[1:-1]), x, np.float64)
 
 
 def simulate_fixed(core: Core, currents: np.ndarray, fixed: FixedCore | None = None) -> Run:
     """Fixed-point reference run; ``currents`` are float (quantised here) or already int64."""
+    core = array_view(core)
     x = _check_currents(core, currents)
     stepper = FixedStepper(core, x.shape[1:-1], fixed)
     xq = x.astype(np.int64) if np.issubdtype(x.dtype, np.integer) else stepper.q.quantize(x)

@@ -6,7 +6,11 @@ import math
 
 import numpy as np
 
-from .core import Core
+from .arrays import Core
+from .reference import simulate_float
+from .graph import Graph
+
+__all__ = ["packed_sizes", "sample_rates", "describe"]
 
 
 def packed_sizes(matrix: np.ndarray) -> dict[str, int]:
@@ -21,7 +25,7 @@ def packed_sizes(matrix: np.ndarray) -> dict[str, int]:
 
 def sample_rates(core: Core, currents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Firing rate per group and peak |v| per group over a float64 reference run."""
-    from ..model.reference import simulate_float
+    from .reference import simulate_float
 
     run = simulate_float(core, currents)
     slices = list(core.offsets().values())
@@ -29,8 +33,9 @@ def sample_rates(core: Core, currents: np.ndarray) -> tuple[np.ndarray, np.ndarr
             np.array([np.abs(run.membranes[:, sl]).max() for sl in slices]))
 
 
-def describe(core: Core, currents: np.ndarray, sample_name: str) -> str:
-    """A human-readable report of ``core`` with rates measured on ``currents``."""
+def describe(graph: Graph, currents: np.ndarray, sample_name: str) -> str:
+    """A human-readable report of the IR ``graph`` with rates measured on ``currents``."""
+    core = graph.arrays()
     lines = [f"core: {len(core.groups)} groups, {core.n_neurons} neurons, {core.n_inputs} inputs, dt = {core.dt:g} s"]
     rates, peaks = sample_rates(core, currents)
     lines.append(f"{'group':>8} {'size':>5} {'tau/steps':>9} {'beta':>8} {'theta':>7} {'reset':>8} {'rate':>6} {'|v|max':>8}")

@@ -1,4 +1,4 @@
-"""NIR interop: write a :class:`~rcsnn.graph.core.Core` as a NIR graph and read NIR graphs back.
+"""NIR interop: write the IR (:class:`~rcsnn.ir.graph.Graph`) as a NIR graph and read NIR graphs back.
 
 NIR's LIF is continuous-time and carries neither a step Δt nor a reset mode::
 
@@ -15,7 +15,7 @@ recurrent weights of the node. ``dt`` and the reset mode must therefore be given
 reading; the CLI's defaults are ``dt = 1e-4`` s (what ``snntorch.export_to_nir`` hard-codes)
 and ``reset = "subtract"`` (snnTorch's default reset mechanism).
 
-Writing (:func:`core_to_nir`, :func:`write_nir`), node keys are stable and derived from the
+Writing (:func:`graph_to_nir`, :func:`write_nir`), node keys are stable and derived from the
 group names; edges are written in the order below. The reader numbers neurons layer by
 layer — LIF nodes in feed-forward order from the Input (a recurrent cycle is one layer), nodes
 of one layer by natural order of their keys (``g2`` before ``g10``) — independent of the edge
@@ -34,7 +34,7 @@ readout_weight / readout_bias (optional)   ``ro_<g>``: Affine ``lif_<g>`` -> ``r
                                            sums the inputs of a node); the bias is on ``ro_<first group>``
 =========================================  ====================================================
 
-Reading (:func:`nir_to_core`, :func:`read_nir`); nested ``NIRGraph`` nodes (snnTorch's
+Reading (:func:`nir_to_graph`, :func:`read_nir`); nested ``NIRGraph`` nodes (snnTorch's
 RLeaky) are flattened with keys joined by ``"."``; their Input/Output nodes are pass-throughs:
 
 =========================================  ====================================================
@@ -71,7 +71,7 @@ back within a few ulp (exactly when dt and ``1 - beta`` are powers of two). A re
 the spikes of the same step. snnTorch: ``export_to_nir`` (with nirtorch 2) writes an RLeaky
 flat as ``<i>.lif`` / ``<i>.w_rec`` (group ``<i>_lif``); a Leaky's ``zero`` reset is the
 contract's, but an RLeaky's is not (it also drops the step's input, see
-:mod:`rcsnn.graph.snntorch_io`), and the graph does not say which one wrote it.
+:mod:`rcsnn.frontends.snntorch`), and the graph does not say which one wrote it.
 """
 
 from __future__ import annotations
@@ -86,7 +86,9 @@ import nir
 import numpy as np
 
 from ..errors import RcsnnError
-from .core import RESET_MODES, Core, NeuronGroup, SynapseBlock
+from ..ir.arrays import Core, NeuronGroup, SynapseBlock
+from ..ir.graph import Graph
+from ..ir.nodes import RESET_MODES
 
 DEFAULT_DT = 1e-4
 DEFAULT_RESET = "subtract"
@@ -128,7 +130,7 @@ class Projection:
     delay: int = 1
 
 
-def assemble_core(
+def assemble(
     populations: list[Population],
     projections: list[Projection],
     *,
@@ -137,8 +139,8 @@ def assemble_core(
     where: str,
     readout_weight: np.ndarray | None = None,
     readout_bias: np.ndarray | None = None,
-) -> Core:
-    """Build and validate a :class:`Core` from per-neuron layers.
+) -> Graph:
+    """Build and validate the IR from per-neuron layers.
 
     Each population splits into groups at every change of ``(beta, theta)``; each
     projection splits into blocks between those groups, and every nonzero block must be
@@ -166,7 +168,7 @@ def assemble_core(
                     index, _ = shared.setdefault((t.shape, t.tobytes()), (len(shared), t))
                     blocks.append((pre, post, index, alpha, proj.delay))
     names = ["T"] if len(shared) == 1 else [f"T{k}" for k in range(len(shared))]
-    return Core(
+    return Graph.from_arrays(Core(
         groups=tuple(groups),
         matrices={names[k]: t for k, t in shared.values()},
         synapses=tuple(SynapseBlock(pre, post, names[k], alpha, delay) for pre, post, k, alpha, delay in blocks),
@@ -175,7 +177,7 @@ def assemble_core(
         dt=dt,
         readout_weight=readout_weight,
         readout_bias=readout_bias,
-    ).validate(where)
+    ).validate(where))
 
 
 def _ternary(w: np.ndarray, where: str) -> tuple[float, np.ndarray]:
@@ -204,13 +206,13 @@ def _check_args(dt: float, reset: str, where: str) -> None:
 # --------------------------------------------------------------------------- export
 
 
-def core_to_nir(core: Core) -> nir.NIRGraph:
-    """The core as a flat NIR graph (see the module docstring for keys and parameters).
+def graph_to_nir(graph: Graph) -> nir.NIRGraph:
+    """The IR as a flat NIR graph (see the module docstring for keys and parameters).
 
     A block on a cycle carries delay 1 and one off every cycle delay 0 in NIR readers;
     blocks whose delay says otherwise are refused.
     """
-    core.validate()
+    core = graph.arrays()
     links = nx.DiGraph([(s.pre, s.post) for s in core.synapses])
     for s in core.synapses:
         if _one_step_ok(links, s.pre, s.post) != bool(s.delay):
@@ -252,25 +254,25 @@ def core_to_nir(core: Core) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges)
 
 
-def write_nir(core: Core, path: str | Path) -> None:
-    """Write ``core_to_nir(core)`` to a ``.nir`` (HDF5) file; same core, same bytes."""
-    nir.write(str(path), core_to_nir(core))
+def write_nir(graph: Graph, path: str | Path) -> None:
+    """Write ``graph_to_nir(graph)`` to a ``.nir`` (HDF5) file; same graph, same bytes."""
+    nir.write(str(path), graph_to_nir(graph))
 
 
 # --------------------------------------------------------------------------- import
 
 
-def read_nir(path: str | Path, dt: float, reset: str) -> Core:
-    """Read a ``.nir`` file with :func:`nir_to_core`; errors name the file."""
+def read_nir(path: str | Path, dt: float, reset: str) -> Graph:
+    """Read a ``.nir`` file with :func:`nir_to_graph`; errors name the file."""
     try:
         graph = nir.read(str(path))
     except Exception as exc:  # h5py and nir raise many types; the user needs one line
         raise RcsnnError(f"{path}: cannot read as a NIR graph ({type(exc).__name__}: {exc})") from exc
-    return nir_to_core(graph, dt, reset, where=str(path))
+    return nir_to_graph(graph, dt, reset, where=str(path))
 
 
-def nir_to_core(graph: nir.NIRGraph, dt: float, reset: str, where: str = "NIR graph") -> Core:
-    """Map a NIR graph to a core, or raise :class:`RcsnnError` naming the node that cannot map.
+def nir_to_graph(graph: nir.NIRGraph, dt: float, reset: str, where: str = "NIR graph") -> Graph:
+    """Map a NIR graph to the IR, or raise :class:`RcsnnError` naming the node that cannot map.
 
     Args:
         graph: flat or nested NIR graph (see the module docstring for what maps).
@@ -316,7 +318,7 @@ def nir_to_core(graph: nir.NIRGraph, dt: float, reset: str, where: str = "NIR gr
         for (a, b), (w, label) in raw_rec.items()
     ]
     readout_weight, readout_bias = _readout(nodes, paths, sizes, where)
-    return assemble_core(
+    return assemble(
         list(pops.values()), projections, dt=dt, reset=reset, where=where,
         readout_weight=readout_weight, readout_bias=readout_bias,
     )

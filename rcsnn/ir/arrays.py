@@ -1,9 +1,9 @@
 """The array view of a spiking core: what simulators and backend writers consume.
 
-A :class:`Core` is the intermediate graph (:mod:`rcsnn.graph.network`) flattened
+A :class:`Core` is the intermediate graph (:mod:`rcsnn.ir.graph`) flattened
 into numpy arrays. Neurons of all groups are numbered consecutively in group
 order; a raster is ``(steps, N_total)``. The semantics are those of
-``shared/design/contract.md``:
+``docs/contract.md``:
 
 .. math::
 
@@ -31,7 +31,9 @@ import numpy as np
 
 from ..errors import RcsnnError
 
-RESET_MODES = ("zero", "subtract")
+from .nodes import RESET_MODES
+
+__all__ = ["Core", "NeuronGroup", "SynapseBlock", "FixedFormat", "TokenFrontend", "check_array", "array_view"]
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,7 @@ class Core:
         """Check every invariant of the contract; raise :class:`RcsnnError` naming the first violation.
 
         Problems are named by the checkpoint key that holds the value
-        (``groups.beta``, ``matrix.T``, ``neurons.bias``, ...), see :mod:`rcsnn.model.checkpoint`.
+        (``groups.beta``, ``matrix.T``, ``neurons.bias``, ...), see :mod:`rcsnn.frontends.checkpoint`.
         """
         if not self.groups:
             raise RcsnnError(f"{where}: no neuron groups")
@@ -281,3 +283,8 @@ def check_array(where: str, key: str, a: np.ndarray, shape: tuple[int, ...]) -> 
     if not np.isfinite(a).all():
         bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
         raise RcsnnError(f"{where}: key {key!r}: contains NaN or inf (first at {list(bad)})")
+
+
+def array_view(model) -> Core:
+    """The :class:`Core` of an IR :class:`~rcsnn.ir.graph.Graph` (its :meth:`arrays`), or ``model`` if it is one."""
+    return model if isinstance(model, Core) else model.arrays()

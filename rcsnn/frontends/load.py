@@ -1,26 +1,28 @@
-"""Open any CORE argument: an rcsnn checkpoint, an intermediate-graph file or a NIR file."""
+"""Open any CORE argument — an rcsnn checkpoint, an IR file or a NIR file — as the IR."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import RcsnnError
-from .graph.core import Core
+from ..errors import RcsnnError
+from ..ir.graph import Graph
 
-def load_core(path: str | Path, dt: float | None = None, reset: str | None = None) -> Core:
+__all__ = ["load_core"]
+
+def load_core(path: str | Path, dt: float | None = None, reset: str | None = None) -> Graph:
     """Load ``path`` by its suffix: ``.nir`` (with ``dt``, ``reset``), ``.json``/``.graphml``, else a checkpoint."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".nir":
-        from .graph.nir_io import DEFAULT_DT, DEFAULT_RESET, read_nir
+        from .nir import DEFAULT_DT, DEFAULT_RESET, read_nir
 
         return read_nir(path, dt=DEFAULT_DT if dt is None else dt, reset=reset or DEFAULT_RESET)
     if dt is not None or reset is not None:
         raise RcsnnError(f"{path}: --dt and --reset apply only to NIR files; a {suffix or 'checkpoint'} file records its own")
     if suffix in (".json", ".graphml"):
-        from .graph.serialize import load_graph
+        from ..ir.serialize import load_graph
 
         return load_graph(path)
-    from .model.checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint
 
     return load_checkpoint(path)

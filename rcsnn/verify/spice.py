@@ -14,18 +14,26 @@ is reported as such. The exit status is 1 on any mismatch, decidable or not.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..graph.core import Core
-from ..model.reference import Run, simulate_float
-from ..verify.compare import Comparison, compare_rasters, locate
-from .design import Design
-from .netlist import write_netlists
-from .simulate import SpiceRun, simulate_dir
+from ..analog.design import Design
+from ..analog.netlist import write_netlists
+from ..analog.options import SpiceOptions
+from ..analog.partition import partition
+from ..analog.simulate import SpiceRun, simulate_dir
+from ..ir.arrays import Core
+from ..ir.graph import Graph
+from ..ir.raster import Raster
+from ..ir.reference import Run, simulate_float
+from ..ir.stimulus import Stimulus
+from ..tools import version
+from .compare import Comparison, compare_rasters, locate
+from .report import Provenance, Report
+
+__all__ = ["BLOCK_NEURONS", "Verdict", "judge", "default_blocks", "verify_spice"]
 
 #: Neurons per open-loop block by default: blocks this small keep ngspice's sparse solve cheap.
 BLOCK_NEURONS = 128
@@ -71,7 +79,7 @@ def judge(core: Core, ref: Run, got: SpiceRun, design: Design, mode: str) -> Ver
     first = None
     if comparison.first is not None:
         f = comparison.first
-        first = {"step": f.step + 1, "group": f.group, "index": f.index, "neuron": f.neuron,
+        first = {"step": f.step, "group": f.group, "index": f.index, "neuron": f.neuron,
                  "v_ref": float(ref.membranes[f.step, f.neuron]), "v_spice": float(got.membranes[f.step, f.neuron]),
                  "theta": float(theta[f.neuron]), "s_ref": f.expected, "s_spice": f.got}
     t, i = np.unravel_index(int(margin.argmin()), margin.shape)
@@ -81,46 +89,38 @@ def judge(core: Core, ref: Run, got: SpiceRun, design: Design, mode: str) -> Ver
 
 def _where(core: Core, step: int, neuron: int) -> str:
     group, index = locate(core, neuron)
-    return f"step {step + 1}, group {group} neuron {index} (global {neuron})"
+    return f"step {step}, group {group} neuron {index} (global {neuron})"
 
 
-def report_lines(core: Core, v: Verdict, got: SpiceRun, design: Design) -> list[str]:
-    """The human-readable verdict."""
-    c = v.comparison
-    lines = [f"spice {v.mode} loop, {design.form} form: {c.steps} steps x {c.neurons} neurons = {c.steps * c.neurons} events compared",
-             f"  spikes: reference {c.reference_spikes}, SPICE {c.backend_spikes}",
-             f"  mismatches: {c.mismatches} (outside the undecidable band {v.decidable_mismatches}, inside {v.undecidable_mismatches})"]
-    if v.first is None:
-        lines.append("  first divergence: none, rasters equal")
-    else:
+def findings(core: Core, v: Verdict, got: SpiceRun, design: Design) -> tuple[list[str], dict]:
+    """The verdict's findings: sentences for people, and the same numbers for JSON."""
+    lines = [f"{v.mode} loop, {design.form} form; mismatches outside the undecidable band "
+             f"{v.decidable_mismatches}, inside {v.undecidable_mismatches}"]
+    if v.first is not None:
         f = v.first
-        lines.append(f"  first divergence: step {f['step']}, group {f['group']} neuron {f['index']} (global {f['neuron']}): "
+        lines.append(f"first divergence: step {f['step']}, group {f['group']} neuron {f['index']} (global {f['neuron']}): "
                      f"v_ref {f['v_ref']:.9g} V, v_spice {f['v_spice']:.9g} V, theta {f['theta']:.6g}; "
                      f"reference s={f['s_ref']}, SPICE s={f['s_spice']}")
-    lines.append(f"  smallest margin |v_ref - theta|: {v.smallest_margin:.3g} V at {_where(core, *v.smallest_at)}")
-    lines.append(f"  simulator error bound: {v.error_bound:.3g} V (max |v_spice - v_ref| near threshold {v.measured_error:.3g} V "
+    lines.append(f"smallest margin |v_ref - theta|: {v.smallest_margin:.3g} V at {_where(core, *v.smallest_at)}")
+    lines.append(f"simulator error bound: {v.error_bound:.3g} V (max |v_spice - v_ref| near threshold {v.measured_error:.3g} V "
                  f"+ comparator sampling {v.sampling:.2g} V; largest error anywhere {v.largest_error:.3g} V)")
     shown = ", ".join(_where(core, int(t), int(i)) for t, i in v.undecidable[:5])
-    lines.append(f"  undecidable events (margin <= bound): {len(v.undecidable)}" + (f": {shown}" if shown else "")
+    lines.append(f"undecidable events (margin <= bound): {len(v.undecidable)}" + (f": {shown}" if shown else "")
                  + (" ..." if len(v.undecidable) > 5 else ""))
-    lines.append(f"  ngspice: {len(got.deck_seconds)} deck(s), wall {got.seconds:.1f} s, CPU {sum(got.deck_cpu):.1f} s "
-                 f"(longest deck {max(got.deck_cpu):.1f} s), peak memory {got.peak_kib / 1024:.0f} MiB per process")
-    return lines
-
-
-def verdict_record(v: Verdict, got: SpiceRun) -> dict:
-    """JSON-ready numbers of a verdict."""
-    c = v.comparison
-    return {"mode": v.mode, "steps": c.steps, "neurons": c.neurons, "reference_spikes": c.reference_spikes,
-            "spice_spikes": c.backend_spikes, "mismatches": c.mismatches, "decidable_mismatches": v.decidable_mismatches,
-            "undecidable_mismatches": v.undecidable_mismatches, "mismatches_per_group": c.mismatches_per_group,
-            "first_divergence": v.first, "smallest_margin": v.smallest_margin,
-            "smallest_margin_at": {"step": v.smallest_at[0] + 1, "neuron": v.smallest_at[1]},
-            "error_bound": v.error_bound, "measured_error": v.measured_error, "largest_error": v.largest_error,
-            "sampling_uncertainty": v.sampling,
-            "undecidable": [{"step": int(t) + 1, "neuron": int(i)} for t, i in v.undecidable],
-            "wall_seconds": got.seconds, "deck_seconds": list(got.deck_seconds), "deck_cpu_seconds": list(got.deck_cpu),
-            "peak_kib": got.peak_kib}
+    steps = max(1, v.comparison.steps)
+    lines.append(f"ngspice: {len(got.deck_seconds)} deck(s), wall {got.seconds:.1f} s, CPU {sum(got.deck_cpu):.1f} s "
+                 f"({sum(got.deck_cpu) / steps:.3g} s per step; longest deck {max(got.deck_cpu):.1f} s), "
+                 f"peak memory {got.peak_kib / 1024:.0f} MiB per process")
+    figures = {"mode": v.mode, "form": design.form, "decidable_mismatches": v.decidable_mismatches,
+               "undecidable_mismatches": v.undecidable_mismatches, "first_divergence": v.first,
+               "smallest_margin": v.smallest_margin,
+               "smallest_margin_at": {"step": v.smallest_at[0], "neuron": v.smallest_at[1]},
+               "error_bound": v.error_bound, "measured_error": v.measured_error, "largest_error": v.largest_error,
+               "sampling_uncertainty": v.sampling,
+               "undecidable": [{"step": int(t), "neuron": int(i)} for t, i in v.undecidable],
+               "wall_seconds": got.seconds, "deck_seconds": list(got.deck_seconds), "deck_cpu_seconds": list(got.deck_cpu),
+               "cpu_seconds_per_step": sum(got.deck_cpu) / steps, "peak_kib": got.peak_kib}
+    return lines, figures
 
 
 def default_blocks(n_neurons: int, workers: int) -> int:
@@ -129,23 +129,23 @@ def default_blocks(n_neurons: int, workers: int) -> int:
     return min(n_neurons, per_worker * max(1, workers))
 
 
-def verify_spice(core: Core, currents: np.ndarray, backend: str, args) -> int:
-    """``rcsnn verify --backend spice``: netlists, ngspice, comparison, report and PNGs in ``args.out``."""
+def verify_spice(graph: Graph, stimulus: Stimulus, options: SpiceOptions, out: Path, provenance: Provenance) -> Report:
+    """``rcsnn verify --backend spice``: netlists, ngspice, comparison; report, raster and PNGs in ``out``."""
     from .plots import write_plots
 
-    out = Path(args.out)
-    design = Design.scaled(form=getattr(args, "form", "ideal"), gain=getattr(args, "gain", Design.gain))
-    ref = simulate_float(core, currents)
-    workers = max(1, args.workers)
-    blocks = getattr(args, "blocks", None) or default_blocks(core.n_neurons, workers)
-    write_netlists(core, currents, out / "netlists", design, args.mode, blocks, ref.spikes, stimulus="rcsnn verify")
-    got = simulate_dir(out / "netlists", runner=getattr(args, "runner", "subprocess"), workers=workers,
-                       timeout=getattr(args, "timeout", None))
-    verdict = judge(core, ref, got, design, args.mode)
-    print("\n".join(report_lines(core, verdict, got, design)))
-    plots = write_plots(core, ref, got, verdict, out)
-    (out / "report.json").write_text(json.dumps(verdict_record(verdict, got), indent=1) + "\n")
-    np.savez_compressed(out / "spice_run.npz", spikes=got.spikes, membranes=got.membranes,
-                        reference_spikes=ref.spikes, reference_membranes=ref.membranes)
-    print(f"  wrote {out / 'report.json'}, {out / 'spice_run.npz'}, " + ", ".join(str(p) for p in plots))
-    return 0 if verdict.comparison.mismatches == 0 else 1
+    core = graph.arrays()
+    design = options.design()
+    ref = simulate_float(graph, stimulus.currents)
+    if options.mode == "open":
+        graph = partition(graph, options.blocks or default_blocks(core.n_neurons, options.workers))
+    write_netlists(graph, stimulus.currents, out / "netlists", design, options.mode, ref.spikes, stimulus="rcsnn verify")
+    got = simulate_dir(out / "netlists", runner=options.runner, workers=options.workers, timeout=options.timeout)
+    verdict = judge(core, ref, got, design, options.mode)
+    lines, figures = findings(core, verdict, got, design)
+    provenance = replace(provenance, tools={**provenance.tools, "ngspice": version("ngspice")})
+    raster = Raster.of(graph, got.spikes, got.membranes, "V", "spice", asdict(provenance)).save(out / "spice_run.npz")
+    files = [str(p) for p in write_plots(core, ref, got, verdict, out)] + [str(raster)]
+    report = Report("spice", "float64 reference", verdict.comparison.equal, verdict.comparison, lines, figures,
+                    provenance, files)
+    report.write(out)
+    return report

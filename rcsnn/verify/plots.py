@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..graph.core import Core
-from ..model.reference import Run
-from ..verify.compare import locate
-from .simulate import SpiceRun
+from ..ir.arrays import Core
+from ..ir.reference import Run
+from .compare import locate
+from ..analog.simulate import SpiceRun
 
 TRACES = 4
 
@@ -31,16 +31,16 @@ def write_plots(core: Core, ref: Run, got: SpiceRun, verdict, out: Path) -> list
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    steps = np.arange(1, ref.spikes.shape[0] + 1)
+    steps = np.arange(ref.spikes.shape[0])
     paths = [out / "raster.png", out / "membranes.png", out / "error_hist.png"]
 
     fig, ax = plt.subplots(figsize=(10, 6))
     t, i = np.nonzero(ref.spikes)
-    ax.scatter(t + 1, i, s=12, c="0.75", marker="s", linewidths=0, label="reference")
+    ax.scatter(t, i, s=12, c="0.75", marker="s", linewidths=0, label="reference")
     t, i = np.nonzero(got.spikes)
-    ax.scatter(t + 1, i, s=3, c="tab:blue", marker="o", linewidths=0, label="SPICE")
+    ax.scatter(t, i, s=3, c="tab:blue", marker="o", linewidths=0, label="SPICE")
     t, i = np.nonzero(ref.spikes != got.spikes)
-    ax.scatter(t + 1, i, s=40, facecolors="none", edgecolors="tab:red", label=f"mismatch ({len(t)})")
+    ax.scatter(t, i, s=40, facecolors="none", edgecolors="tab:red", label=f"mismatch ({len(t)})")
     ax.set(xlabel="step", ylabel="neuron", title=f"raster, {verdict.mode} loop: SPICE vs reference")
     ax.legend(loc="upper right", markerscale=3)
     fig.savefig(paths[0], dpi=120)

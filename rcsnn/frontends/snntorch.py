@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from ..errors import RcsnnError
-from .core import Core
-from .nir_io import Population, Projection, assemble_core
+from ..ir.graph import Graph
+from .nir import Population, Projection, assemble
 
 _RESETS = {0: "subtract", 1: "zero", 2: "none"}
 _ZERO_RESET = (
@@ -65,7 +65,7 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def core_from_rleaky(
+def graph_from_rleaky(
     module_or_state_dict: torch.nn.Module | dict,
     *,
     beta: float | np.ndarray | None = None,
@@ -73,8 +73,8 @@ def core_from_rleaky(
     reset: str = "subtract",
     dt: float = 1e-3,
     where: str = "RLeaky",
-) -> Core:
-    """The core of one RLeaky layer: input weights = identity, ``W = alpha * T``, bias = recurrent bias.
+) -> Graph:
+    """The IR of one RLeaky layer: input weights = identity, ``W = alpha * T``, bias = recurrent bias.
 
     Args:
         module_or_state_dict: an ``snntorch.RLeaky`` or its state_dict (keys may carry one
@@ -141,7 +141,7 @@ def core_from_rleaky(
     if bias.shape != (n,):
         raise RcsnnError(f"{where}: key {prefix + 'recurrent.bias'!r}: shape {bias.shape}, expected ({n},)")
     pop = Population("rleaky", b, theta, bias, np.eye(n))
-    return assemble_core([pop], [Projection("rleaky", "rleaky", weight, f"{where}: key {key!r}")],
+    return assemble([pop], [Projection("rleaky", "rleaky", weight, f"{where}: key {key!r}")],
                          dt=dt, reset="subtract", where=where)
 
 

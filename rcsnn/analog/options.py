@@ -1,0 +1,90 @@
+"""Options of the analog back end, typed, and the command-line arguments that set them.
+
+The back end registers its own arguments (:func:`add_design_arguments`, :func:`add_run_arguments`)
+on the parsers the command line gives it, and reads them back with :func:`from_arguments`; its
+functions take a :class:`SpiceOptions`, never an argparse namespace.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from ..errors import RcsnnError
+from .design import FORMS, Design
+from .netlist import MODES
+from .ngspice import RUNNERS
+
+__all__ = ["SpiceOptions", "add_design_arguments", "add_run_arguments", "from_arguments"]
+
+
+@dataclass(frozen=True)
+class SpiceOptions:
+    """How a core becomes decks and how ngspice runs them.
+
+    Attributes:
+        mode: ``closed`` (one free-running deck) or ``open`` (blocks replaying the reference raster).
+        blocks: open loop: number of decks; None: about 128 neurons each, a multiple of ``workers``.
+        form: ``ideal`` (CCCS virtual ground) or ``opamp`` (inverting integrator of gain ``gain``).
+        gain: op-amp open-loop gain (opamp form).
+        clock: clock period = one step (s).
+        max_step: cap on ngspice's maximum time step (s); None: the design's default.
+        runner: ``subprocess`` (``ngspice -b``, parallel) or ``pyspice`` (in-process libngspice).
+        workers: parallel ngspice processes.
+        timeout: seconds per deck before ngspice is stopped; None: the runner's default.
+    """
+
+    mode: str = "closed"
+    blocks: int | None = None
+    form: str = "ideal"
+    gain: float = Design.gain
+    clock: float = Design.step
+    max_step: float | None = None
+    runner: str = "subprocess"
+    workers: int = 2
+    timeout: float | None = None
+
+    def design(self) -> Design:
+        """The circuit design these options choose."""
+        choices = {"max_step": self.max_step} if self.max_step is not None else {}
+        return Design.scaled(self.clock, form=self.form, gain=self.gain, **choices)
+
+    def check(self) -> "SpiceOptions":
+        """Raise :class:`RcsnnError` naming the first option out of range."""
+        for name, value in (("--clock", self.clock), ("--max-step", self.max_step), ("--gain", self.gain),
+                            ("--timeout", self.timeout)):
+            if value is not None and not value > 0:
+                raise RcsnnError(f"{name} {value:g}: must be > 0")
+        if self.blocks is not None and self.blocks < 1:
+            raise RcsnnError(f"--blocks {self.blocks}: must be >= 1")
+        if self.workers < 1:
+            raise RcsnnError(f"--workers {self.workers}: must be >= 1")
+        return self
+
+
+def add_design_arguments(p: argparse.ArgumentParser, mode: str) -> None:
+    """Deck options: ``--mode`` (default ``mode``), ``--blocks``, ``--form``, ``--gain``, ``--clock``, ``--max-step``."""
+    p.add_argument("--mode", choices=MODES, default=mode,
+                   help="closed: one free-running deck; open: blocks driven by the reference raster")
+    p.add_argument("--blocks", type=int, default=None,
+                   help="open mode: number of decks (contiguous neuron ranges; default about 128 neurons each)")
+    p.add_argument("--form", choices=FORMS, default="ideal",
+                   help="ideal: CCCS virtual ground (exact, default); opamp: inverting integrator of gain --gain")
+    p.add_argument("--gain", type=float, default=Design.gain, help="op-amp open-loop gain (opamp form)")
+    p.add_argument("--clock", type=float, default=Design.step, help="clock period = one step, seconds (default 1e-6)")
+    p.add_argument("--max-step", type=float, default=None, help="cap on ngspice's maximum time step, seconds "
+                   "(default clock/50; each deck uses at most its fastest tau/200)")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """ngspice options: ``--runner``, ``--workers``, ``--timeout``."""
+    p.add_argument("--runner", choices=tuple(RUNNERS), default="subprocess",
+                   help="ngspice -b processes (parallel) or in-process libngspice through PySpice")
+    p.add_argument("--workers", type=int, default=2, help="parallel ngspice processes")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per deck before ngspice is stopped")
+
+
+def from_arguments(args: argparse.Namespace) -> SpiceOptions:
+    """The options a parsed command line sets (arguments a command did not register keep their defaults)."""
+    fields = SpiceOptions.__dataclass_fields__
+    return SpiceOptions(**{k: v for k, v in vars(args).items() if k in fields}).check()

@@ -1,0 +1,60 @@
+"""Subcommands of the analog back end: ``rcsnn netlist`` and ``rcsnn simulate``."""
+
+from __future__ import annotations
+
+from ..analog import options as spice_options
+from .common import add_core_arguments, add_stimulus_arguments, load, stimulus
+
+__all__ = ["register"]
+
+
+def _cmd_netlist(args) -> None:
+    from ..analog.netlist import write_netlists
+    from ..analog.partition import partition
+    from ..ir.reference import simulate_float
+
+    graph = load(args)
+    opts = spice_options.from_arguments(args)
+    stim = stimulus(args, graph)
+    reference = None
+    if opts.mode == "open":
+        graph = partition(graph, opts.blocks or 1)
+        reference = simulate_float(graph, stim.currents).spikes
+    sidecar = write_netlists(graph, stim.currents, args.output, opts.design(), opts.mode, reference, stim.description)
+    core = graph.arrays()
+    print(f"wrote {len(sidecar['decks'])} deck(s) ({opts.mode} loop, {opts.form} form, {sidecar['steps']} steps, "
+          f"{core.n_neurons} neurons, {core.nonzeros()} synapses) to {args.output}/ with core.json and rcsnn_cells.lib")
+
+
+def _cmd_simulate(args) -> None:
+    from ..analog.simulate import read_sidecar, simulate_dir
+    from ..ir.raster import Raster
+
+    opts = spice_options.from_arguments(args)
+    run = simulate_dir(args.directory, args.steps, opts.runner, opts.workers, opts.timeout)
+    sidecar = read_sidecar(args.directory)
+    groups = sidecar["groups"]
+    raster = Raster(run.spikes, run.membranes, "V", "spice", tuple(g["name"] for g in groups),
+                    tuple(g["start"] for g in groups), tuple(g["size"] for g in groups),
+                    {"netlists": str(args.directory), "stimulus": sidecar.get("stimulus", "")})
+    path = raster.save(args.output or f"{args.directory}/spice_run.npz")
+    print(f"spice: {run.spikes.shape[0]} steps x {run.spikes.shape[1]} neurons, {int(run.spikes.sum())} spikes; "
+          f"{len(run.deck_seconds)} deck(s), wall {run.seconds:.1f} s, CPU {sum(run.deck_cpu):.1f} s, "
+          f"peak {run.peak_kib / 1024:.0f} MiB -> {path}")
+
+
+def register(sub) -> None:
+    """Add ``netlist`` and ``simulate`` to the ``rcsnn`` subparsers."""
+    p = sub.add_parser("netlist", help="write SPICE netlists (ngspice) of a core with its input stimulus")
+    add_core_arguments(p)
+    add_stimulus_arguments(p, currents=True, steps_help="cut the stimulus to this many steps (default sample: 200)")
+    spice_options.add_design_arguments(p, mode="closed")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.set_defaults(run=_cmd_netlist)
+
+    p = sub.add_parser("simulate", help="run the netlists of a directory in ngspice; write the raster and membranes")
+    p.add_argument("directory", metavar="DIR", help="directory written by `rcsnn netlist`")
+    p.add_argument("--steps", type=int, default=None, help="simulate the first N steps (default: all)")
+    spice_options.add_run_arguments(p)
+    p.add_argument("-o", "--output", default=None, help="output raster .npz (default DIR/spice_run.npz)")
+    p.set_defaults(run=_cmd_simulate)

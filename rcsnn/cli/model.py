@@ -1,0 +1,180 @@
+"""Subcommands of the model and the IR: ``train``, ``info``, ``generate``, ``run``, ``graph``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import RcsnnError
+from .common import add_core_arguments, add_stimulus_arguments, load, stimulus
+
+__all__ = ["register"]
+
+
+def _cmd_train(args) -> None:
+    import torch
+
+    from ..frontends.checkpoint import save_checkpoint
+    from ..ir.arrays import FixedFormat
+    from ..model.corpus import Corpus
+    from ..model.train import TrainConfig, config_dict, evaluate_core, train
+    from ..text import read_text
+
+    torch.set_num_threads(args.threads)
+    cfg = TrainConfig(
+        group_size=args.neurons, taus=tuple(args.taus), embed=args.embed, theta=args.theta, reset=args.reset,
+        sparsity=args.sparsity, float_steps=args.float_steps, prune_steps=args.prune_steps,
+        ternary_steps=args.ternary_steps, batch=args.batch, length=args.length, lr=args.lr, l1=args.l1,
+        membrane_penalty=args.membrane_penalty, rate_penalty=args.rate_penalty, seed=args.seed, dt=args.dt,
+        fixed=FixedFormat(Wv=24, Fv=args.fv, Fb=args.fb), log_every=args.log_every,
+    )
+    if cfg.ternary_steps <= 0:
+        raise RcsnnError("--ternary-steps: must be > 0, an exported core is ternary")
+    corpus = Corpus.from_text(read_text(args.text))
+    print(f"corpus: {len(corpus.train)} training and {len(corpus.held_out)} held-out characters, "
+          f"{len(corpus.vocab)} symbols; {len(cfg.taus)} groups x {cfg.group_size} neurons", flush=True)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    model, metrics = train(cfg, corpus, log)
+    graph = model.to_graph(cfg.fixed, cfg.dt)
+    graph, reference_metrics = evaluate_core(graph, corpus.held_out, log)
+    metrics.update(reference_metrics)
+    extra = {
+        "training": {**config_dict(cfg), "text": args.text or "pydoc_data.topics", "command": "rcsnn " + " ".join(sys.argv[1:])},
+        "metrics": metrics,
+    }
+    save_checkpoint(graph, args.output, extra)
+    print(json.dumps(metrics, indent=1))
+    print(f"wrote {args.output}")
+
+
+def _cmd_info(args) -> None:
+    from ..frontends.checkpoint import read_config
+    from ..ir.stimulus import Stimulus
+    from ..ir.summary import describe
+
+    graph = load(args)
+    sample = Stimulus.sample(graph, args.steps)
+    print(describe(graph, sample.currents, sample.description))
+    if not args.core.endswith((".nir", ".json", ".graphml")):
+        config = read_config(args.core)
+        if "metrics" in config:
+            print("training metrics: " + json.dumps(config["metrics"], sort_keys=True))
+        if "training" in config:
+            print("trained by: " + config["training"].get("command", "?"))
+
+
+def _cmd_run(args) -> None:
+    from ..ir.raster import Raster
+    from ..ir.reference import simulate_fixed, simulate_float
+
+    graph = load(args)
+    stim = stimulus(args, graph)
+    run = (simulate_fixed if args.backend == "fixed" else simulate_float)(graph, stim.currents)
+    unit = "lsb" if args.backend == "fixed" else "membrane"
+    raster = Raster.of(graph, run.spikes, run.membranes, unit, args.backend, {"stimulus": stim.description})
+    path = raster.save(args.output)
+    rates = " ".join(f"{name} {rate:.3f}" for name, rate in raster.rates().items())
+    print(f"{args.backend}: {raster.steps} steps x {run.spikes.shape[1]} neurons, {int(run.spikes.sum())} spikes "
+          f"(rates {rates}) -> {path}")
+
+
+def _cmd_generate(args) -> None:
+    from ..model.generate import generate
+
+    graph = load(args)
+    text = generate(graph, args.prompt, args.length, backend=args.backend, seed=args.seed, temperature=args.temperature)
+    print(args.prompt + text)
+
+
+def passes(args) -> dict:
+    """The passes ``rcsnn graph --after`` can show, in flow order: name -> Graph -> Graph."""
+    from ..analog.partition import partition
+    from ..digital.layout import place
+    from ..ir.passes import quantize
+
+    return {"quantize": quantize, "partition": lambda g: partition(g, args.blocks), "place": lambda g: place(g, args.lanes)}
+
+
+def _cmd_graph(args) -> None:
+    graph = load(args)
+    if args.after:
+        available = passes(args)
+        order = {"quantize": ["quantize"], "partition": ["partition"], "place": ["quantize", "place"]}[args.after]
+        for name in order:
+            graph = available[name](graph)
+    out = Path(args.output)
+    if out.suffix == ".nir":
+        if args.after:
+            raise RcsnnError("--after: NIR has no place for pass results; write .json or .graphml")
+        from ..frontends.nir import write_nir
+
+        write_nir(graph, out)
+    else:
+        from ..ir.serialize import save_graph
+
+        save_graph(graph, out)
+    core = graph.arrays()
+    print(f"wrote {out} ({len(core.groups)} groups, {core.n_neurons} neurons, {core.nonzeros()} synapses"
+          + (f"; after {', '.join(graph.passes)}" if graph.passes else "") + ")")
+
+
+def register(sub) -> None:
+    """Add ``train``, ``info``, ``generate``, ``run`` and ``graph`` to the ``rcsnn`` subparsers."""
+    p = sub.add_parser("train", help="train a ternary multi-timescale spiking LM and save its core")
+    p.add_argument("--text", help="UTF-8 training text (default: pydoc_data.topics from the standard library)")
+    p.add_argument("--neurons", type=int, default=512, help="neurons per group")
+    p.add_argument("--taus", type=float, nargs="+", default=[1.0, 4.0, 16.0], help="membrane time constant of each group, in steps")
+    p.add_argument("--embed", type=int, default=64)
+    p.add_argument("--theta", type=float, default=1.0)
+    p.add_argument("--reset", choices=("zero", "subtract"), default="zero")
+    p.add_argument("--sparsity", type=float, default=0.936)
+    p.add_argument("--float-steps", type=int, default=1000)
+    p.add_argument("--prune-steps", type=int, default=700)
+    p.add_argument("--ternary-steps", type=int, default=700)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--length", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-2)
+    p.add_argument("--l1", type=float, default=2e-5)
+    p.add_argument("--membrane-penalty", type=float, default=0.0)
+    p.add_argument("--rate-penalty", type=float, default=0.0)
+    p.add_argument("--dt", type=float, default=1e-3, help="seconds per step (NIR export, analog clock)")
+    p.add_argument("--fv", type=int, default=12, help="fractional bits of membrane and weights")
+    p.add_argument("--fb", type=int, default=14, help="fractional bits of beta")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("info", help="groups, tau/beta, theta, reset, sparsity, packed sizes, firing rates")
+    add_core_arguments(p)
+    p.add_argument("--steps", type=int, default=500, help="length of the sample used for firing rates")
+    p.set_defaults(run=_cmd_info)
+
+    p = sub.add_parser("generate", help="generate text from a language-model core")
+    add_core_arguments(p)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--length", type=int, default=200, help="characters to generate")
+    p.add_argument("--backend", choices=("torch", "float", "fixed"), default="float",
+                   help="float (= torch): the float64 reference; fixed: the fixed-point reference")
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_cmd_generate)
+
+    p = sub.add_parser("graph", help="write the IR (.json, .graphml), optionally after a pass, or a NIR file (.nir)")
+    add_core_arguments(p)
+    p.add_argument("--after", choices=("quantize", "partition", "place"), default=None,
+                   help="show the IR after this pass (place runs quantize first)")
+    p.add_argument("--lanes", type=int, default=8, help="place: parallel lanes of the digital core")
+    p.add_argument("--blocks", type=int, default=12, help="partition: number of open-loop SPICE decks")
+    p.add_argument("-o", "--output", required=True)
+    p.set_defaults(run=_cmd_graph)
+
+    p = sub.add_parser("run", help="run a reference and write the raster (steps x neurons, int8) and membranes")
+    add_core_arguments(p)
+    add_stimulus_arguments(p, required=True)
+    p.add_argument("--backend", choices=("float", "fixed"), default="float")
+    p.add_argument("-o", "--output", required=True, help="output raster .npz (schema in rcsnn.ir.raster)")
+    p.set_defaults(run=_cmd_run)
+

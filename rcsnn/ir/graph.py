@@ -1,0 +1,201 @@
+"""The intermediate representation: a typed networkx graph every front end produces and every back end consumes.
+
+A :class:`Graph` wraps a ``networkx.DiGraph`` (:attr:`Graph.nx`):
+
+* nodes carry ``op`` — an :class:`~rcsnn.ir.nodes.Input` (node ``"input"``), one
+  :class:`~rcsnn.ir.nodes.LIF` per neuron group (node = group name), an
+  :class:`~rcsnn.ir.nodes.Output` (node ``"output"``);
+* edges carry ``op`` — :class:`~rcsnn.ir.nodes.Projection` (input → group),
+  :class:`~rcsnn.ir.nodes.Synapse` (group → group), :class:`~rcsnn.ir.nodes.Spikes` (group → output);
+* graph-level data: ``dt`` (seconds per step), ``fixed`` (the fixed-point format), ``matrices``
+  (ternary T by name, a shared T stored once), ``frontend`` (an LM's vocabulary and embedding).
+
+Neurons are numbered consecutively in group order (the order groups were added); synapse
+currents add in the order synapses were added. Passes (:mod:`rcsnn.ir.passes`) return a new
+graph whose nodes, edges and graph attributes carry their results under documented keys
+(``beta_q``, ``blocks``, ``place``, ...), and append their name to :attr:`Graph.passes`.
+The equations are in :mod:`rcsnn.ir.nodes`; :meth:`Graph.arrays` is the flat array view
+(:class:`~rcsnn.ir.arrays.Core`) that the references, netlist writers and memory-image
+builders compute with.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import networkx as nx
+import numpy as np
+
+from ..errors import RcsnnError
+from .arrays import Core, FixedFormat, NeuronGroup, SynapseBlock, TokenFrontend
+from .nodes import LIF, Input, Output, Projection, Spikes, Synapse
+
+__all__ = ["Graph", "INPUT", "OUTPUT"]
+
+INPUT, OUTPUT = "input", "output"
+
+
+class Graph:
+    """The IR of one spiking core; build it with the ``add_*`` methods, then :meth:`validate`.
+
+    Attributes:
+        nx: the ``networkx.DiGraph`` (``op`` on every node and edge, pass results beside it).
+        dt: seconds per step (NIR export/import and the analog clock use it).
+        fixed: fixed-point format of the integer reference and the digital core.
+        matrices: ternary int8 matrices (post × pre) by name.
+        frontend: the token front end of a language-model core, or None.
+        passes: names of the passes applied, in order.
+    """
+
+    def __init__(self, dt: float = 1e-3, fixed: FixedFormat | None = None, frontend: TokenFrontend | None = None):
+        self.nx = nx.DiGraph()
+        self.dt = float(dt)
+        self.fixed = fixed or FixedFormat()
+        self.matrices: dict[str, np.ndarray] = {}
+        self.frontend = frontend
+        self.passes: list[str] = []
+        self._synapse_order: list[tuple[str, str]] = []
+        self._arrays: Core | None = None
+        self._plans: dict[str, object] = {}
+
+    # -- building ---------------------------------------------------------------------------
+
+    def add_input(self, size: int) -> None:
+        """The input port of ``size`` channels (add it before the groups)."""
+        self.nx.add_node(INPUT, op=Input(int(size)))
+
+    def add_group(self, name: str, lif: LIF, input_weight: np.ndarray) -> None:
+        """A LIF group fed by the input port through ``input_weight`` ``(lif.size, n_in)``."""
+        if name in (INPUT, OUTPUT):
+            raise RcsnnError(f"group name {name!r} is reserved for a port")
+        if name in self.nx:
+            raise RcsnnError(f"duplicate group name {name!r}")
+        if INPUT not in self.nx:
+            raise RcsnnError("add the input port before the groups")
+        self.nx.add_node(name, op=lif)
+        self.nx.add_edge(INPUT, name, op=Projection(np.asarray(input_weight, dtype=np.float64)))
+        self._arrays = None
+
+    def add_matrix(self, key: str, matrix: np.ndarray) -> None:
+        """A ternary matrix that synapses name by ``key``."""
+        self.matrices[key] = np.asarray(matrix).astype(np.int8)
+        self._arrays = None
+
+    def add_synapse(self, pre: str, post: str, synapse: Synapse) -> None:
+        """Synapses ``pre → post`` (one block per pair: merge two into one matrix)."""
+        if self.nx.has_edge(pre, post):
+            raise RcsnnError(f"two synapse blocks {pre}->{post}; merge them into one matrix")
+        self.nx.add_edge(pre, post, op=synapse)
+        self._synapse_order.append((pre, post))
+        self._arrays = None
+
+    def add_output(self, readout_weight: np.ndarray | None = None, readout_bias: np.ndarray | None = None) -> None:
+        """The output port (spikes of every group added so far) with an optional readout."""
+        if readout_weight is not None and readout_bias is None:
+            readout_bias = np.zeros(np.shape(readout_weight)[0])
+        size = sum(lif.size for _, lif in self.groups())
+        self.nx.add_node(OUTPUT, op=Output(size, readout_weight, readout_bias))
+        for name, _ in self.groups():
+            self.nx.add_edge(name, OUTPUT, op=Spikes())
+        self._arrays = None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def groups(self) -> list[tuple[str, LIF]]:
+        """``(name, LIF)`` of every group, in neuron-numbering order."""
+        return [(n, d["op"]) for n, d in self.nx.nodes(data=True) if isinstance(d["op"], LIF)]
+
+    def synapses(self) -> list[tuple[str, str, Synapse]]:
+        """``(pre, post, Synapse)`` in summation order."""
+        return [(pre, post, self.nx.edges[pre, post]["op"]) for pre, post in self._synapse_order]
+
+    @property
+    def input(self) -> Input:
+        return self.nx.nodes[INPUT]["op"]
+
+    @property
+    def output(self) -> Output:
+        return self.nx.nodes[OUTPUT]["op"]
+
+    def projection(self, group: str) -> Projection:
+        return self.nx.edges[INPUT, group]["op"]
+
+    def arrays(self) -> Core:
+        """The flat, validated array view (cached; a graph is not changed after it is built)."""
+        if self._arrays is None:
+            self._arrays = self._flatten("graph").validate()
+        return self._arrays
+
+    def validate(self, where: str = "graph") -> "Graph":
+        """Check every invariant of the contract; raise :class:`RcsnnError` naming the first violation."""
+        self._arrays = self._flatten(where).validate(where)
+        return self
+
+    def _flatten(self, where: str) -> Core:
+        if INPUT not in self.nx or OUTPUT not in self.nx:
+            raise RcsnnError(f"{where}: the input and output ports are required")
+        groups = self.groups()
+        if self.output.size != sum(g.size for _, g in groups):
+            raise RcsnnError(f"{where}: output size {self.output.size} is not the number of neurons")
+        n_in = self.input.size
+        for name, g in groups:
+            for key, a, shape in (("bias", g.bias, (g.size,)), ("input weight", self.projection(name).weight, (g.size, n_in))):
+                if np.shape(a) != shape:
+                    raise RcsnnError(f"{where}: group {name!r}: {key} of shape {np.shape(a)}, expected {shape}")
+        out = self.output
+        return Core(
+            groups=tuple(NeuronGroup(n, g.size, g.beta, g.theta, g.reset) for n, g in groups),
+            matrices=dict(self.matrices),
+            synapses=tuple(SynapseBlock(pre, post, s.matrix, s.alpha, s.delay) for pre, post, s in self.synapses()),
+            bias=np.concatenate([g.bias for _, g in groups]) if groups else np.zeros(0),
+            input_weight=(np.concatenate([self.projection(n).weight for n, _ in groups]) if groups
+                          else np.zeros((0, n_in))),
+            dt=self.dt, fixed=self.fixed, readout_weight=out.readout_weight, readout_bias=out.readout_bias,
+            frontend=self.frontend,
+        )
+
+    @classmethod
+    def from_arrays(cls, core: Core) -> "Graph":
+        """The IR of an array view (a front end that assembles arrays, e.g. a trained model)."""
+        core.validate()
+        g = cls(core.dt, core.fixed, core.frontend)
+        g.add_input(core.n_inputs)
+        for group, sl in zip(core.groups, core.offsets().values()):
+            g.add_group(group.name, LIF(group.size, group.beta, group.theta, group.reset, core.bias[sl].copy()),
+                        core.input_weight[sl].copy())
+        for key, m in core.matrices.items():
+            g.add_matrix(key, m)
+        for s in core.synapses:
+            g.add_synapse(s.pre, s.post, Synapse(s.matrix, s.alpha, s.delay))
+        g.add_output(core.readout_weight, core.readout_bias)
+        g._arrays = core
+        return g
+
+    # -- passes -----------------------------------------------------------------------------
+
+    def derive(self, pass_name: str) -> "Graph":
+        """A copy to annotate, recording ``pass_name`` (ops are shared: they are immutable)."""
+        out = copy.copy(self)
+        out.nx = self.nx.copy()
+        out.nx.graph = copy.deepcopy(self.nx.graph)
+        for _, d in out.nx.nodes(data=True):
+            d.update(copy.deepcopy({k: v for k, v in d.items() if k != "op"}))
+        out.passes = [*self.passes, pass_name]
+        out._plans = {}
+        out._synapse_order = list(self._synapse_order)
+        return out
+
+    def plan(self, key: str, build):
+        """A back end's plan derived from this graph (e.g. a memory image), built once by ``build(self)``."""
+        if key not in self._plans:
+            self._plans[key] = build(self)
+        return self._plans[key]
+
+    def annotation(self, key: str, node: str | None = None):
+        """A pass result: graph attribute ``key``, or node ``node``'s; None if absent."""
+        return (self.nx.graph if node is None else self.nx.nodes[node]).get(key)
+
+    def __repr__(self) -> str:
+        core = self.arrays()
+        return (f"Graph({len(core.groups)} groups, {core.n_neurons} neurons, {core.nonzeros()} synapses, "
+                f"passes={self.passes})")
