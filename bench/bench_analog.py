@@ -35,12 +35,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rcsnn.analog.design import Design  # noqa: E402
-from rcsnn.analog.netlist import write_netlists  # noqa: E402
-from rcsnn.analog.simulate import simulate_dir  # noqa: E402
-from rcsnn.verify.spice import default_blocks, judge  # noqa: E402
+from rcsnn.analog.options import SpiceOptions  # noqa: E402
 from rcsnn.ir.arrays import Core, NeuronGroup, SynapseBlock, TokenFrontend  # noqa: E402
-from rcsnn.ir.reference import simulate_float  # noqa: E402
+from rcsnn.ir.graph import Graph  # noqa: E402
+from rcsnn.ir.stimulus import Stimulus  # noqa: E402
+from rcsnn.verify.report import Provenance, machine  # noqa: E402
+from rcsnn.verify.spice import default_blocks, verify_spice  # noqa: E402
 
 
 def synthetic_core(n: int = 512, taus=(1.0, 4.0, 16.0), density: float = 0.064, seed: int = 0) -> Core:
@@ -72,23 +72,24 @@ def makespan(costs, workers: int) -> float:
     return max(loads)
 
 
-def run(label: str, core: Core, currents: np.ndarray, mode: str, blocks: int, workers: int) -> dict:
-    design = Design.scaled()
-    ref = simulate_float(core, currents)
+def run(label: str, core: Core, stimulus: Stimulus, mode: str, blocks: int, workers: int) -> dict:
+    """``rcsnn verify --backend spice`` (the same code) on one configuration; its report's figures."""
+    options = SpiceOptions(mode=mode, blocks=blocks, workers=workers)
     with tempfile.TemporaryDirectory(prefix="rcsnn-bench-") as tmp:
         start = time.perf_counter()
-        write_netlists(core, currents, tmp, design, mode, blocks, ref.spikes)
-        written = time.perf_counter() - start
-        got = simulate_dir(tmp, workers=workers)
-    verdict = judge(core, ref, got, design, mode)
-    steps = currents.shape[0]
-    idle = makespan(got.deck_cpu, workers)
-    row = {"run": label, "neurons": core.n_neurons, "decks": len(got.deck_seconds), "workers": workers,
-           "wall_s": got.seconds, "cpu_s": sum(got.deck_cpu), "idle_wall_s": idle, "idle_s_per_step": idle / steps,
-           "peak_mib": got.peak_kib / 1024, "write_s": written, "mismatches": verdict.comparison.mismatches,
-           "bound": verdict.error_bound}
+        provenance = Provenance("bench", "", stimulus.description, stimulus.sha256, stimulus.steps)
+        report = verify_spice(Graph.from_arrays(core), stimulus, options, Path(tmp), provenance)
+        total = time.perf_counter() - start
+    f = report.figures
+    steps = stimulus.steps
+    idle = makespan(f["deck_cpu_seconds"], workers)
+    row = {"run": label, "neurons": core.n_neurons, "decks": len(f["deck_seconds"]), "workers": workers,
+           "wall_s": f["wall_seconds"], "cpu_s": sum(f["deck_cpu_seconds"]), "idle_wall_s": idle,
+           "idle_s_per_step": idle / steps, "cpu_s_per_step": sum(f["deck_cpu_seconds"]) / steps,
+           "peak_mib": f["peak_kib"] / 1024, "verify_s": total, "mismatches": report.comparison.mismatches,
+           "bound": f["error_bound"]}
     print(f"{label:12s} {row['neurons']:6d} {row['decks']:5d} {workers:7d} {row['wall_s']:8.1f} {row['cpu_s']:8.1f} "
-          f"{idle:9.1f} {row['idle_s_per_step']:8.2f} {row['peak_mib']:8.0f} {row['mismatches']:10d} {row['bound']:9.2g}",
+          f"{row['cpu_s_per_step']:9.2f} {idle:9.1f} {row['peak_mib']:8.0f} {row['mismatches']:10d} {row['bound']:9.2g}",
           flush=True)
     return row
 
@@ -103,26 +104,32 @@ def main() -> None:
     if args.save_synthetic:
         from rcsnn.frontends.checkpoint import save_checkpoint
 
-        save_checkpoint(synthetic_core(), args.save_synthetic, {"synthetic": "bench/bench_analog.py"})
+        save_checkpoint(Graph.from_arrays(synthetic_core()), args.save_synthetic, {"synthetic": "bench/bench_analog.py"})
         return
     from rcsnn.frontends.load import load_core
 
     path = Path(args.core) if args.core else ROOT / "examples" / "sapu_3x512.rcsnn"
-    core = load_core(path) if path.exists() else synthetic_core()
+    graph = load_core(path) if path.exists() else Graph.from_arrays(synthetic_core())
+    core = graph.arrays()
     if core.frontend is not None:
         text = (ROOT / "examples" / "prompt.txt").read_text()
-        currents, stimulus = core.text_currents(text[:args.steps]), "examples/prompt.txt"
+        stimulus = Stimulus(core.text_currents(text[:args.steps]), "examples/prompt.txt", text[:args.steps])
     else:
-        currents = core.input_currents(np.random.default_rng(0).standard_normal((args.steps, core.n_inputs)))
-        stimulus = "N(0,1) inputs"
+        x = core.input_currents(np.random.default_rng(0).standard_normal((args.steps, core.n_inputs)))
+        stimulus = Stimulus(x, "N(0,1) inputs")
     source = path.name if path.exists() else "synthetic 3 x 512"
-    print(f"core {source}: {core.n_neurons} neurons, {core.nonzeros()} synapses; {args.steps} steps of {stimulus}")
-    print(f"{'run':12s} {'neurons':>6s} {'decks':>5s} {'workers':>7s} {'wall/s':>8s} {'CPU/s':>8s} {'idle/s':>9s} "
-          f"{'s/step':>8s} {'peak MiB':>8s} {'mismatches':>10s} {'bound/V':>9s}")
+    m = machine()
+    print(f"machine: {m['cpu']}, {m['cores']} cores; ngspice CPU seconds per step are the figure to compare across machines")
+    print(f"core {source}: {core.n_neurons} neurons, {core.nonzeros()} synapses; "
+          f"{args.steps} steps of {stimulus.description}")
+    print(f"{'run':12s} {'neurons':>6s} {'decks':>5s} {'workers':>7s} {'wall/s':>8s} {'CPU/s':>8s} {'CPU/step':>9s} "
+          f"{'idle/s':>9s} "
+          f"{'peak MiB':>8s} {'mismatches':>10s} {'bound/V':>9s}")
     first = core.groups[0].name
-    run("group " + first, one_group(core, first), currents[:, core.offsets()[first]], "closed", 1, 1)
-    mono = run("monolithic", core, currents, "closed", 1, 1)
-    opened = run("open loop", core, currents, "open", default_blocks(core.n_neurons, args.workers), args.workers)
+    sub = one_group(core, first)
+    run("group " + first, sub, Stimulus(stimulus.currents[:, core.offsets()[first]], stimulus.description), "closed", 1, 1)
+    mono = run("monolithic", core, stimulus, "closed", 1, 1)
+    opened = run("open loop", core, stimulus, "open", default_blocks(core.n_neurons, args.workers), args.workers)
     print(f"open loop on {args.workers} processes vs monolithic: {mono['wall_s'] / opened['wall_s']:.2f}x faster measured, "
           f"{mono['idle_wall_s'] / opened['idle_wall_s']:.2f}x on an idle machine (from CPU times)")
 

@@ -3,8 +3,9 @@
     python bench/bench_digital.py [--core examples/sapu_3x512.rcsnn] [--steps 10000] [--lanes 8]
                                   [--synth ecp5-25f ice40-up5k] [--out bench-out/digital]
 
-* emits the core (``rcsnn verilog``) with the last ``--steps`` characters of ``pydoc_data.topics``
-  (held-out text) as stimulus and runs it in Verilator: raster equal to the fixed-point reference?
+* verifies the core (``rcsnn verify --backend verilator``, the same code) with the last ``--steps``
+  characters of ``pydoc_data.topics`` (held-out text) as stimulus and runs it in Verilator: raster
+  equal to the fixed-point reference?
 * cycles per step (counted by the core) against the event lower bound
   ``(Σ fan-out of the previous step's spikes + N) / lanes``; Verilator simulated cycles/s;
 * ``--synth``: LUT/FF/BRAM/DSP and Fmax per target (``rcsnn synth``), steps/s at Fmax;
@@ -93,33 +94,32 @@ def main() -> int:
     parser.add_argument("--lutram", action="store_true", help="neuron state in LUT RAM (rcsnn verilog --lutram)")
     parser.add_argument("--out", default="bench-out/digital")
     args = parser.parse_args()
-    from rcsnn.digital.emit import emit
-    from rcsnn.digital.layout import build_image, place
-    from rcsnn.digital.simulate import run_verilator
+    from rcsnn.digital.options import DigitalOptions
     from rcsnn.digital.synth import summary, synthesize
-    from rcsnn.verify.digital import cycle_report
     from rcsnn.errors import RcsnnError
+    from rcsnn.ir.stimulus import Stimulus
     from rcsnn.model.corpus import default_text
-    from rcsnn.ir.reference import quantize_core, simulate_fixed
-    from rcsnn.verify.compare import compare_rasters
+    from rcsnn.verify.digital import verify_digital
+    from rcsnn.verify.report import Provenance, machine
 
     out = Path(args.out)
-    core = example_core(args.core)
+    graph = example_core(args.core)
+    core = graph.arrays()
     text = default_text()[-args.steps:]
-    xq = quantize_core(core).quantize(core.text_currents(text))
-    reference = simulate_fixed(core, xq)
-    image = build_image(place(core, args.lanes))
-    emit(core, image, out / "hdl", xq, lutram=args.lutram)
-    run = run_verilator(image, out / "hdl", len(xq))
-    comparison = compare_rasters(core, reference.spikes, run.spikes)
-    result = {"core": args.core, "neurons": core.n_neurons, "steps": len(xq), "lanes": args.lanes,
-              "firing_rate": float(reference.spikes.mean()), "bit_exact": comparison.equal,
-              "comparison": comparison.summary(), **cycle_report(core, reference.spikes, run.cycles, args.lanes),
-              "verilator_cycles_per_second": float(run.cycles.sum() / run.seconds)}
+    stimulus = Stimulus(core.text_currents(text), f"the last {args.steps} characters of pydoc_data.topics", text)
+    report = verify_digital(graph, stimulus, "verilator", DigitalOptions(lanes=args.lanes, lutram=args.lutram), out,
+                            Provenance.of(args.core, stimulus))
+    comparison = report.comparison
+    result = {"core": args.core, "machine": machine(), "neurons": core.n_neurons, "steps": stimulus.steps,
+              "lanes": args.lanes, "firing_rate": comparison.reference_spikes / (comparison.steps * comparison.neurons),
+              "bit_exact": report.passed, "comparison": comparison.summary(), **report.figures,
+              "verilator_cycles_per_second": report.figures["simulated_cycles_per_second"]}
     per_threads = {n: torch_steps_per_second(core, text, n) for n in (1, 2)}
     result["torch_batch1_steps_per_second_by_threads"] = per_threads
     result["torch_batch1_steps_per_second"] = max(per_threads.values())
-    print(f"{core.n_neurons} neurons, {args.lanes} lanes, {len(xq)} steps of text, firing rate {result['firing_rate']:.3f}")
+    print(f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores")
+    print(f"{core.n_neurons} neurons, {args.lanes} lanes, {stimulus.steps} steps of text, "
+          f"firing rate {result['firing_rate']:.3f}")
     print(f"Verilator: {comparison.summary()}")
     print(f"cycles/step {result['cycles_per_step']:.1f}, event lower bound {result['lower_bound']:.1f}, "
           f"ratio {result['ratio']:.3f} (worst step {result['worst_step_ratio']:.3f})")
@@ -128,19 +128,19 @@ def main() -> int:
     result["synthesis"] = {}
     for target in args.synth:
         try:
-            report = synthesize(out / "hdl", target)
+            synthesis = synthesize(out / "digital-verilator", target)
         except RcsnnError as exc:
             print(f"{target}: {exc}")
             result["synthesis"][target] = {"error": str(exc)}
             continue
-        steps_per_second = report["fmax_mhz"] * 1e6 / result["cycles_per_step"]
-        report["steps_per_second_at_fmax"] = steps_per_second
-        report["speedup_vs_torch_batch1"] = steps_per_second / result["torch_batch1_steps_per_second"]
-        result["synthesis"][target] = report
-        print(f"{summary(report)}: {steps_per_second:.0f} steps/s at Fmax = "
-              f"{report['speedup_vs_torch_batch1']:.1f} x PyTorch batch 1")
+        steps_per_second = synthesis["fmax_mhz"] * 1e6 / result["cycles_per_step"]
+        synthesis["steps_per_second_at_fmax"] = steps_per_second
+        synthesis["speedup_vs_torch_batch1"] = steps_per_second / result["torch_batch1_steps_per_second"]
+        result["synthesis"][target] = synthesis
+        print(f"{summary(synthesis)}: {steps_per_second:.0f} steps/s at Fmax = "
+              f"{synthesis['speedup_vs_torch_batch1']:.1f} x PyTorch batch 1")
     (out / "bench_digital.json").write_text(json.dumps(result, indent=1) + "\n")
-    return 0 if comparison.equal else 1
+    return 0 if report.passed else 1
 
 
 if __name__ == "__main__":

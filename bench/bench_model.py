@@ -104,7 +104,7 @@ def main() -> None:
 
     model.recurrent.prune_to(0.936)
     model.recurrent.ternary = True
-    core = model.to_graph(FixedFormat())
+    core = model.to_graph(FixedFormat()).arrays()
     print(f"\ninference ({args.length} steps)  {'batch 1':>10s} {'batch 64':>10s}   time steps/s")
     rates = {batch: inference_rates(model, core, batch, args.length) for batch in (1, 64)}
     for name in rates[1]:

@@ -2,15 +2,15 @@
 
     python examples/baselines.py [--checkpoint CKPT] [--seconds S] [--threads T] [-o OUT.json]
 
-Reads the checkpoint's training config and metrics (no tensors) — without a
-checkpoint, the default recipe of ``rcsnn train`` and ``--seconds`` (so the
-baselines can train beside the spiking model) — rebuilds its corpus, finds the best add-k n-gram (order and k picked on the held-out text),
-trains a GRU with as many trainable parameters as the spiking model for the same
-wall-clock time (``metrics.train_seconds``, or ``--seconds``) and the same
-batches (early-stopped on the held-out split, see ``train_gru``), prints a
-table and writes the figures as JSON. The spiking model's
-``train_seconds`` include its end-of-phase held-out evaluations, so at equal wall
-time the GRU gets slightly more training.
+Reads the checkpoint's training config and metrics (no tensors) — without a checkpoint,
+the default recipe of ``rcsnn train`` and ``--seconds`` (so the baselines can train
+beside the spiking model) — rebuilds its corpus, finds the best add-k n-gram (order and
+k picked on the held-out text), trains a GRU with as many trainable parameters as the
+spiking model for the same wall-clock time (``metrics.train_seconds``, or ``--seconds``)
+and the same batches (early-stopped on the held-out split, see ``train_gru``), prints a
+table and writes the figures as JSON. The spiking model's ``train_seconds`` include its
+end-of-phase held-out evaluations, so at equal wall time the GRU gets slightly more
+training.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from rcsnn.model.baselines import best_ngram, count_parameters, gru_hidden_for_params, spiking_parameter_count, train_gru
 from rcsnn.frontends.checkpoint import read_config
+from rcsnn.model.baselines import best_ngram, count_parameters, gru_hidden_for_params, spiking_parameter_count, train_gru
 from rcsnn.model.corpus import Corpus, read_text
 from rcsnn.model.train import TrainConfig, config_dict
 

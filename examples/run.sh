@@ -21,6 +21,7 @@ $RCSNN run "$CORE" --prompt "$PROMPT" --backend fixed -o "$OUT/raster_fixed.npz"
 $RCSNN graph "$CORE" -o "$OUT/core.json"
 $RCSNN graph "$CORE" -o "$OUT/core.graphml"
 $RCSNN graph "$CORE" -o "$OUT/core.nir"
+$RCSNN graph "$CORE" --after place --lanes 8 -o "$OUT/core_placed.json"
 $RCSNN info "$OUT/core.nir" --dt 1e-3 --reset zero
 $RCSNN netlist "$CORE" --prompt "$PROMPT" --steps "$STEPS" -o "$OUT/netlist"
 $RCSNN verify "$CORE" --backend spice --prompt "$PROMPT" --steps "$STEPS" --mode open --workers 2 --out "$OUT/verify-spice"

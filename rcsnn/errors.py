@@ -1,5 +1,7 @@
 """User-facing errors: one line that names the file, key and problem."""
 
+__all__ = ["RcsnnError", "fail"]
+
 
 class RcsnnError(Exception):
     """An error the user can act on; the CLI prints it as one line, no traceback."""

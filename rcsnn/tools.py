@@ -13,6 +13,7 @@ version line of a tool for provenance in reports; :func:`yosys` runs a Yosys scr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -98,18 +99,14 @@ def find(tool: str) -> str:
 
 def _lower_priority() -> None:
     """Run in the child between fork and exec: the lowest CPU priority (nice 19)."""
-    try:
+    with contextlib.suppress(OSError):
         os.nice(19)
-    except OSError:
-        pass
 
 
 def _kill_group(pid: int) -> None:
     """SIGKILL the process group led by ``pid`` (the tool and everything it started)."""
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _reap(pid: int):

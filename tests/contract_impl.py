@@ -15,7 +15,7 @@ from safetensors import safe_open
 def load_tensors(path):
     with safe_open(str(path), framework="numpy") as f:
         config = json.loads(f.metadata()["rcsnn"])
-        return config, {k: f.get_tensor(k) for k in f.keys()}
+        return config, {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no mapping)
 
 
 def contract_float_raster(path, tokens: np.ndarray) -> np.ndarray:
@@ -40,8 +40,8 @@ def contract_float_raster(path, tokens: np.ndarray) -> np.ndarray:
     s = np.zeros(n)
     raster = np.zeros((len(tokens), n), dtype=np.int8)
     for step in range(len(tokens)):
-        I = x[step] + b + W @ s
-        v = np.where(subtract, beta * v - theta * s, beta * v * (1 - s)) + I
+        current = x[step] + b + W @ s
+        v = np.where(subtract, beta * v - theta * s, beta * v * (1 - s)) + current
         s = (v >= theta).astype(np.float64)
         raster[step] = s
     return raster

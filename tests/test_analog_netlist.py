@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, random_core, random_graph
+
 from rcsnn.analog.design import Design
 from rcsnn.analog.netlist import LIBRARY, STIM_LINE, library_text, stimulus_files, write_netlists
 from rcsnn.analog.partition import blocks as blocks_of
@@ -143,5 +143,6 @@ def test_cli_netlist_from_a_current_file(tmp_path, capsys):
     sidecar = json.loads((tmp_path / "out" / "core.json").read_text())
     assert sidecar["steps"] == 9 and sidecar["mode"] == "open" and len(sidecar["decks"]) == 4
     np.save(tmp_path / "bad.npy", np.zeros((9, 3)))
-    assert main(["netlist", str(tmp_path / "g.json"), "--currents", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "o2")]) == 2
+    bad_argv = ["netlist", str(tmp_path / "g.json"), "--currents", str(tmp_path / "bad.npy"), "-o", str(tmp_path / "o2")]
+    assert main(bad_argv) == 2
     assert "shape (9, 3), expected (steps, 24) (steps x neurons)" in capsys.readouterr().err

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import EXAMPLE_CHECKPOINT, ROOT
+
 from rcsnn.cli import main
 
 pytestmark = pytest.mark.slow
@@ -17,6 +17,6 @@ def test_example_core_open_loop_200_steps(tmp_path, capsys):
                  "--mode", "open", "--workers", "2", "--out", str(tmp_path)])
     print(capsys.readouterr().out)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["neurons"] == 1536 and report["steps"] == 200
-    assert report["decidable_mismatches"] == 0, report["first_divergence"]
-    assert code == (0 if report["mismatches"] == 0 else 1)
+    assert report["comparison"]["neurons"] == 1536 and report["comparison"]["steps"] == 200
+    assert report["figures"]["decidable_mismatches"] == 0, report["comparison"]["first_divergence"]
+    assert code == (0 if report["comparison"]["mismatches"] == 0 else 1)

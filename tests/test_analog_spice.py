@@ -5,18 +5,18 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import SMALL_CHECKPOINT, random_core
+
 from rcsnn.analog.design import Design
-from rcsnn.analog.partition import partition
-from rcsnn.ir.graph import Graph
 from rcsnn.analog.netlist import write_netlists
 from rcsnn.analog.ngspice import find_libngspice, run_subprocess
+from rcsnn.analog.partition import partition
 from rcsnn.analog.simulate import simulate_dir
-from rcsnn.verify.spice import judge
 from rcsnn.cli import main
 from rcsnn.errors import RcsnnError
+from rcsnn.ir.graph import Graph
 from rcsnn.ir.reference import FloatStepper, simulate_float
+from rcsnn.verify.spice import judge
 
 STEPS = 40
 
@@ -63,8 +63,7 @@ CASES = {
     "subtract, per-group T, cross edges": lambda: (c := random_core(12, sizes=(10, 14), resets=("subtract", "zero"),
                                                                     shared=False, cross=True), random_currents(c)),
     "inhibition heavy": lambda: (c := inhibition_heavy(13), random_currents(c)),
-    "bias only": lambda: (c := dataclasses.replace(random_core(14), bias=np.linspace(0.2, 0.9, 24)),
-                          np.zeros((STEPS, 24))),
+    "bias only": lambda: (dataclasses.replace(random_core(14), bias=np.linspace(0.2, 0.9, 24)), np.zeros((STEPS, 24))),
     "strong input": lambda: (c := random_core(15), random_currents(c, scale=6.0)),
     "near threshold": lambda: (c := random_core(16, resets=("zero", "subtract")), near_threshold_currents(c)),
 }

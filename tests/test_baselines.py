@@ -5,8 +5,15 @@ import math
 import numpy as np
 import pytest
 
-from rcsnn.model.baselines import (GRULanguageModel, best_ngram, count_parameters, gru_hidden_for_params,
-                                   ngram_bits_per_char, spiking_parameter_count, train_gru)
+from rcsnn.model.baselines import (
+    GRULanguageModel,
+    best_ngram,
+    count_parameters,
+    gru_hidden_for_params,
+    ngram_bits_per_char,
+    spiking_parameter_count,
+    train_gru,
+)
 from rcsnn.model.corpus import Corpus
 from rcsnn.model.lm import SpikingLM
 

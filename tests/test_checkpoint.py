@@ -5,13 +5,13 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import SMALL_CHECKPOINT
+from contract_impl import load_tensors
 from safetensors.numpy import save_file
 
-from contract_impl import load_tensors
-from conftest import SMALL_CHECKPOINT
 from rcsnn.errors import RcsnnError
-from rcsnn.ir.graph import Graph
 from rcsnn.frontends.checkpoint import load_checkpoint, save_checkpoint
+from rcsnn.ir.graph import Graph
 from rcsnn.ir.reference import simulate_float
 
 

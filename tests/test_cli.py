@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import SMALL_CHECKPOINT
+
 from rcsnn.cli import main
 from rcsnn.frontends.checkpoint import load_checkpoint
 from rcsnn.ir.reference import simulate_fixed
@@ -35,7 +35,8 @@ def test_generate_is_seeded(capsys):
 
 def test_run_writes_raster(tmp_path, capsys):
     out = tmp_path / "r.npz"
-    code, text, _ = _run(capsys, "run", SMALL_CHECKPOINT, "--prompt", "import numpy as np\n", "--backend", "fixed", "-o", out)
+    code, text, _ = _run(capsys, "run", SMALL_CHECKPOINT, "--prompt", "import numpy as np\n", "--backend", "fixed",
+                         "-o", out)
     assert code == 0 and "19 steps x 96 neurons" in text
     data = np.load(out)
     assert data["spikes"].dtype == np.int8 and data["spikes"].shape == (19, 96)

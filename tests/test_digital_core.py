@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
-import types
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +15,20 @@ from conftest import SMALL_CHECKPOINT, random_core
 from rcsnn.cli import main
 from rcsnn.digital import synth
 from rcsnn.digital.core import NeuromorphicCore, load_words
+from rcsnn.digital.cycles import lower_bound
 from rcsnn.digital.emit import emit
 from rcsnn.digital.layout import build_image, place
-from rcsnn.ir.graph import Graph
-from rcsnn.digital.simulate import beats, run_pysim
-from rcsnn.tools import find
-from rcsnn.digital.cycles import lower_bound
-from rcsnn.ir.stimulus import Stimulus
 from rcsnn.digital.options import DigitalOptions
+from rcsnn.digital.simulate import beats, run_pysim
+from rcsnn.errors import RcsnnError
+from rcsnn.frontends.load import load_core
+from rcsnn.ir.arrays import FixedFormat
+from rcsnn.ir.graph import Graph
+from rcsnn.ir.reference import quantize_core, simulate_fixed
+from rcsnn.ir.stimulus import Stimulus
+from rcsnn.tools import find
 from rcsnn.verify.digital import verify_digital
 from rcsnn.verify.report import Provenance
-from rcsnn.errors import RcsnnError
-from rcsnn.ir.arrays import FixedFormat
-from rcsnn.frontends.load import load_core
-from rcsnn.ir.reference import quantize_core, simulate_fixed
 
 CASES = {
     "shared-T zero/subtract": dict(seed=1, sizes=(12, 12), resets=("zero", "subtract")),

@@ -10,12 +10,12 @@ from conftest import random_core
 from rcsnn.digital.accumulator import AccumulatorBank
 from rcsnn.digital.controller import Controller
 from rcsnn.digital.layout import build_image, place
-from rcsnn.ir.graph import Graph
 from rcsnn.digital.neuron import LATENCY, NeuronLane
 from rcsnn.digital.spikes import SpikeQueue
 from rcsnn.digital.synapse import SynapseLane
 from rcsnn.digital.wrapper import SerialWrapper
 from rcsnn.ir.arrays import FixedFormat
+from rcsnn.ir.graph import Graph
 
 
 def simulate(dut, bench) -> None:
@@ -111,7 +111,7 @@ def test_synapse_lane_walks_csr_rows_under_back_pressure():
 
     async def bench(ctx):
         pending = list(events)
-        for cycle in range(400):
+        for _ in range(400):
             offer = bool(pending) and rng.random() < 0.7
             ctx.set(dut.ev_valid, offer)
             if pending:

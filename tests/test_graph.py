@@ -5,8 +5,8 @@ import json
 import networkx as nx
 import numpy as np
 import pytest
-
 from conftest import SMALL_CHECKPOINT, random_graph
+
 from rcsnn.analog.partition import partition
 from rcsnn.cli import main
 from rcsnn.digital.layout import build_image, place

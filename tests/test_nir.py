@@ -7,11 +7,11 @@ import dataclasses
 import nir
 import numpy as np
 import pytest
-
 from conftest import random_core
+
 from rcsnn.errors import RcsnnError
-from rcsnn.ir.graph import Graph
 from rcsnn.frontends.nir import graph_to_nir, nir_to_graph, read_nir, write_nir
+from rcsnn.ir.graph import Graph
 from rcsnn.ir.reference import simulate_float
 
 
@@ -165,7 +165,8 @@ def test_accepts_two_lif_cycle_with_one_step_delay():
     n = 3
     nodes = {"input": nir.Input(np.array([n])), "a": _lif(n), "ab": nir.Linear(np.eye(n)), "b": _lif(n, theta=0.5),
              "ba": nir.Linear(-2 * np.eye(n)), "output": nir.Output(np.array([n]))}
-    core = nir_to_graph(_graph(nodes, [("input", "a"), ("a", "ab"), ("ab", "b"), ("b", "ba"), ("ba", "a"), ("b", "output")]), 1e-3, "zero").arrays()
+    edges = [("input", "a"), ("a", "ab"), ("ab", "b"), ("b", "ba"), ("ba", "a"), ("b", "output")]
+    core = nir_to_graph(_graph(nodes, edges), 1e-3, "zero").arrays()
     assert [(s.pre, s.post, s.alpha) for s in core.synapses] == [("a", "b", 1.0), ("b", "a", 2.0)]
 
 

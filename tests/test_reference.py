@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-
-from contract_impl import contract_fixed_raster, contract_float_raster
 from conftest import EXAMPLE_CHECKPOINT, SMALL_CHECKPOINT, random_core
-from rcsnn.ir.arrays import FixedFormat
+from contract_impl import contract_fixed_raster, contract_float_raster
+
 from rcsnn.frontends.checkpoint import load_checkpoint
-from rcsnn.model.corpus import Corpus, default_text
+from rcsnn.ir.arrays import FixedFormat
 from rcsnn.ir.reference import quantize_core, simulate_fixed, simulate_float
+from rcsnn.model.corpus import Corpus, default_text
 
 
 def _full_blocks(core):

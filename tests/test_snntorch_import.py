@@ -11,9 +11,9 @@ snn = pytest.importorskip("snntorch")
 from snntorch.export_nir import export_to_nir  # noqa: E402
 
 from rcsnn.errors import RcsnnError  # noqa: E402
-from rcsnn.ir.graph import Graph
 from rcsnn.frontends.nir import nir_to_graph, read_nir, write_nir  # noqa: E402
 from rcsnn.frontends.snntorch import graph_from_rleaky, load_state_dict_file  # noqa: E402
+from rcsnn.ir.graph import Graph  # noqa: E402
 from rcsnn.ir.reference import simulate_float  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:nirtorch.extract_nir_graph is being deprecated:DeprecationWarning")
@@ -151,7 +151,8 @@ def test_leaky_without_recurrence(reset):
     # the leak, which is the contract's zero reset, so both modes map. (With scalar beta and
     # threshold, export_to_nir itself fails NIR's type inference, hence per-neuron tensors.)
     torch.manual_seed(2)
-    leaky = snn.Leaky(beta=torch.full((N,), 0.8), threshold=torch.ones(N), reset_mechanism=reset, init_hidden=True, output=True)
+    leaky = snn.Leaky(beta=torch.full((N,), 0.8), threshold=torch.ones(N), reset_mechanism=reset, init_hidden=True,
+                      output=True)
     net = torch.nn.Sequential(torch.nn.Linear(N_IN, N), leaky)
     spikes, _, inputs = _run(net)
     core = nir_to_graph(export_to_nir(net, torch.randn(N_IN)), SNNTORCH_DT, reset).arrays()

@@ -614,7 +614,6 @@ module \rcsnn_core.acc0 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   reg [4:0] wr__addr = 5'h00;
   wire signed [17:0] wr__data;
   wire wr__en;
-  (* ram_style = "distributed" *)
   reg [17:0] mem [23:0];
   initial begin
     mem[0] = 18'h00000;
@@ -735,7 +734,6 @@ module \rcsnn_core.acc1 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   reg [4:0] wr__addr = 5'h00;
   wire signed [17:0] wr__data;
   wire wr__en;
-  (* ram_style = "distributed" *)
   reg [17:0] mem [23:0];
   initial begin
     mem[0] = 18'h00000;
@@ -856,7 +854,6 @@ module \rcsnn_core.acc2 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   reg [4:0] wr__addr = 5'h00;
   wire signed [17:0] wr__data;
   wire wr__en;
-  (* ram_style = "distributed" *)
   reg [17:0] mem [23:0];
   initial begin
     mem[0] = 18'h00000;
@@ -977,7 +974,6 @@ module \rcsnn_core.acc3 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   reg [4:0] wr__addr = 5'h00;
   wire signed [17:0] wr__data;
   wire wr__en;
-  (* ram_style = "distributed" *)
   reg [17:0] mem [23:0];
   initial begin
     mem[0] = 18'h00000;
@@ -1479,7 +1475,6 @@ module \rcsnn_core.neuron0 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   reg valid3 = 1'h0;
   reg valid4 = 1'h0;
   reg signed [20:0] x1 = 21'h000000;
-  (* ram_style = "distributed" *)
   reg [20:0] bias [23:0];
   initial begin
     bias[0] = 21'h1ffe5e;
@@ -1516,7 +1511,6 @@ module \rcsnn_core.neuron0 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
     _225_ <= bias[in_addr];
   end
   assign b_rd__data = _225_;
-  (* ram_style = "distributed" *)
   reg [21:0] membrane [23:0];
   initial begin
     membrane[0] = 22'h000000;
@@ -1947,7 +1941,6 @@ module \rcsnn_core.neuron1 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
   reg signed [20:0] x1 = 21'h000000;
-  (* ram_style = "distributed" *)
   reg [20:0] bias [23:0];
   initial begin
     bias[0] = 21'h0002b8;
@@ -1984,7 +1977,6 @@ module \rcsnn_core.neuron1 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
     _225_ <= bias[in_addr];
   end
   assign b_rd__data = _225_;
-  (* ram_style = "distributed" *)
   reg [21:0] membrane [23:0];
   initial begin
     membrane[0] = 22'h000000;
@@ -2415,7 +2407,6 @@ module \rcsnn_core.neuron2 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
   reg signed [20:0] x1 = 21'h000000;
-  (* ram_style = "distributed" *)
   reg [20:0] bias [23:0];
   initial begin
     bias[0] = 21'h00020f;
@@ -2452,7 +2443,6 @@ module \rcsnn_core.neuron2 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
     _225_ <= bias[in_addr];
   end
   assign b_rd__data = _225_;
-  (* ram_style = "distributed" *)
   reg [21:0] membrane [23:0];
   initial begin
     membrane[0] = 22'h000000;
@@ -2883,7 +2873,6 @@ module \rcsnn_core.neuron3 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   reg valid4 = 1'h0;
   reg valid5 = 1'h0;
   reg signed [20:0] x1 = 21'h000000;
-  (* ram_style = "distributed" *)
   reg [20:0] bias [23:0];
   initial begin
     bias[0] = 21'h000023;
@@ -2920,7 +2909,6 @@ module \rcsnn_core.neuron3 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
     _225_ <= bias[in_addr];
   end
   assign b_rd__data = _225_;
-  (* ram_style = "distributed" *)
   reg [21:0] membrane [23:0];
   initial begin
     membrane[0] = 22'h000000;

@@ -28,6 +28,8 @@ import numpy as np
 from ..errors import RcsnnError
 from ..ir.arrays import Core, NeuronGroup
 
+__all__ = ["FORMS", "DFF_DELAY", "DAC_RISE", "GroupValues", "Design"]
+
 FORMS = ("ideal", "opamp")
 
 #: Switching delays of the cell library's models (rcsnn_cells.lib): D flip-flop clock-to-Q and
@@ -98,7 +100,7 @@ class Design:
     steps_per_tau: float = 200.0
 
     @classmethod
-    def scaled(cls, step: float = 1e-6, **choices) -> "Design":
+    def scaled(cls, step: float = 1e-6, **choices) -> Design:
         """The default timing scaled to a clock period ``step`` (s), with other fields overridden."""
         ratio = step / cls.step
         timing = {k: getattr(cls, k) * ratio for k in ("edge", "reset_start", "reset_width", "syn_start", "syn_width",
@@ -124,7 +126,7 @@ class Design:
         """Sign of an excitatory line: the op-amp integrator inverts, so its lines are negative."""
         return 1 if self.form == "ideal" else -1
 
-    def check(self) -> "Design":
+    def check(self) -> Design:
         """Raise :class:`RcsnnError` unless the windows are ordered inside one clock period."""
         if self.form not in FORMS:
             raise RcsnnError(f"analog design: form {self.form!r} is not one of {FORMS}")

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -45,6 +44,9 @@ from ..ir.graph import Graph
 from ..templates import render
 from .design import Design
 from .partition import Block, blocks
+
+__all__ = ["LIBRARY", "SIDECAR", "MODES", "STIM_LINE", "library_text", "tran_line", "stimulus_files", "DeckWriter",
+           "write_netlists"]
 
 LIBRARY = "rcsnn_cells.lib"
 SIDECAR = "core.json"
@@ -153,7 +155,8 @@ class DeckWriter:
             g = self.group_of[i]
             v = self.values[g]
             gon = 0.0 if self.subtract[i] else d.g_reset
-            out.append(f"Xn{i} sum{i} mem{i} {self.level(i)} rwin {cell} c={_num(d.capacitance)} rl={_num(v.r_leak)} gon={_num(gon)}")
+            out.append(f"Xn{i} sum{i} mem{i} {self.level(i)} rwin {cell} "
+                       f"c={_num(d.capacitance)} rl={_num(v.r_leak)} gon={_num(gon)}")
             out.append(f"Xc{i} mem{i} th{g} clk c{i} rcsnn_comparator")
             if self.levels[:, i].any():
                 stimulus.append((f"x{i}", self.levels[:, i]))
@@ -179,9 +182,11 @@ class DeckWriter:
         d = self.design
         # the clock falls from level_at to reset_start, breakpoints ngspice already has (fewer restarts)
         fall = d.reset_start - d.level_at
-        out = [f"Vclk clka 0 PULSE(0 1 {d.step:.12g} {d.clock_edge:.12g} {fall:.12g} {d.level_at - d.clock_edge:.12g} {d.step:.12g})",
+        out = [f"Vclk clka 0 PULSE(0 1 {d.step:.12g} {d.clock_edge:.12g} {fall:.12g} "
+               f"{d.level_at - d.clock_edge:.12g} {d.step:.12g})",
                "Aclk [clka] [clk] rcsnn_clock_adc",
-               f"Vrwin rwin 0 PULSE(0 1 {d.reset_start:.12g} {d.edge:.12g} {d.edge:.12g} {d.reset_width:.12g} {d.step:.12g})",
+               f"Vrwin rwin 0 PULSE(0 1 {d.reset_start:.12g} {d.edge:.12g} {d.edge:.12g} "
+               f"{d.reset_width:.12g} {d.step:.12g})",
                f"Vwin win 0 PULSE(0 1 {d.syn_start:.12g} {d.edge:.12g} {d.edge:.12g} {d.syn_width:.12g} {d.step:.12g})"]
         for g in sorted(set(self.group_of[block.start:block.stop].tolist())):
             out.append(f"Vth{g} th{g} 0 DC {_num(self.values[g].v_compare)}")

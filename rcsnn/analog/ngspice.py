@@ -23,6 +23,9 @@ import numpy as np
 from .. import tools
 from ..errors import RcsnnError
 
+__all__ = ["INSTALL", "DECK_TIMEOUT", "FATAL", "CAUSES", "Waveforms", "read_raw", "failure", "prepare", "find_ngspice",
+           "run_subprocess", "find_libngspice", "run_inprocess", "RUNNERS"]
+
 INSTALL = tools.INSTALL["ngspice"]
 
 #: Wall-clock limit of one deck in the subprocess runner when the caller gives none, seconds.
@@ -169,7 +172,8 @@ def _ngspice_shared():
         try:
             _shared = NgSpiceShared.new_instance()
         except OSError as exc:
-            raise RcsnnError(f"libngspice: cannot load {NgSpiceShared.LIBRARY_PATH} ({exc}); install it with: {INSTALL}") from None
+            raise RcsnnError(f"libngspice: cannot load {NgSpiceShared.LIBRARY_PATH} ({exc}); "
+                             f"install it with: {INSTALL}") from None
     return _shared
 
 

@@ -49,7 +49,7 @@ class SpiceOptions:
         choices = {"max_step": self.max_step} if self.max_step is not None else {}
         return Design.scaled(self.clock, form=self.form, gain=self.gain, **choices)
 
-    def check(self) -> "SpiceOptions":
+    def check(self) -> SpiceOptions:
         """Raise :class:`RcsnnError` naming the first option out of range."""
         for name, value in (("--clock", self.clock), ("--max-step", self.max_step), ("--gain", self.gain),
                             ("--timeout", self.timeout)):

@@ -20,6 +20,8 @@ from .design import Design
 from .netlist import SIDECAR, tran_line
 from .ngspice import RUNNERS, Waveforms
 
+__all__ = ["LEVEL_TOLERANCE", "SpiceRun", "read_sidecar", "simulate_dir"]
+
 #: A comparator output mid-step further than this from 0 V or 1 V is not a clean spike level.
 LEVEL_TOLERANCE = 1e-3
 
@@ -56,7 +58,8 @@ def _extract(waves: Waveforms, deck: dict, steps: int, where: str) -> tuple[np.n
     bad = np.abs(levels - spikes) > LEVEL_TOLERANCE
     if bad.any() or not np.isin(spikes, (0, 1)).all():
         t, i = np.argwhere(bad | ~np.isin(spikes, (0, 1)))[0]
-        raise RcsnnError(f"{where}: comparator of neuron {deck['start'] + i} is at {levels[t, i]:.6g} V mid-step {t + 1}, not 0 or 1")
+        raise RcsnnError(f"{where}: comparator of neuron {deck['start'] + i} is at {levels[t, i]:.6g} V "
+                         f"mid-step {t + 1}, not 0 or 1")
     return spikes.astype(np.int8), membranes
 
 

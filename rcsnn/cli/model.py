@@ -40,7 +40,8 @@ def _cmd_train(args) -> None:
     graph, reference_metrics = evaluate_core(graph, corpus.held_out, log)
     metrics.update(reference_metrics)
     extra = {
-        "training": {**config_dict(cfg), "text": args.text or "pydoc_data.topics", "command": "rcsnn " + " ".join(sys.argv[1:])},
+        "training": {**config_dict(cfg), "text": args.text or "pydoc_data.topics",
+                     "command": "rcsnn " + " ".join(sys.argv[1:])},
         "metrics": metrics,
     }
     save_checkpoint(graph, args.output, extra)
@@ -124,7 +125,8 @@ def register(sub) -> None:
     p = sub.add_parser("train", help="train a ternary multi-timescale spiking LM and save its core")
     p.add_argument("--text", help="UTF-8 training text (default: pydoc_data.topics from the standard library)")
     p.add_argument("--neurons", type=int, default=512, help="neurons per group")
-    p.add_argument("--taus", type=float, nargs="+", default=[1.0, 4.0, 16.0], help="membrane time constant of each group, in steps")
+    p.add_argument("--taus", type=float, nargs="+", default=[1.0, 4.0, 16.0],
+                   help="membrane time constant of each group, in steps")
     p.add_argument("--embed", type=int, default=64)
     p.add_argument("--theta", type=float, default=1.0)
     p.add_argument("--reset", choices=("zero", "subtract"), default="zero")

@@ -8,6 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from .neuron import state_memory
 
+__all__ = ["AccumulatorBank"]
+
 
 class AccumulatorBank(wiring.Component):
     """``depth`` signed accumulators of ``width`` bits, one memory (one read, one write port; LUT RAM if ``lutram``).
@@ -19,10 +21,31 @@ class AccumulatorBank(wiring.Component):
     Update: ``rd_en`` with ``rd_addr`` returns ``acc[addr]`` on ``rd_data`` one cycle later and
     clears the word to 0 in that cycle. Adds and reads must not be issued in the same cycle.
 
-    Members:
-        add_valid, add_addr, add_delta: In, propagate port.
-        rd_en, rd_addr: In; rd_data: Out signed(width), update port.
-        busy: Out, an add is still being written.
+    Parameters
+    ----------
+    depth : int
+        Number of accumulators (``image.slots.n_words``: one per update word of the lane).
+    width : int
+        Signed width of each accumulator (``image.acc_width``).
+    lutram : bool
+        Mark the memory for LUT RAM (``ram_style = "distributed"``) instead of block RAM.
+
+    Attributes
+    ----------
+    add_valid : In(1)
+        Propagate port: perform ``acc[add_addr] += add_delta`` (written one cycle later).
+    add_addr : In(unsigned(max(1, (depth - 1).bit_length())))
+        Address of the accumulator to add to.
+    add_delta : In(signed(width))
+        Signed value to add (``±alpha_q`` of a synapse block).
+    rd_en : In(1)
+        Update port: read ``acc[rd_addr]`` and clear it to 0; not in the same cycle as ``add_valid``.
+    rd_addr : In(unsigned(max(1, (depth - 1).bit_length())))
+        Address of the accumulator to read and clear.
+    rd_data : Out(signed(width))
+        The accumulator read by ``rd_en``, one cycle later.
+    busy : Out(1)
+        An add is still being written (high the cycle after ``add_valid``).
     """
 
     def __init__(self, depth: int, width: int, lutram: bool = False):

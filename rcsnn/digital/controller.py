@@ -8,6 +8,8 @@ from amaranth.lib.wiring import In, Out
 
 from .layout import bits
 
+__all__ = ["CYCLE_BITS", "Controller"]
+
 CYCLE_BITS = 32
 
 
@@ -20,11 +22,41 @@ class Controller(wiring.Component):
     ``update_busy`` falls) -> ``done`` pulses with ``cycles`` = cycles from the accepted
     ``start`` to the end of the update phase (``1 + propagate + update``).
 
-    Members:
-        start: In; busy, done: Out; cycles: Out(32).
-        queue_start, clear: Out pulses to the spike queue.
-        prop_busy, update_busy: In, the datapath still works on the phase.
-        x_valid: In; x_ready, issue, issue_addr: Out — the update word handshake.
+    Parameters
+    ----------
+    n_words : int
+        Update words per step (``image.slots.n_words``).
+
+    Attributes
+    ----------
+    start : In(1)
+        Pulse high for one cycle to begin a step; accepted only while idle (``busy`` low).
+    busy : Out(1)
+        High during the propagate and update phases of a step.
+    done : Out(1)
+        High for one cycle when a step ends; ``cycles`` is valid from then on.
+    cycles : Out(CYCLE_BITS)
+        Cycles of the last step, from the accepted ``start`` to the end of its update phase
+        (``CYCLE_BITS`` = 32). Held until the next ``done``.
+    queue_start : Out(1)
+        One-cycle pulse to the spike queue: replay the spike list (the start of propagate).
+    clear : Out(1)
+        One-cycle pulse to the spike queue: empty the spike list (the start of update).
+    prop_busy : In(1)
+        The spike queue, synapse lanes or accumulators still work on the propagate phase;
+        propagate ends in the first cycle it is low.
+    update_busy : In(1)
+        The neuron pipeline still holds a neuron; update ends when every word is issued and this
+        is low.
+    x_valid : In(1)
+        An update word (the currents of the ``x`` stream) is offered.
+    x_ready : Out(1)
+        High during update while words remain to be issued.
+    issue : Out(1)
+        ``x_valid & x_ready``: word ``issue_addr`` goes to the accumulators and neuron lanes in
+        this cycle.
+    issue_addr : Out(unsigned(bits(n_words)))
+        Address of the next update word, ``0 .. n_words - 1`` (``n_words`` once all are issued).
     """
 
     def __init__(self, n_words: int):
@@ -41,11 +73,10 @@ class Controller(wiring.Component):
         counter = Signal(CYCLE_BITS)
         m.d.sync += [self.done.eq(0), counter.eq(counter + 1)]
         with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.comb += self.queue_start.eq(1)
-                    m.d.sync += counter.eq(1)
-                    m.next = "PROPAGATE"
+            with m.State("IDLE"), m.If(self.start):
+                m.d.comb += self.queue_start.eq(1)
+                m.d.sync += counter.eq(1)
+                m.next = "PROPAGATE"
             with m.State("PROPAGATE"):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~self.prop_busy):

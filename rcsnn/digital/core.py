@@ -34,6 +34,8 @@ from .neuron import NeuronLane
 from .spikes import SpikeQueue
 from .synapse import SynapseLane
 
+__all__ = ["MEMORY_KINDS", "memory_map", "load_layout", "load_words", "NeuromorphicCore"]
+
 MEMORY_KINDS = ("rowptr", "entries", "bias", "membrane")
 
 
@@ -73,6 +75,41 @@ class NeuromorphicCore(wiring.Component):
     (CSR, bias) uninitialised, for targets whose RAM cannot be preloaded (iCE40 SPRAM): write
     them through ``load`` before the first step (:func:`load_words` lists the writes); ``lutram``
     puts the per-lane neuron state (accumulators, membranes, biases) in LUT RAM.
+
+    Parameters
+    ----------
+    image : Image
+        Layout, parameters and memory contents of the core (:func:`~rcsnn.digital.layout.build_image`).
+    trace : bool
+        Add the ``membranes`` stream.
+    preload : bool
+        Initialise the CSR and bias memories with the contents of ``image``.
+    lutram : bool
+        Put accumulators, membranes and biases in LUT RAM instead of block RAM.
+
+    Attributes
+    ----------
+    start : In(1)
+        Pulse high for one cycle to begin a step; accepted only while ``busy`` is low.
+    busy : Out(1)
+        A step is running.
+    done : Out(1)
+        High for one cycle at the end of a step.
+    cycles : Out(CYCLE_BITS)
+        Cycles of the last step, from the accepted ``start`` to ``done`` (``CYCLE_BITS`` = 32).
+    x : In(stream.Signature(data.ArrayLayout(signed(image.Wv), image.lanes)))
+        Input currents x_q of the update phase: ``image.slots.n_words`` beats per step, words
+        ``0 .. n_words - 1`` in order, element k the current of lane k (``valid``/``ready``).
+        Its payload layout is called ``currents`` below.
+    spikes : Out(stream.Signature(data.StructLayout({"word": image.word_bits, "mask": image.lanes}), always_ready=True))
+        One beat per updated word with spikes: slot ``word * image.lanes + k`` fired for each set
+        bit k of ``mask``. No back-pressure.
+    load : In(stream.Signature(load_layout(image), always_ready=True))
+        Run-time memory writes, only while idle: payload ``{mem, addr, data}`` writes ``data`` to
+        word ``addr`` of memory ``mem = 4 * lane + kind`` (:data:`MEMORY_KINDS`, :func:`memory_map`).
+    membranes : Out(stream.Signature(data.StructLayout({"word": image.word_bits, "v": currents}), always_ready=True))
+        ``trace=True`` only: the new membranes v' of every updated word, element k of ``v`` the
+        neuron of lane k. No back-pressure.
     """
 
     def __init__(self, image: Image, trace: bool = False, preload: bool = True, lutram: bool = False):

@@ -8,6 +8,8 @@ from .layout import Image
 from .neuron import LATENCY
 from .simulate import VERILATOR_FLAGS
 
+__all__ = ["readme"]
+
 
 def readme(core: Core, image: Image, info: dict, steps: int) -> str:
     """Markdown describing the ports, the memories and how to run the benches of ``image``."""
@@ -19,6 +21,9 @@ def readme(core: Core, image: Image, info: dict, steps: int) -> str:
                                            im.subtract))
     blocks = "\n".join(f"| {k} | {core.groups[b.pre].name} | {core.groups[b.post].name} | {b.alpha_q} | {b.row_base} | "
                        f"{b.post_word_base} |" for k, b in enumerate(im.blocks))
+    spikes_meaning = (f"`{{mask[{lanes - 1}:0], word[{im.word_bits - 1}:0]}}`: "
+                      f"slot `word*{lanes}+k` fired for each set bit k")
+    options = ("" if info["preload"] else " --no-preload") + (" --lutram" if info["lutram"] else "")
     mems = "\n".join(f"| {mid} | `{name}` | {depth} | {width} | `mem/{name.replace('.', '_')}.hex` |"
                      for mid, name, depth, width, _ in memory_map(im))
     return f"""# rcsnn_core — event-driven spiking core ({len(s.sizes)} groups, {s.n_neurons} neurons, {lanes} lanes)
@@ -36,7 +41,7 @@ Wv={wv}, Fb={im.Fb}); bit-exact against `rcsnn.ir.reference.simulate_fixed`.
 | `cycles` | out | 32 | cycles of the last step, from the accepted `start` to `done` |
 | `x__payload` | in | {lanes * wv} | currents x_q of one word: lane k in bits [{wv}k+{wv - 1}:{wv}k], signed |
 | `x__valid`, `x__ready` | in, out | 1 | handshake; {s.n_words} beats per step, words 0..{s.n_words - 1} in order |
-| `spikes__payload` | out | {im.word_bits + lanes} | `{{mask[{lanes - 1}:0], word[{im.word_bits - 1}:0]}}`: slot `word*{lanes}+k` fired for each set bit k |
+| `spikes__payload` | out | {im.word_bits + lanes} | {spikes_meaning} |
 | `spikes__valid` | out | 1 | a word with spikes (no back-pressure) |
 | `membranes__payload` | out | {im.word_bits + lanes * wv} | `{{v, word}}`: the new membranes of every updated word (trace) |
 | `membranes__valid` | out | 1 | trace valid (no back-pressure) |
@@ -84,5 +89,5 @@ Parameters preloaded: {'yes' if info['preload'] else 'no — write load.hex thro
   then `obj_dir/Vrcsnn_core +steps={steps} [+vcd +vcd_from=T] [+membranes]`.
 * Synthesis: `rcsnn synth . --target ecp5-25f|ice40-up5k` (reads `rcsnn_synth.il`: the core behind
   serial pins `si`/`capture`/`so`, {info['chain_bits']} chain flip-flops).
-* Regenerate: `rcsnn verilog CORE -o DIR --lanes {lanes} --steps {steps}{'' if info['preload'] else ' --no-preload'}{' --lutram' if info['lutram'] else ''}`.
+* Regenerate: `rcsnn verilog CORE -o DIR --lanes {lanes} --steps {steps}{options}`.
 """

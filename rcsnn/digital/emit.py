@@ -22,12 +22,14 @@ from amaranth.back import rtlil
 from ..ir.arrays import Core
 from ..ir.graph import Graph
 from ..ir.reference import simulate_fixed
+from ..tools import EMIT_TIMEOUT, yosys
 from . import testbench
 from .core import NeuromorphicCore, load_layout, load_words, memory_map
 from .layout import Image, build_image
 from .simulate import beats
-from ..tools import EMIT_TIMEOUT, yosys
 from .wrapper import SerialWrapper, port_signals
+
+__all__ = ["TOP", "write_stimulus", "design_info", "emit"]
 
 TOP = "rcsnn_core"
 
@@ -76,7 +78,7 @@ def emit(graph: Graph, out: Path, xq: np.ndarray, preload: bool = True, lutram: 
     yosys(f"read_rtlil {TOP}.il\nproc -norom\npmuxtree\nmemory_collect\n"
           f"attrmap -remove generator -remove top -remove src -remove amaranth.hierarchy -remove amaranth.decoding\n"
           f"write_verilog {TOP}.v\n", out, "yosys (write_verilog)", EMIT_TIMEOUT)
-    for mem, name, depth, width, contents in memory_map(image):
+    for _mem, name, _depth, width, contents in memory_map(image):
         (out / "mem" / f"{name.replace('.', '_')}.hex").write_text(_hex_lines(contents, width))
     layout = load_layout(image)
     loads = load_words(image)

@@ -80,7 +80,7 @@ class Slots:
     def neurons(self) -> np.ndarray:
         """``(n_words, lanes)`` global neuron index of each slot, -1 for padding."""
         out = np.full((self.n_words, self.lanes), -1, dtype=np.int64)
-        for g, (n, base, offset) in enumerate(zip(self.sizes, self.word_base, self.offsets)):
+        for n, base, offset in zip(self.sizes, self.word_base, self.offsets):
             i = np.arange(n)
             out[base + i // self.lanes, i % self.lanes] = offset + i
         return out

@@ -26,6 +26,8 @@ from amaranth.lib.wiring import In, Out
 
 from .layout import Image, bits
 
+__all__ = ["LATENCY", "state_memory", "load_signature", "group_of", "NeuronLane"]
+
 LATENCY = 5
 
 
@@ -52,12 +54,43 @@ class NeuronLane(wiring.Component):
     ``preload=False`` leaves the bias memory uninitialised (to be written through ``load_bias``);
     ``lutram`` puts membranes and biases in LUT RAM.
 
-    Members:
-        in_valid, in_addr, in_x: In, a neuron (word address) and its input current x_q (signed Wv).
-        acc_data: In signed(acc_width), the accumulator of ``in_addr``, one cycle after ``in_valid``.
-        out_valid, out_addr, out_spike, out_v: Out, the result ``LATENCY`` cycles later.
-        busy: Out, a neuron is in the pipeline.
-        load_membrane, load_bias: In(load_signature), run-time writes ({s, v} and bias words).
+    Parameters
+    ----------
+    image : Image
+        Layout and parameters of the core (``Wv``, ``Fb``, ``beta_q``, ``theta_q``, resets, ``bias[lane]``).
+    lane : int
+        Lane index, ``0 .. image.lanes - 1``.
+    preload : bool
+        Initialise the bias memory with ``image.bias[lane]``.
+    lutram : bool
+        Mark the membrane and bias memories for LUT RAM instead of block RAM.
+
+    Attributes
+    ----------
+    in_valid : In(1)
+        Start the update of the neuron at word ``in_addr`` of this lane (one per cycle).
+    in_addr : In(unsigned(image.word_bits))
+        Word address of the neuron.
+    in_x : In(signed(image.Wv))
+        Its input current x_q.
+    acc_data : In(signed(image.acc_width))
+        The accumulator of ``in_addr``, one cycle after ``in_valid``.
+    out_valid : Out(1)
+        The update issued :data:`LATENCY` cycles earlier is done: ``out_*`` are valid and ``{s', v'}``
+        is written back in this cycle.
+    out_addr : Out(unsigned(image.word_bits))
+        Word address of the updated neuron.
+    out_spike : Out(1)
+        The neuron fired (``v' >= theta_q``); low while ``out_valid`` is low.
+    out_v : Out(signed(image.Wv))
+        Its new, saturated membrane potential v'.
+    busy : Out(1)
+        A neuron is in the pipeline.
+    load_membrane : In(load_signature(image.word_bits, image.Wv + 1))
+        Run-time write port (``en``, ``addr``, ``data``) of the membrane memory: ``{s, v}`` words;
+        a pipeline write-back in the same cycle takes precedence.
+    load_bias : In(load_signature(image.word_bits, image.Wv))
+        Run-time write port (``en``, ``addr``, ``data``) of the bias memory: signed Wv words.
     """
 
     def __init__(self, image: Image, lane: int, preload: bool = True, lutram: bool = False):

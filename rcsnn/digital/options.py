@@ -30,7 +30,7 @@ class DigitalOptions:
     preload: bool = True
     lutram: bool = False
 
-    def check(self) -> "DigitalOptions":
+    def check(self) -> DigitalOptions:
         if not 1 <= self.lanes <= 32:
             raise RcsnnError(f"--lanes {self.lanes}: must be 1..32")
         return self

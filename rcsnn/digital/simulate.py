@@ -15,9 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RcsnnError
+from ..tools import BUILD_TIMEOUT, SIM_TIMEOUT, ToolRun, run
 from .core import NeuromorphicCore
 from .layout import Image
-from ..tools import BUILD_TIMEOUT, SIM_TIMEOUT, ToolRun, run
+
+__all__ = ["VERILATOR_FLAGS", "HardwareRun", "beats", "unpack_membranes", "unpack_spikes", "run_pysim",
+           "build_verilator", "run_verilator", "run_icarus"]
 
 VERILATOR_FLAGS = ["-O2", "--trace", "-Wno-WIDTH", "--top-module", "rcsnn_core"]
 

@@ -16,16 +16,41 @@ from amaranth.lib.wiring import In, Out
 from .layout import Image, bits
 from .neuron import group_of
 
+__all__ = ["SpikeQueue"]
+
 
 class SpikeQueue(wiring.Component):
     """Spike list of one step and its replay as synapse events.
 
-    Members:
-        clear: In, empty the list (at the start of an update phase).
-        wr_valid, wr_word, wr_mask: In, append a word with a nonzero lane mask.
-        start: In, replay the list from its first entry (at the start of a propagate phase).
-        ev_valid, ev_block, ev_pre: Out; ev_ready: In — events (valid/ready handshake).
-        busy: Out, events left to replay.
+    Parameters
+    ----------
+    image : Image
+        Layout of the core: words, lanes, groups and synapse blocks (``pre_first``, ``pre_count``).
+
+    Attributes
+    ----------
+    clear : In(1)
+        Pulse high for one cycle to empty the list (at the start of an update phase).
+    wr_valid : In(1)
+        Append ``{wr_mask, wr_word}`` to the list in this cycle.
+    wr_word : In(unsigned(image.word_bits))
+        Word address of the neurons that fired.
+    wr_mask : In(unsigned(image.lanes))
+        Lanes of ``wr_word`` that fired (bit k: lane k); nonzero.
+    start : In(1)
+        Pulse high for one cycle to replay the list from its first entry (at the start of a
+        propagate phase).
+    ev_valid : Out(1)
+        An event ``(ev_block, ev_pre)`` is offered.
+    ev_ready : In(1)
+        The synapse lanes take the event (valid/ready handshake: it moves when both are high).
+    ev_block : Out(unsigned(image.block_bits))
+        Synapse block of the event, ``pre_first[g] .. pre_first[g] + pre_count[g] - 1`` for the
+        group g of the spiking neuron.
+    ev_pre : Out(unsigned(image.pre_bits))
+        Index of the spiking neuron within its group, ``(word - word_base[g]) * lanes + lane``.
+    busy : Out(1)
+        Entries or events are left to replay.
     """
 
     def __init__(self, image: Image):

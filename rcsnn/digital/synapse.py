@@ -21,6 +21,8 @@ from amaranth.lib.wiring import In, Out
 from .layout import Image, bits
 from .neuron import load_signature
 
+__all__ = ["FIFO_DEPTH", "SynapseLane"]
+
 FIFO_DEPTH = 16
 
 
@@ -29,11 +31,41 @@ class SynapseLane(wiring.Component):
 
     ``preload=False`` leaves the CSR memories uninitialised (to be written through the load ports).
 
-    Members:
-        ev_valid, ev_block, ev_pre: In; ev_ready: Out — spike events (valid/ready handshake).
-        add_valid, add_addr, add_delta: Out, accumulator adds (signed acc_width deltas).
-        busy: Out, an event or synapse is in flight.
-        load_rowptr, load_entries: In(load_signature), run-time writes of the CSR words.
+    Parameters
+    ----------
+    image : Image
+        Layout and memory contents of the core (``rowptr[lane]``, ``entries[lane]``, blocks).
+    lane : int
+        Lane index, ``0 .. image.lanes - 1``: the lane's post neurons have local index ≡ ``lane``
+        mod ``image.lanes``.
+    preload : bool
+        Initialise the CSR memories with the contents of ``image``.
+
+    Attributes
+    ----------
+    ev_valid : In(1)
+        A spike event ``(ev_block, ev_pre)`` is offered; it is queued (up to :data:`FIFO_DEPTH`)
+        in a cycle where ``ev_ready`` is high.
+    ev_ready : Out(1)
+        The event FIFO has room.
+    ev_block : In(unsigned(image.block_bits))
+        Synapse block of the event.
+    ev_pre : In(unsigned(image.pre_bits))
+        Index of the spiking neuron within the block's pre group.
+    add_valid : Out(1)
+        Perform ``acc[add_addr] += add_delta`` in the lane's accumulators.
+    add_addr : Out(unsigned(image.word_bits))
+        Accumulator (update word) address, ``post_word_base[b] + row``.
+    add_delta : Out(signed(image.acc_width))
+        ``+alpha_q[b]`` or ``-alpha_q[b]`` by the sign of the synapse.
+    busy : Out(1)
+        An event or synapse is in flight (FIFO, fetch, walk or add stage).
+    load_rowptr : In(load_signature(bits(image.n_rows - 1), image.start_bits + image.count_bits))
+        Run-time write port (``en``, ``addr``, ``data``) of the row-pointer memory:
+        ``start | count << image.start_bits`` words.
+    load_entries : In(load_signature(bits(len(image.entries[lane]) - 1), image.row_bits + 1))
+        Run-time write port (``en``, ``addr``, ``data``) of the entry memory:
+        ``row | negative << image.row_bits`` words.
     """
 
     def __init__(self, image: Image, lane: int, preload: bool = True):

@@ -16,6 +16,8 @@ from pathlib import Path
 from ..errors import RcsnnError
 from ..tools import SYNTH_TIMEOUT, run, yosys
 
+__all__ = ["Target", "TARGETS", "FREQUENCY_MHZ", "synthesize", "summary"]
+
 
 @dataclass(frozen=True)
 class Target:
@@ -79,8 +81,9 @@ def synthesize(design_dir: Path, name: str) -> dict:
           f"tee -q -o stat.json stat -json\n", work, f"yosys {target.synth}", SYNTH_TIMEOUT)
     usage = _usage(json.loads((work / "stat.json").read_text()), target)
     over = {k: (usage[k], target.capacity[k]) for k in usage if usage[k] > target.capacity[k]}
-    report = {"target": name, "lanes": design["lanes"], "Wv": design["Wv"], "neurons": sum(g["size"] for g in design["groups"]),
-              "synthesis": usage, "capacity": target.capacity, "wrapper_chain_ffs": design["chain_bits"]}
+    report = {"target": name, "lanes": design["lanes"], "Wv": design["Wv"],
+              "neurons": sum(g["size"] for g in design["groups"]), "synthesis": usage, "capacity": target.capacity,
+              "wrapper_chain_ffs": design["chain_bits"]}
     if over:
         uses = ", ".join(f"{u} {k} of {c}" for k, (u, c) in over.items())
         report["fits"] = False

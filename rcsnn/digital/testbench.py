@@ -22,6 +22,8 @@ from __future__ import annotations
 from ..templates import render
 from .layout import Image
 
+__all__ = ["verilog_testbench", "verilator_harness", "gtkwave_save"]
+
 PACKAGE = "rcsnn.digital"
 
 

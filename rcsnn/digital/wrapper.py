@@ -14,6 +14,8 @@ from amaranth.lib import wiring
 from .core import NeuromorphicCore
 from .layout import Image
 
+__all__ = ["port_signals", "SerialWrapper"]
+
 
 def port_signals(component: wiring.Component) -> list[tuple[str, Signal, bool]]:
     """``(verilog name, signal, is_input)`` of a component's ports (constant members skipped)."""
@@ -26,7 +28,39 @@ def port_signals(component: wiring.Component) -> list[tuple[str, Signal, bool]]:
 
 
 class SerialWrapper(Elaboratable):
-    """``NeuromorphicCore(image, preload=preload, lutram=lutram)`` with serial pins ``si``, ``capture``, ``so``."""
+    """``NeuromorphicCore(image, preload=preload, lutram=lutram)`` with serial pins ``si``, ``capture``, ``so``.
+
+    An :class:`~amaranth.hdl.Elaboratable` with plain signals (no ``wiring`` signature): its pins are
+    the ports of the synthesis top.
+
+    Parameters
+    ----------
+    image : Image
+        Layout, parameters and memory contents of the core.
+    preload : bool
+        Initialise the core's CSR and bias memories with the contents of ``image``.
+    lutram : bool
+        Put the core's per-lane neuron state in LUT RAM.
+
+    Attributes
+    ----------
+    si : Signal(1), in
+        Serial input: shifted into the input chain every cycle; the chain drives every core input
+        (``inputs``, concatenated, the first one in the low bits).
+    capture : Signal(1), in
+        High: load every core output (``outputs``, concatenated) into the output chain; low:
+        shift the output chain one bit towards ``so``.
+    so : Signal(1), out
+        Serial output: bit 0 of the output chain.
+    core : NeuromorphicCore
+        The wrapped core (``trace=False``).
+    inputs : list of Signal
+        The core's input port signals, in :func:`port_signals` order.
+    outputs : list of Signal
+        The core's output port signals, in :func:`port_signals` order.
+    chain_bits : int
+        Flip-flops of both chains (the total width of the core's ports).
+    """
 
     def __init__(self, image: Image, preload: bool = True, lutram: bool = False):
         self.core = NeuromorphicCore(image, preload=preload, lutram=lutram)

@@ -136,9 +136,8 @@ def load_checkpoint(path: str | Path) -> Graph:
 
 
 def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
     from safetensors.numpy import load_file
-    from safetensors import safe_open
 
     where = str(path)
     if not path.is_file():
@@ -159,7 +158,9 @@ def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     except json.JSONDecodeError as exc:
         raise RcsnnError(f"{where}: config is not valid JSON ({exc})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise RcsnnError(f"{where}: config format {config.get('format') if isinstance(config, dict) else config!r} is not {FORMAT!r}")
+        found = config.get("format") if isinstance(config, dict) else config
+        raise RcsnnError(f"{where}: config format {found!r} is not {FORMAT!r}")
     if config.get("version") != VERSION:
-        raise RcsnnError(f"{where}: config version {config.get('version')!r} is not supported (this rcsnn reads version {VERSION})")
+        raise RcsnnError(f"{where}: config version {config.get('version')!r} is not supported "
+                         f"(this rcsnn reads version {VERSION})")
     return config, tensors

@@ -18,7 +18,8 @@ def load_core(path: str | Path, dt: float | None = None, reset: str | None = Non
 
         return read_nir(path, dt=DEFAULT_DT if dt is None else dt, reset=reset or DEFAULT_RESET)
     if dt is not None or reset is not None:
-        raise RcsnnError(f"{path}: --dt and --reset apply only to NIR files; a {suffix or 'checkpoint'} file records its own")
+        raise RcsnnError(f"{path}: --dt and --reset apply only to NIR files; "
+                         f"a {suffix or 'checkpoint'} file records its own")
     if suffix in (".json", ".graphml"):
         from ..ir.serialize import load_graph
 

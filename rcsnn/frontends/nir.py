@@ -90,6 +90,9 @@ from ..ir.arrays import Core, NeuronGroup, SynapseBlock
 from ..ir.graph import Graph
 from ..ir.nodes import RESET_MODES
 
+__all__ = ["DEFAULT_DT", "DEFAULT_RESET", "Population", "Projection", "assemble", "graph_to_nir", "write_nir",
+           "read_nir", "nir_to_graph"]
+
 DEFAULT_DT = 1e-4
 DEFAULT_RESET = "subtract"
 
@@ -430,7 +433,8 @@ def _lif_sizes(nodes: dict, paths: list, n_in: int, where: str) -> dict[str, int
     for key in order:
         found = seen[key] - {None}
         if len(found) != 1:
-            problem = f"inconsistent sizes {sorted(found)}" if found else "cannot infer its size (scalar parameters, no weights)"
+            problem = (f"inconsistent sizes {sorted(found)}" if found
+                       else "cannot infer its size (scalar parameters, no weights)")
             raise RcsnnError(f"{where}: LIF node {key!r}: {problem}")
         sizes[key] = found.pop()
     return sizes

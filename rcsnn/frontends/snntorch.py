@@ -37,6 +37,8 @@ from ..errors import RcsnnError
 from ..ir.graph import Graph
 from .nir import Population, Projection, assemble
 
+__all__ = ["load_state_dict_file", "graph_from_rleaky"]
+
 _RESETS = {0: "subtract", 1: "zero", 2: "none"}
 _ZERO_RESET = (
     "snnTorch's zero reset computes (beta*mem + input) * (1 - reset), dropping that step's input; the core's zero "
@@ -164,7 +166,8 @@ def _prefix(state: dict, where: str) -> str:
     """The one key prefix under which the state_dict holds an RLeaky's recurrence."""
     prefixes = sorted({k[: -len(s)] for k in state for s in ("recurrent.weight", "recurrent.V") if k.endswith(s)})
     if len(prefixes) != 1:
-        found = f"several RLeaky layers {prefixes}; pass one layer" if prefixes else "no key 'recurrent.weight' or 'recurrent.V'"
+        found = (f"several RLeaky layers {prefixes}; pass one layer" if prefixes
+                 else "no key 'recurrent.weight' or 'recurrent.V'")
         raise RcsnnError(f"{where}: not one RLeaky state_dict: {found}")
     return prefixes[0]
 

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import RcsnnError
-
 from .nodes import RESET_MODES
 
 __all__ = ["Core", "NeuronGroup", "SynapseBlock", "FixedFormat", "TokenFrontend", "check_array", "array_view"]
@@ -180,7 +179,8 @@ class Core:
             return list(nx.lexicographical_topological_sort(dag, key=rank.__getitem__))
         except nx.NetworkXUnfeasible:
             cycle = " -> ".join(f"{a}" for a, _ in nx.find_cycle(dag))
-            raise RcsnnError(f"core: same-step (delay 0) synapses form a cycle through {cycle}; a cycle needs delay 1") from None
+            raise RcsnnError(f"core: same-step (delay 0) synapses form a cycle through {cycle}; "
+                             "a cycle needs delay 1") from None
 
     def same_step_blocks(self) -> list[SynapseBlock]:
         """The feed-forward blocks with delay 0 (backends that clock spikes per step refuse them)."""
@@ -217,7 +217,7 @@ class Core:
             raise RcsnnError("core has no token front end (vocabulary); give --input X.npy instead of --prompt")
         return self.token_currents(self.frontend.encode(text))
 
-    def validate(self, where: str = "core") -> "Core":
+    def validate(self, where: str = "core") -> Core:
         """Check every invariant of the contract; raise :class:`RcsnnError` naming the first violation.
 
         Problems are named by the checkpoint key that holds the value
@@ -253,9 +253,11 @@ class Core:
                 raise RcsnnError(f"{sw}: unknown matrix {s.matrix!r}")
             want = (self.group(s.post).size, self.group(s.pre).size)
             if self.matrices[s.matrix].shape != want:
-                raise RcsnnError(f"{where}: key 'matrix.{s.matrix}': shape {self.matrices[s.matrix].shape}, expected {want} for {s.pre}->{s.post}")
+                raise RcsnnError(f"{where}: key 'matrix.{s.matrix}': shape {self.matrices[s.matrix].shape}, "
+                                 f"expected {want} for {s.pre}->{s.post}")
             if not (math.isfinite(s.alpha) and s.alpha > 0):
-                raise RcsnnError(f"{where}: key 'synapses.alpha'[{k}] ({s.pre}->{s.post}) = {s.alpha}, must be finite and > 0")
+                raise RcsnnError(f"{where}: key 'synapses.alpha'[{k}] ({s.pre}->{s.post}) = {s.alpha}, "
+                                 "must be finite and > 0")
             if s.delay not in (0, 1):
                 raise RcsnnError(f"{sw}: delay {s.delay!r} is not 0 (same step) or 1 (previous step)")
         self.update_order()

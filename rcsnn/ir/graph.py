@@ -126,7 +126,7 @@ class Graph:
             self._arrays = self._flatten("graph").validate()
         return self._arrays
 
-    def validate(self, where: str = "graph") -> "Graph":
+    def validate(self, where: str = "graph") -> Graph:
         """Check every invariant of the contract; raise :class:`RcsnnError` naming the first violation."""
         self._arrays = self._flatten(where).validate(where)
         return self
@@ -139,7 +139,8 @@ class Graph:
             raise RcsnnError(f"{where}: output size {self.output.size} is not the number of neurons")
         n_in = self.input.size
         for name, g in groups:
-            for key, a, shape in (("bias", g.bias, (g.size,)), ("input weight", self.projection(name).weight, (g.size, n_in))):
+            for key, a, shape in (("bias", g.bias, (g.size,)),
+                                  ("input weight", self.projection(name).weight, (g.size, n_in))):
                 if np.shape(a) != shape:
                     raise RcsnnError(f"{where}: group {name!r}: {key} of shape {np.shape(a)}, expected {shape}")
         out = self.output
@@ -155,7 +156,7 @@ class Graph:
         )
 
     @classmethod
-    def from_arrays(cls, core: Core) -> "Graph":
+    def from_arrays(cls, core: Core) -> Graph:
         """The IR of an array view (a front end that assembles arrays, e.g. a trained model)."""
         core.validate()
         g = cls(core.dt, core.fixed, core.frontend)
@@ -173,7 +174,7 @@ class Graph:
 
     # -- passes -----------------------------------------------------------------------------
 
-    def derive(self, pass_name: str) -> "Graph":
+    def derive(self, pass_name: str) -> Graph:
         """A copy to annotate, recording ``pass_name`` (ops are shared: they are immutable)."""
         out = copy.copy(self)
         out.nx = self.nx.copy()

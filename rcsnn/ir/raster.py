@@ -55,7 +55,7 @@ class Raster:
 
     @classmethod
     def of(cls, graph, spikes: np.ndarray, membranes: np.ndarray | None, unit: str, backend: str,
-           provenance: dict | None = None) -> "Raster":
+           provenance: dict | None = None) -> Raster:
         """A raster of the IR ``graph``'s neurons."""
         core = array_view(graph)
         offsets = core.offsets()
@@ -95,7 +95,7 @@ class Raster:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Raster":
+    def load(cls, path: str | Path) -> Raster:
         """Read a raster file, checking its schema; errors name the file and the key."""
         try:
             with np.load(path, allow_pickle=False) as z:

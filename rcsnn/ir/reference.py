@@ -34,6 +34,8 @@ import numpy as np
 from ..errors import RcsnnError
 from .arrays import Core, array_view
 
+__all__ = ["Run", "FixedCore", "quantize_core", "FloatStepper", "FixedStepper", "simulate_float", "simulate_fixed"]
+
 
 @dataclass(frozen=True)
 class Run:

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import RcsnnError
 from .arrays import FixedFormat, TokenFrontend
 from .graph import INPUT, OUTPUT, Graph
-from .nodes import LIF, Input, Output, Projection, Spikes, Synapse
+from .nodes import LIF, Synapse
 
 __all__ = ["FORMAT", "VERSION", "to_attributes", "from_attributes", "graph_to_json", "graph_from_json",
            "write_graphml", "read_graphml", "save_graph", "load_graph"]
@@ -174,7 +174,8 @@ def from_attributes(g: nx.DiGraph, where: str = "graph") -> Graph:
     vocab = g.graph.get("vocab")
     out = Graph(dt=float(g.graph.get("dt", 1e-3)),
                 fixed=FixedFormat(**{k: int(fixed[k]) for k in ("Wv", "Fv", "Fb") if k in fixed}),
-                frontend=TokenFrontend(vocab, np.asarray(g.graph["embedding"], dtype=np.float64)) if vocab is not None else None)
+                frontend=(TokenFrontend(vocab, np.asarray(g.graph["embedding"], dtype=np.float64))
+                          if vocab is not None else None))
     out.passes = list(g.graph.get("passes", []))
     out.nx.graph.update({k: v for k, v in g.graph.items() if k not in _GRAPH_FIELDS})
     out.add_input(int(_attr(g.nodes[INPUT], "size", where, INPUT)))
@@ -197,7 +198,8 @@ def from_attributes(g: nx.DiGraph, where: str = "graph") -> Graph:
             edge = f"{pre}->{post}"
             op = Synapse(str(_attr(d, "matrix", where, edge)), float(_attr(d, "alpha", where, edge)), int(d.get("delay", 1)))
             synapses.append((int(d.get("order", 0)), str(pre), str(post), op, d))
-        elif not ((kind == "input" and pre == INPUT and post in lif) or (kind == "spikes" and pre in lif and post == OUTPUT)):
+        elif not ((kind == "input" and pre == INPUT and post in lif)
+                  or (kind == "spikes" and pre in lif and post == OUTPUT)):
             raise RcsnnError(f"{where}: edge {pre}->{post} of kind {kind!r} is not allowed there")
     for _, pre, post, op, d in sorted(synapses, key=lambda s: s[0]):
         out.add_synapse(pre, post, op)
@@ -238,8 +240,5 @@ def load_graph(path: str | Path) -> Graph:
     path = Path(path)
     if not path.is_file():
         raise RcsnnError(f"{path}: no such file")
-    if path.suffix == ".json":
-        g = graph_from_json(path.read_text(), str(path))
-    else:
-        g = read_graphml(path)
+    g = graph_from_json(path.read_text(), str(path)) if path.suffix == ".json" else read_graphml(path)
     return from_attributes(g, str(path))

@@ -45,7 +45,7 @@ class Stimulus:
         """SHA-256 of the currents' float64 bytes (provenance in reports and sidecars)."""
         return hashlib.sha256(np.ascontiguousarray(self.currents, dtype=np.float64).tobytes()).hexdigest()
 
-    def first(self, steps: int) -> "Stimulus":
+    def first(self, steps: int) -> Stimulus:
         """The first ``steps`` steps (1 ≤ steps ≤ :attr:`steps`)."""
         _positive(steps, "--steps")
         if steps > self.steps:
@@ -53,27 +53,27 @@ class Stimulus:
         return replace(self, currents=self.currents[:steps], text=None if self.text is None else self.text[:steps])
 
     @classmethod
-    def from_prompt(cls, graph: Graph, text: str) -> "Stimulus":
+    def from_prompt(cls, graph: Graph, text: str) -> Stimulus:
         """One character of ``text`` per step through the core's token front end."""
         if not text:
             raise RcsnnError("--prompt: must not be empty")
         return cls(graph.arrays().text_currents(text), "--prompt " + repr(text), text)
 
     @classmethod
-    def from_inputs(cls, graph: Graph, path: str | Path) -> "Stimulus":
+    def from_inputs(cls, graph: Graph, path: str | Path) -> Stimulus:
         """Input-port vectors ``u[t]`` from a ``(steps, n_in)`` .npy file."""
         core = graph.arrays()
         u = load_npy(path, (None, core.n_inputs), "steps x inputs")
         return cls(core.input_currents(u), str(path))
 
     @classmethod
-    def from_currents(cls, graph: Graph, path: str | Path) -> "Stimulus":
+    def from_currents(cls, graph: Graph, path: str | Path) -> Stimulus:
         """Per-neuron currents ``x[t]`` (without bias) from a ``(steps, N)`` .npy file."""
         x = load_npy(path, (None, graph.arrays().n_neurons), "steps x neurons")
         return cls(x, str(path))
 
     @classmethod
-    def sample(cls, graph: Graph, steps: int) -> "Stimulus":
+    def sample(cls, graph: Graph, steps: int) -> Stimulus:
         """Held-out text (the last ``steps`` characters of pydoc_data.topics) for an LM core whose
         vocabulary covers it, else N(0, 1) input vectors with seed 0."""
         _positive(steps, "--steps")

@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from .arrays import Core
-from .reference import simulate_float
 from .graph import Graph
+from .reference import simulate_float
 
 __all__ = ["packed_sizes", "sample_rates", "describe"]
 
@@ -25,7 +25,6 @@ def packed_sizes(matrix: np.ndarray) -> dict[str, int]:
 
 def sample_rates(core: Core, currents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Firing rate per group and peak |v| per group over a float64 reference run."""
-    from .reference import simulate_float
 
     run = simulate_float(core, currents)
     slices = list(core.offsets().values())
@@ -38,9 +37,11 @@ def describe(graph: Graph, currents: np.ndarray, sample_name: str) -> str:
     core = graph.arrays()
     lines = [f"core: {len(core.groups)} groups, {core.n_neurons} neurons, {core.n_inputs} inputs, dt = {core.dt:g} s"]
     rates, peaks = sample_rates(core, currents)
-    lines.append(f"{'group':>8} {'size':>5} {'tau/steps':>9} {'beta':>8} {'theta':>7} {'reset':>8} {'rate':>6} {'|v|max':>8}")
+    lines.append(f"{'group':>8} {'size':>5} {'tau/steps':>9} {'beta':>8} {'theta':>7} {'reset':>8} "
+                 f"{'rate':>6} {'|v|max':>8}")
     for g, rate, peak in zip(core.groups, rates, peaks):
-        lines.append(f"{g.name:>8} {g.size:5d} {g.tau_steps:9.3f} {g.beta:8.5f} {g.theta:7.3g} {g.reset:>8} {rate:6.3f} {peak:8.2f}")
+        lines.append(f"{g.name:>8} {g.size:5d} {g.tau_steps:9.3f} {g.beta:8.5f} {g.theta:7.3g} {g.reset:>8} "
+                     f"{rate:6.3f} {peak:8.2f}")
     lines.append(f"firing rates measured on {sample_name} ({currents.shape[0]} steps)")
     users: dict[str, list[str]] = {}
     for s in core.synapses:
@@ -50,8 +51,10 @@ def describe(graph: Graph, currents: np.ndarray, sample_name: str) -> str:
         per_row = np.count_nonzero(m, axis=1)
         sizes = packed_sizes(m)
         lines.append(
-            f"matrix {key}: {m.shape[0]}x{m.shape[1]} ternary, {nnz} nonzeros (+{int((m > 0).sum())} / -{int((m < 0).sum())}), "
-            f"sparsity {1 - nnz / m.size:.4f}, nonzeros per row min/mean/max {per_row.min()}/{per_row.mean():.1f}/{per_row.max()}, "
+            f"matrix {key}: {m.shape[0]}x{m.shape[1]} ternary, {nnz} nonzeros "
+            f"(+{int((m > 0).sum())} / -{int((m < 0).sum())}), "
+            f"sparsity {1 - nnz / m.size:.4f}, "
+            f"nonzeros per row min/mean/max {per_row.min()}/{per_row.mean():.1f}/{per_row.max()}, "
             f"packed {sizes['dense_2bit'] / 1024:.1f} KiB dense 2-bit, {sizes['csr_16bit'] / 1024:.1f} KiB CSR 16-bit; "
             f"used by {', '.join(users.get(key, ['nothing']))}"
         )
@@ -59,5 +62,6 @@ def describe(graph: Graph, currents: np.ndarray, sample_name: str) -> str:
     if diag:
         lines.append(f"self-synapses (diagonal nonzeros) per square matrix: {diag}")
     f = core.fixed
-    lines.append(f"fixed point: Wv={f.Wv} Fv={f.Fv} Fb={f.Fb} (membrane range ±{2 ** (f.Wv - 1 - f.Fv):g}, resolution {2.0 ** -f.Fv:g})")
+    lines.append(f"fixed point: Wv={f.Wv} Fv={f.Fv} Fb={f.Fb} "
+                 f"(membrane range ±{2 ** (f.Wv - 1 - f.Fv):g}, resolution {2.0 ** -f.Fv:g})")
     return "\n".join(lines)

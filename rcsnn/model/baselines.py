@@ -17,6 +17,9 @@ from torch import nn
 from .corpus import Corpus, StreamBatches
 from .train import LOG2E, torch_bits_per_char
 
+__all__ = ["ngram_bits_per_char", "best_ngram", "count_parameters", "spiking_parameter_count", "GRULanguageModel",
+           "gru_parameter_count", "gru_hidden_for_params", "train_gru"]
+
 
 def _ngram_counts(train: np.ndarray, held_out: np.ndarray, order: int, vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
     """``count(ctx, c)`` and ``count(ctx)`` in ``train`` for every held-out character ``c``.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -24,7 +23,7 @@ class Corpus:
     held_out: np.ndarray
 
     @classmethod
-    def from_text(cls, text: str) -> "Corpus":
+    def from_text(cls, text: str) -> Corpus:
         vocab = "".join(sorted(set(text)))
         index = {c: i for i, c in enumerate(vocab)}
         tokens = np.array([index[c] for c in text], dtype=np.int64)

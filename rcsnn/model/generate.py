@@ -8,6 +8,8 @@ from ..errors import RcsnnError
 from ..ir.graph import Graph
 from ..ir.reference import FixedStepper, FloatStepper
 
+__all__ = ["generate"]
+
 
 def generate(graph: Graph, prompt: str, length: int, backend: str = "float", seed: int = 0,
              temperature: float = 0.8) -> str:

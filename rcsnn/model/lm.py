@@ -20,6 +20,8 @@ from torch import nn
 from ..ir.arrays import Core, FixedFormat, NeuronGroup, SynapseBlock, TokenFrontend
 from ..ir.graph import Graph
 
+__all__ = ["ArctanSpike", "TernaryRecurrent", "SpikingLM"]
+
 
 class ArctanSpike(torch.autograd.Function):
     """Heaviside ``[u >= 0]`` forward; arctan surrogate ``(k/2) / (1 + (π k u / 2)^2)`` backward."""

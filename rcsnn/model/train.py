@@ -25,9 +25,12 @@ import torch.nn.functional as F
 
 from ..ir.arrays import Core, FixedFormat
 from ..ir.graph import Graph
+from ..ir.reference import Run, simulate_fixed, simulate_float
 from .corpus import Corpus, StreamBatches
 from .lm import SpikingLM
-from ..ir.reference import Run, simulate_fixed, simulate_float
+
+__all__ = ["LOG2E", "TrainConfig", "train", "torch_bits_per_char", "reference_run", "bits_per_char_from_spikes",
+           "choose_width", "config_dict", "evaluate_core"]
 
 LOG2E = 1.0 / math.log(2.0)
 
@@ -85,10 +88,7 @@ def train(cfg: TrainConfig, corpus: Corpus, log=print) -> tuple[SpikingLM, dict]
     start = last = time.perf_counter()
     for step in range(cfg.total_steps):
         phase = _phase(cfg, step)
-        if step + 1 == cfg.total_steps or _phase(cfg, step + 1) != phase:
-            end_of_phase = phase
-        else:
-            end_of_phase = None
+        end_of_phase = phase if step + 1 == cfg.total_steps or _phase(cfg, step + 1) != phase else None
         if phase == "prune":
             k = (step - cfg.float_steps + 1) / cfg.prune_steps
             model.recurrent.prune_to(cfg.sparsity * (1 - (1 - k) ** 3))

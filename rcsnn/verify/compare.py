@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import RcsnnError
-
 from ..ir.arrays import Core, array_view
 
 __all__ = ["Divergence", "Comparison", "locate", "compare_rasters"]

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analog.simulate import SpiceRun
 from ..ir.arrays import Core
 from ..ir.reference import Run
 from .compare import locate
-from ..analog.simulate import SpiceRun
+
+__all__ = ["TRACES", "chosen_neurons", "write_plots"]
 
 TRACES = 4
 

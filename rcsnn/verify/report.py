@@ -60,7 +60,7 @@ class Provenance:
     machine: dict = field(default_factory=machine)
 
     @classmethod
-    def of(cls, core_path: str | Path, stimulus: Stimulus, tools: dict | None = None) -> "Provenance":
+    def of(cls, core_path: str | Path, stimulus: Stimulus, tools: dict | None = None) -> Provenance:
         path = Path(core_path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
         return cls(str(core_path), digest, stimulus.description, stimulus.sha256, stimulus.steps, tools=dict(tools or {}))

@@ -102,7 +102,8 @@ def findings(core: Core, v: Verdict, got: SpiceRun, design: Design) -> tuple[lis
                      f"v_ref {f['v_ref']:.9g} V, v_spice {f['v_spice']:.9g} V, theta {f['theta']:.6g}; "
                      f"reference s={f['s_ref']}, SPICE s={f['s_spice']}")
     lines.append(f"smallest margin |v_ref - theta|: {v.smallest_margin:.3g} V at {_where(core, *v.smallest_at)}")
-    lines.append(f"simulator error bound: {v.error_bound:.3g} V (max |v_spice - v_ref| near threshold {v.measured_error:.3g} V "
+    lines.append(f"simulator error bound: {v.error_bound:.3g} V "
+                 f"(max |v_spice - v_ref| near threshold {v.measured_error:.3g} V "
                  f"+ comparator sampling {v.sampling:.2g} V; largest error anywhere {v.largest_error:.3g} V)")
     shown = ", ".join(_where(core, int(t), int(i)) for t, i in v.undecidable[:5])
     lines.append(f"undecidable events (margin <= bound): {len(v.undecidable)}" + (f": {shown}" if shown else "")
