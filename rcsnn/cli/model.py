@@ -81,11 +81,12 @@ def _cmd_run(args) -> None:
 
 
 def _cmd_generate(args) -> None:
-    from ..model.generate import generate
+    from ..model.generate import generate, reference_stepper
 
     graph = load(args)
-    text = generate(graph, args.prompt, args.length, backend=args.backend, seed=args.seed, temperature=args.temperature)
-    print(args.prompt + text)
+    result = generate(graph, args.prompt, args.length, reference_stepper(graph, args.backend), seed=args.seed,
+                      temperature=args.temperature)
+    print(args.prompt + result.text)
 
 
 def passes(args) -> dict:
@@ -160,7 +161,7 @@ def register(sub) -> None:
     p.add_argument("--length", type=int, default=200, help="characters to generate")
     p.add_argument("--backend", choices=("torch", "float", "fixed"), default="float",
                    help="float (= torch): the float64 reference; fixed: the fixed-point reference")
-    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0: greedy (argmax)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_cmd_generate)
 

@@ -145,6 +145,7 @@ class FloatStepper(_Stepper):
     """Float64 reference, one step at a time: ``spikes = stepper.step(x)``."""
 
     dtype = np.float64
+    quantized = False
 
     def __init__(self, core: Core, batch_shape: tuple[int, ...] = ()):
         core = array_view(core)
@@ -163,6 +164,7 @@ class FixedStepper(_Stepper):
     """Fixed-point reference, one step at a time; ``x`` are int64 quantised currents."""
 
     dtype = np.int64
+    quantized = True
 
     def __init__(self, core: Core, batch_shape: tuple[int, ...] = (), fixed: FixedCore | None = None):
         core = array_view(core)

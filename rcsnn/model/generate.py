@@ -1,46 +1,97 @@
-"""Autoregressive text generation from a language-model core, on a reference backend."""
+"""Autoregressive text generation from a language-model core, on any back end that can step it.
+
+The host does the language model's ends — the character embedding (input currents of each token)
+and the readout ``logits = W_out s[t] + b_out`` — and a :class:`Stepper` runs the recurrent core
+one step at a time: the float64 or fixed-point reference here, a simulated circuit or digital core
+from the back ends (``rcsnn generate --backend ...`` builds those).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from ..errors import RcsnnError
 from ..ir.graph import Graph
-from ..ir.reference import FixedStepper, FloatStepper
+from ..ir.reference import FixedStepper, FloatStepper, quantize_core
 
-__all__ = ["generate"]
+__all__ = ["Stepper", "Generation", "generate", "reference_stepper"]
 
 
-def generate(graph: Graph, prompt: str, length: int, backend: str = "float", seed: int = 0,
-             temperature: float = 0.8) -> str:
-    """Feed ``prompt`` one character per step, then sample ``length`` characters.
+class Stepper(Protocol):
+    """One step of the recurrent core at a time.
 
-    The next character is drawn from ``softmax((W_out s[t] + b_out) / temperature)``
-    with a seeded generator; ``backend`` is ``float`` (alias ``torch``, the float64
-    reference) or ``fixed`` (the fixed-point reference, whose spikes feed the same readout).
+    Attributes:
+        quantized: True if :meth:`step` takes fixed-point currents (int64, ``2**-Fv`` membrane units:
+            the fixed-point reference and the digital cores), False for float64 membrane units.
+    """
+
+    quantized: bool
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """Spikes ``(N,)`` (0/1) of the next step for external currents ``x`` ``(N,)`` (without bias)."""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What a generation run produced.
+
+    Attributes:
+        text: the generated characters (after the prompt).
+        tokens: every token fed to the core, prompt first, ``(steps,)``.
+        spikes: the core's spikes at every step, ``(steps, N)`` int8.
+    """
+
+    text: str
+    tokens: np.ndarray
+    spikes: np.ndarray
+
+
+def reference_stepper(graph: Graph, backend: str) -> Stepper:
+    """The float64 (``float``, alias ``torch``) or fixed-point (``fixed``) reference as a :class:`Stepper`."""
+    if backend in ("float", "torch"):
+        return FloatStepper(graph)
+    if backend == "fixed":
+        return FixedStepper(graph)
+    raise RcsnnError(f"--backend {backend!r}: not a reference (float, fixed)")
+
+
+def generate(graph: Graph, prompt: str, length: int, stepper: Stepper, *, seed: int = 0,
+             temperature: float = 0.8) -> Generation:
+    """Feed ``prompt`` one character per step, then choose ``length`` characters.
+
+    The next character is ``argmax(logits)`` for ``temperature == 0`` (greedy; the lowest index on a
+    tie), else drawn from ``softmax(logits / temperature)`` by ``numpy.random.default_rng(seed)`` —
+    one draw per character, so two back ends whose spikes agree give the same text.
     """
     core = graph.arrays()
     if core.frontend is None or core.readout_weight is None:
         raise RcsnnError("generate: the core has no vocabulary/readout (not a language-model core)")
     if not prompt:
         raise RcsnnError("--prompt: must not be empty")
-    if temperature <= 0:
-        raise RcsnnError(f"--temperature: {temperature} must be > 0")
-    fixed = backend == "fixed"
-    stepper = FixedStepper(core) if fixed else FloatStepper(core)
+    if not (temperature >= 0 and np.isfinite(temperature)):
+        raise RcsnnError(f"--temperature {temperature}: must be >= 0 (0: greedy)")
+    if length < 0:
+        raise RcsnnError(f"--length {length}: must be >= 0")
     table = core.token_currents(np.arange(len(core.frontend.vocab)))
-    if fixed:
-        table = stepper.q.quantize(table)
+    if stepper.quantized:
+        table = quantize_core(core).quantize(table)
     bias = core.readout_bias if core.readout_bias is not None else 0.0
     rng = np.random.default_rng(seed)
-    spikes = None
-    for token in core.frontend.encode(prompt):
-        spikes = stepper.step(table[token])
+    tokens = list(core.frontend.encode(prompt))
+    raster = [np.asarray(stepper.step(table[t]), dtype=np.int8) for t in tokens]
     out = []
     for _ in range(length):
-        logits = (core.readout_weight @ spikes + bias) / temperature
-        p = np.exp(logits - logits.max())
-        token = int(rng.choice(len(p), p=p / p.sum()))
+        logits = core.readout_weight @ raster[-1] + bias
+        if temperature == 0:
+            token = int(np.argmax(logits))
+        else:
+            scaled = logits / temperature
+            p = np.exp(scaled - scaled.max())
+            token = int(rng.choice(len(p), p=p / p.sum()))
         out.append(core.frontend.vocab[token])
-        spikes = stepper.step(table[token])
-    return "".join(out)
+        tokens.append(token)
+        raster.append(np.asarray(stepper.step(table[token]), dtype=np.int8))
+    return Generation("".join(out), np.array(tokens, dtype=np.int64), np.stack(raster))
