@@ -9,11 +9,13 @@ else N(0,1) inputs) and the same design (ideal form, 1 µs clock):
 * ``monolithic``: the whole core, one closed-loop deck, one ngspice process;
 * ``open loop``: the whole core in blocks driven by the reference raster, ``--workers`` processes.
 
-Each line gives neurons, decks, measured wall time, total ngspice CPU time, the wall time the run
-takes on an otherwise idle machine (decks' CPU times scheduled longest-first on the workers, as
-they are run) and that per step, peak resident memory of one ngspice process, the raster check
-(mismatches, error bound) and, for open loop, its speed-up over the monolithic run, measured and
-idle. On a machine shared with another job only the CPU-based figures compare.
+Each line gives neurons, decks, measured wall time, total ngspice CPU time and per step, the wall
+time the run takes on an otherwise idle machine (decks' CPU times scheduled longest-first on the
+workers, as they are run), peak resident memory of one ngspice process, the verdict (mismatches,
+membranes outside the a-priori budget, the largest budget ``a`` over the groups) and then every
+deck's ngspice CPU seconds per step; for open loop, its speed-up over the monolithic run. The
+machine (CPU model, cores) is printed first. On a machine shared with another job only the
+CPU-based figures compare. ``--only group|monolithic|open`` runs one configuration.
 
 Without ``--core`` and without the example core, a synthetic 3 × 512 core with
 the example's structure (τ = 1, 4, 16 steps, shared T at 6.4 % density, zero reset, a random
@@ -87,9 +89,12 @@ def run(label: str, core: Core, stimulus: Stimulus, mode: str, blocks: int, work
            "wall_s": f["wall_seconds"], "cpu_s": sum(f["deck_cpu_seconds"]), "idle_wall_s": idle,
            "idle_s_per_step": idle / steps, "cpu_s_per_step": sum(f["deck_cpu_seconds"]) / steps,
            "peak_mib": f["peak_kib"] / 1024, "verify_s": total, "mismatches": report.comparison.mismatches,
-           "bound": f["error_bound"]}
+           "violations": f["membrane_violations"], "budget": max(b["a"] for b in f["budget"]),
+           "deck_cpu_s_per_step": f["deck_cpu_seconds_per_step"]}
     print(f"{label:12s} {row['neurons']:6d} {row['decks']:5d} {workers:7d} {row['wall_s']:8.1f} {row['cpu_s']:8.1f} "
-          f"{row['cpu_s_per_step']:9.2f} {idle:9.1f} {row['peak_mib']:8.0f} {row['mismatches']:10d} {row['bound']:9.2g}",
+          f"{row['cpu_s_per_step']:9.3f} {idle:9.1f} {row['peak_mib']:8.0f} {row['mismatches']:10d} "
+          f"{row['violations']:10d} {row['budget']:9.2g}", flush=True)
+    print(f"{'':12s} ngspice CPU s per step per deck: " + " ".join(f"{c:.3f}" for c in row["deck_cpu_s_per_step"]),
           flush=True)
     return row
 
@@ -100,6 +105,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--save-synthetic", default=None, help="write the synthetic core as a checkpoint and exit")
+    parser.add_argument("--only", choices=("group", "monolithic", "open"), default=None, help="run one configuration")
     args = parser.parse_args()
     if args.save_synthetic:
         from rcsnn.frontends.checkpoint import save_checkpoint
@@ -124,12 +130,18 @@ def main() -> None:
           f"{args.steps} steps of {stimulus.description}")
     print(f"{'run':12s} {'neurons':>6s} {'decks':>5s} {'workers':>7s} {'wall/s':>8s} {'CPU/s':>8s} {'CPU/step':>9s} "
           f"{'idle/s':>9s} "
-          f"{'peak MiB':>8s} {'mismatches':>10s} {'bound/V':>9s}")
+          f"{'peak MiB':>8s} {'mismatches':>10s} {'violations':>10s} {'max a/V':>9s}")
     first = core.groups[0].name
-    sub = one_group(core, first)
-    run("group " + first, sub, Stimulus(stimulus.currents[:, core.offsets()[first]], stimulus.description), "closed", 1, 1)
-    mono = run("monolithic", core, stimulus, "closed", 1, 1)
-    opened = run("open loop", core, stimulus, "open", default_blocks(core.n_neurons, args.workers), args.workers)
+    if args.only in (None, "group"):
+        sub = one_group(core, first)
+        run("group " + first, sub, Stimulus(stimulus.currents[:, core.offsets()[first]], stimulus.description), "closed",
+            1, 1)
+    if args.only in (None, "monolithic"):
+        mono = run("monolithic", core, stimulus, "closed", 1, 1)
+    if args.only in (None, "open"):
+        opened = run("open loop", core, stimulus, "open", default_blocks(core.n_neurons, args.workers), args.workers)
+    if args.only is not None:
+        return
     print(f"open loop on {args.workers} processes vs monolithic: {mono['wall_s'] / opened['wall_s']:.2f}x faster measured, "
           f"{mono['idle_wall_s'] / opened['idle_wall_s']:.2f}x on an idle machine (from CPU times)")
 

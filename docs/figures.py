@@ -94,11 +94,14 @@ def analog_small(out: Path) -> str:
               ok=(0, 1))
         report = json.loads((directory / "report.json").read_text())
         c, f = report["comparison"], report["figures"]
-        rows.append([mode, form, f"{c['steps'] * c['neurons']:,}", f"{c['reference_spikes']:,}", f"{c['backend_spikes']:,}",
-                     c["mismatches"], f"{f['smallest_margin']:.1e}", f"{f['error_bound']:.1e}", f"{f['largest_error']:.1e}",
-                     len(f["undecidable"]), f"{sum(f['deck_cpu_seconds']):.1f}"])
-    return table(["loop", "form", "events", "reference spikes", "SPICE spikes", "mismatches", "smallest margin V",
-                  "error bound V", "largest error V", "undecidable", "ngspice CPU s"], rows)
+        rows.append([mode, form, report["verdict"], f"{c['steps'] * c['neurons']:,}", f"{c['reference_spikes']:,}",
+                     f"{c['backend_spikes']:,}", f["decidable_mismatches"], f["membrane_violations"],
+                     f"{f['smallest_margin']:.1e}", f"{max(b['a'] for b in f['budget']):.1e}",
+                     f"{f['largest_error']:.1e}", f"{f['worst_membrane']['ratio']:.2g}", len(f["undecidable"]),
+                     f"{f['cpu_seconds_per_step']:.3f}"])
+    return table(["loop", "form", "verdict", "events", "reference spikes", "SPICE spikes", "decidable mismatches",
+                  "membranes outside budget", "smallest margin V", "largest budget a V", "largest error V",
+                  "worst error / budget", "undecidable", "ngspice CPU s/step"], rows)
 
 
 def example_heldout(out: Path) -> str:

@@ -24,7 +24,7 @@ $RCSNN graph "$CORE" -o "$OUT/core.nir"
 $RCSNN graph "$CORE" --after place --lanes 8 -o "$OUT/core_placed.json"
 $RCSNN info "$OUT/core.nir" --dt 1e-3 --reset zero
 $RCSNN netlist "$CORE" --prompt "$PROMPT" --steps "$STEPS" -o "$OUT/netlist"
-$RCSNN verify "$CORE" --backend spice --prompt "$PROMPT" --steps "$STEPS" --mode open --workers 2 --out "$OUT/verify-spice"
+$RCSNN verify "$CORE" --backend spice --prompt "$PROMPT" --steps "$STEPS" --mode open --out "$OUT/verify-spice"
 $RCSNN verilog "$CORE" -o "$OUT/hdl"
 $RCSNN verify "$CORE" --backend verilator --prompt "$PROMPT" --steps 500 --out "$OUT/verify-verilator"
 $RCSNN synth "$OUT/hdl" --target ecp5-25f

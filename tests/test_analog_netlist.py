@@ -43,15 +43,15 @@ def test_design_rejects_misordered_windows_and_unknown_forms():
         Design.scaled(syn_width=990e-9)
     with pytest.raises(RcsnnError, match="form 'magic'"):
         Design.scaled(form="magic")
-    assert Design.scaled(1e-3).syn_start == pytest.approx(45.3e-6)
+    assert Design.scaled(1e-3).syn_start == pytest.approx(45.03e-6)
 
 
 def test_stimulus_levels_change_after_each_clock_edge():
     [(name, nodes, text)] = stimulus_files("d", [("x0", np.array([0.5, 0.25, 1 / 3])), ("s1", np.array([0.0, 1.0, 1.0]))],
                                            Design.scaled())
     assert name == "d_stim0.txt" and nodes == ["x0", "s1"]
-    assert text.splitlines() == ["0 0.5 0", "1.005e-06 0.5 0", "1.0051e-06 0.25 1", "2.005e-06 0.25 1",
-                                 "2.0051e-06 0.3333333333333333 1", "4e-06 0.3333333333333333 1"]
+    assert text.splitlines() == ["0 0.5 0", "1.005e-06 0.5 0", "1.00501e-06 0.25 1", "2.005e-06 0.25 1",
+                                 "2.00501e-06 0.3333333333333333 1", "4e-06 0.3333333333333333 1"]
 
 
 def test_stimulus_lines_fit_ngspice_filesource():

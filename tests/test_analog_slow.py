@@ -18,5 +18,9 @@ def test_example_core_open_loop_200_steps(tmp_path, capsys):
     print(capsys.readouterr().out)
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["comparison"]["neurons"] == 1536 and report["comparison"]["steps"] == 200
-    assert report["figures"]["decidable_mismatches"] == 0, report["comparison"]["first_divergence"]
-    assert code == (0 if report["comparison"]["mismatches"] == 0 else 1)
+    f = report["figures"]
+    assert f["decidable_mismatches"] == 0, report["comparison"]["first_divergence"]
+    assert f["membrane_violations"] == 0, f["worst_membrane"]
+    assert all(b["a"] <= 5e-6 * b["theta"] for b in f["budget"]), f["budget"]  # the a-priori budget, fixed before
+    assert len(f["undecidable_mismatched"]) == f["undecidable_mismatches"]  # every undecidable mismatch is listed
+    assert code == 0 and report["verdict"] == "PASS"

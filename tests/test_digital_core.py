@@ -132,17 +132,6 @@ def test_verilator_lint_of_emitted_verilog(small_design):
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize("backend", ["verilator", "icarus"])
-def test_hdl_simulators_on_emitted_verilog(backend, tmp_path, capsys):
-    code = main(["verify", str(SMALL_CHECKPOINT), "--backend", backend, "--steps", "40", "--lanes", "4",
-                 "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    report = json.loads((tmp_path / f"digital-{backend}" / "report.json").read_text())
-    assert report["verdict"] == "PASS" and report["comparison"]["steps"] == 40
-    assert report["figures"]["cycles_per_step"] >= report["figures"]["lower_bound"]
-
-
 def test_divergence_is_reported_with_membranes_and_vcd(tmp_path, monkeypatch, capsys):
     graph = load_core(SMALL_CHECKPOINT)
     good = build_image(place(graph, 4))
@@ -180,7 +169,7 @@ def test_synth_reports_what_would_fit(tmp_path, monkeypatch):
 
     monkeypatch.setattr(synth, "yosys", fake_yosys)
     with pytest.raises(RcsnnError, match=r"does not fit ice40-up5k: uses 9000 LUT of 5280, 90 BRAM of 30.*--lanes 4.*SPRAM"):
-        synth.synthesize(tmp_path, "ice40-up5k")
+        synth.synthesize(tmp_path, "ice40-up5k", trust_edits=True)  # a hand-written design.json: no SHA-256
 
 
 def test_same_step_blocks_are_refused():

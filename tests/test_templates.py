@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import types
 
 import jinja2
 import pytest
+from conftest import random_core
 
 from rcsnn.digital import testbench
+from rcsnn.digital.layout import build_image, place
+from rcsnn.ir.arrays import FixedFormat
+from rcsnn.ir.graph import Graph
 from rcsnn.templates import ENVIRONMENT, c_string, render
 
 #: Names that would break out of a string literal if pasted raw (the last is a C trigraph for "\").
@@ -95,12 +98,9 @@ def test_missing_variable_is_an_error():
 
 
 def _image(sizes=(3, 5), lanes=2):
-    """The few fields of a layout Image the benches read."""
-    words = [-(-n // lanes) for n in sizes]
-    bases = tuple(sum(words[:g]) for g in range(len(words)))
-    n_words = sum(words)
-    slots = types.SimpleNamespace(n_words=n_words, word_base=bases, sizes=sizes)
-    return types.SimpleNamespace(slots=slots, lanes=lanes, Wv=12, word_bits=max(1, (n_words - 1).bit_length()))
+    """The layout Image of a small random core: groups of ``sizes``, Wv = 12 (the benches also read its memories)."""
+    core = random_core(0, sizes=sizes, resets=("zero",) * len(sizes), shared=False, fixed=FixedFormat(12, 6, 8))
+    return build_image(place(Graph.from_arrays(core), lanes))
 
 
 def test_benches_quote_group_names():
@@ -109,7 +109,7 @@ def test_benches_quote_group_names():
     harness = testbench.verilator_harness(image, [evil, "g1"])
     assert "static const char *GROUPS[] = {" + c_string(evil) + ', "g1"};\n' in harness
     assert 'system("id")' not in harness
-    tb = testbench.verilog_testbench(image, [evil, "g1"], 40, 7)
+    tb = testbench.verilog_testbench(image, [evil, "g1"])
     assert "        0: $write(" + c_string(evil, printf=True) + ");\n" in tb
     assert '        1: $write("g1");\n' in tb
     assert 'system("id")' not in tb

@@ -5,6 +5,8 @@
   the cell library ``rcsnn_cells.lib`` ships beside it;
 * :mod:`.ngspice` — ``ngspice -b`` and in-process (PySpice) runners, rawfile reading, errors;
 * :mod:`.simulate` — run a netlist directory (parallel decks) into a raster and membranes;
+* :mod:`.budget` — the a-priori error budget a + b·max(|v| − θ, 0) per group (derived, calibrated
+  on a separate small run, written into ``core.json`` with the netlists);
 * :mod:`.verify`, :mod:`.plots` — spike-for-spike check, margins, error bound, report, PNGs;
 * :mod:`.cli` — the ``rcsnn netlist`` and ``rcsnn simulate`` subcommands.
 

@@ -6,7 +6,8 @@ Within step ``k`` (time ``u`` from the clock edge at ``(k-1)Δt``):
 * ``[0, t_clk]``: the clock edge; the comparator latches ``s[k-1] = [v ≥ θ]``;
 * ``[reset_start, reset_start + reset_width]``: reset window (zero reset: ``v → 0`` if ``s = 1``);
 * ``[syn_start, syn_start + 2·edge + syn_width]``: synaptic window, a trapezoid ``w(u)`` (PULSE);
-  spike and input lines carry ``V_S · level · w(u)``.
+  the current of a line at ``V_S · level`` is let into the membrane as ``V_S · level · w(u) / R``
+  (ideal form: the neuron's current copier is gated by w; op-amp form: the line itself is).
 
 A line at ``V`` through ``R`` into the virtual-ground summing node adds to the membrane
 
@@ -28,14 +29,21 @@ import numpy as np
 from ..errors import RcsnnError
 from ..ir.arrays import Core, NeuronGroup
 
-__all__ = ["FORMS", "DFF_DELAY", "DAC_RISE", "GroupValues", "Design"]
+__all__ = ["FORMS", "SIDECAR", "DFF_DELAY", "DAC_RISE", "LEAK_SHARE", "GAIN_SHARE", "GroupValues", "Design", "tran_line"]
 
 FORMS = ("ideal", "opamp")
+#: The JSON sidecar of a netlist directory (every design choice, derived value, deck and the error budget).
+SIDECAR = "core.json"
 
 #: Switching delays of the cell library's models (rcsnn_cells.lib): D flip-flop clock-to-Q and
 #: the spike DAC's rise time, in seconds; the reset window must open after both.
 DFF_DELAY = 1e-9
 DAC_RISE = 1e-10
+
+#: Shares of the budget target the leak-history and the gain terms may use when a deck's time step is
+#: chosen (:meth:`Design.budget_step`); the rest is for the residual and comparator sampling.
+LEAK_SHARE = 0.7
+GAIN_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -75,29 +83,35 @@ class Design:
         level_at: where spike and input levels change within a step, from the clock edge (s); they
             must settle before the reset window opens (a reset gated by a falling level would
             partly discharge), which by default opens right after, in the same breakpoint cluster.
-        form: "ideal" (CCCS from a 0 V ammeter) or "opamp" (inverting integrator, finite gain).
+        form: "ideal" (a 0 V ammeter's current copied into C, gated by the window) or "opamp"
+            (inverting integrator, finite gain).
         gain: open-loop gain of the op-amp form.
         max_step: cap on ngspice's maximum time step (s).
-        steps_per_tau: a deck's maximum time step is min(max_step, τ_min / steps_per_tau) for the
-            fastest group τ_min in it. The trapezoidal rule's error on the leak grows as (h/τ)²·Δt/τ:
-            near θ at τ = Δt, h = Δt/50 gave 9e-5 V, Δt/200 5e-6 V, Δt/400 1e-6 V.
+        steps_per_tau: a deck's maximum time step is at most τ_min / steps_per_tau for the fastest
+            group τ_min in it, and at most the step its error budget allows (:meth:`budget_step`).
+        safety: safety factor S of the a-priori error budget (:mod:`rcsnn.analog.budget`).
+        budget_target: the budget's threshold figure ``a`` a deck's time step is chosen for, as a
+            fraction of θ (the netlist writer picks h so that the derived leak-history term uses
+            :data:`LEAK_SHARE` of it).
     """
 
     step: float = 1e-6
     capacitance: float = 1e-12
     v_spike: float = 1.0
-    edge: float = 1e-10
+    edge: float = 1e-11
     clock_edge: float = 1e-12
-    reset_start: float = 5.1e-9
+    reset_start: float = 5.01e-9
     reset_width: float = 40e-9
     reset_rc: float = 40.0
-    syn_start: float = 45.3e-9
+    syn_start: float = 45.03e-9
     syn_width: float = 900e-9
     level_at: float = 5e-9
     form: str = "ideal"
     gain: float = 1e9
     max_step: float = 20e-9
     steps_per_tau: float = 200.0
+    safety: float = 2.0
+    budget_target: float = 4.5e-6
 
     @classmethod
     def scaled(cls, step: float = 1e-6, **choices) -> Design:
@@ -108,8 +122,34 @@ class Design:
         return cls(step=step, **{**timing, **choices}).check()
 
     def deck_max_step(self, taus) -> float:
-        """ngspice maximum time step (s) for a deck whose groups have time constants ``taus`` (s)."""
+        """ngspice maximum time step (s) for a deck whose groups have time constants ``taus`` (s), before
+        the error budget's limit (:meth:`budget_step`)."""
         return min(self.max_step, min(taus) / self.steps_per_tau)
+
+    def leak_error(self, tau: float, h: float) -> float:
+        """Derived error ε_L of the per-step leak factor β when ngspice integrates the leak with the
+        trapezoidal rule at steps of at most ``h`` (s): each step decays by (1 − h/2τ)/(1 + h/2τ) =
+        e^{−(h/τ)(1 + (h/τ)²/12 + …)}, so over Δt the factor is β·(1 − (Δt/τ)(h/τ)²/12):
+        ε_L = β (Δt/τ) (h/τ)² / 12 (shorter steps only lower it)."""
+        return math.exp(-self.step / tau) * (self.step / tau) * (h / tau) ** 2 / 12
+
+    def gain_error(self, tau: float, h: float) -> float:
+        """Derived relative error ε_I of the charge one step's input adds (same cause as
+        :meth:`leak_error`: the injected charge decays at the trapezoidal rate while the window is
+        open): at most (h/τ)² / 12."""
+        return (h / tau) ** 2 / 12
+
+    def budget_step(self, g: NeuronGroup, history: float) -> float:
+        """Largest ngspice step h (s) for group ``g`` whose derived errors keep the budget's history term
+        S·ε_L(h)·M (M = ``history``: the largest leaky sum Σ β^k |v[t−1−k]| of the reference, V) within
+        :data:`LEAK_SHARE` of ``budget_target``·θ, h = τ·sqrt(12·share·target·θ / (S·β·(Δt/τ)·M)), and its
+        gain term S·ε_I(h)·θ within :data:`GAIN_SHARE`, h = τ·sqrt(12·share·target / S)."""
+        tau = -self.step / math.log(g.beta)
+        gain = tau * math.sqrt(12 * GAIN_SHARE * self.budget_target / self.safety)
+        if history <= 0:
+            return gain
+        room = LEAK_SHARE * self.budget_target * g.theta / (self.safety * history)
+        return min(gain, tau * math.sqrt(room / self.leak_error(tau, tau)))
 
     @property
     def syn_end(self) -> float:
@@ -130,6 +170,8 @@ class Design:
         """Raise :class:`RcsnnError` unless the windows are ordered inside one clock period."""
         if self.form not in FORMS:
             raise RcsnnError(f"analog design: form {self.form!r} is not one of {FORMS}")
+        if not (self.safety >= 1 and self.budget_target > 0):
+            raise RcsnnError(f"analog design: safety {self.safety} must be >= 1 and budget target {self.budget_target} > 0")
         if self.form == "opamp" and not self.gain > 0:
             raise RcsnnError(f"analog design: op-amp gain {self.gain} must be > 0")
         spike = ("clock edge + flip-flop + DAC", self.clock_edge + DFF_DELAY + DAC_RISE)
@@ -173,3 +215,9 @@ class Design:
                 "groups": [asdict(self.group(g)) for g in core.groups],
                 "synapses": [{"pre": s.pre, "post": s.post, "alpha": s.alpha,
                               "resistance": self.group(core.group(s.post)).r_unit / s.alpha} for s in core.synapses]}
+
+
+def tran_line(design: Design, steps: int, max_step: float) -> str:
+    """``.tran``: output every Δt/2 up to (steps + ½)Δt, so row 2k is v at the k-th clock edge
+    and row 2k+1 the spike level s[k] held mid-step (``max_step``: ngspice's maximum step, s)."""
+    return f".tran {design.step / 2:.12g} {(steps + 0.5) * design.step:.12g} 0 {max_step:.12g}"

@@ -23,8 +23,8 @@ import numpy as np
 from .. import tools
 from ..errors import RcsnnError
 
-__all__ = ["INSTALL", "DECK_TIMEOUT", "FATAL", "CAUSES", "Waveforms", "read_raw", "failure", "prepare", "find_ngspice",
-           "run_subprocess", "find_libngspice", "run_inprocess", "RUNNERS"]
+__all__ = ["INSTALL", "DECK_TIMEOUT", "FATAL", "CAUSES", "Waveforms", "read_raw", "failure", "prepare", "without_control",
+           "find_ngspice", "run_subprocess", "find_libngspice", "run_inprocess", "RUNNERS"]
 
 INSTALL = tools.INSTALL["ngspice"]
 
@@ -36,6 +36,7 @@ FATAL = ("simulation(s) aborted", "error", "timestep too small", "transient solu
 
 #: Causes to name, most specific first, found in any line of the log (warnings included).
 CAUSES = (
+    ("cannot open file", "a stimulus file is missing or unreadable"),
     ("singular matrix", "singular matrix (a floating node or a loop of ideal sources)"),
     ("timestep too small", "timestep too small (the transient solver gave up)"),
     ("iteration limit", "no convergence (Newton iteration limit reached)"),
@@ -90,18 +91,36 @@ def failure(where: str, log: str) -> RcsnnError | None:
     return RcsnnError(f"{where}: ngspice: {fatal[0]}")
 
 
+def _stimulus_path(directory: Path, name: str, scratch: Path) -> Path:
+    """Where a filesource finds ``directory/name``: ngspice 39 lower-cases a model's ``file`` parameter, so
+    a path with upper-case letters is reached through a symbolic link in the run's ``scratch`` directory."""
+    path = directory / name
+    if str(path) == str(path).lower():
+        return path
+    link = scratch / name
+    if not link.is_symlink():
+        link.symlink_to(path)
+    return link
+
+
 def prepare(deck: str, directory: Path, raw: Path, tran: str | None) -> str:
     """The deck with its relative file names (cell library, stimulus files) resolved in
-    ``directory``, its results written to ``raw`` and, if given, another ``.tran`` line."""
+    ``directory``, its results written to ``raw`` and, if given, another ``.tran`` line (stimulus
+    files under a path with upper-case letters are linked from ``raw``'s directory, a scratch one)."""
     directory = Path(directory).resolve()
     if any(c.isspace() for c in str(directory) + str(raw)):
         raise RcsnnError(f"{directory}: ngspice cannot include files from a path with spaces; move the netlists")
     deck = re.sub(r"^\.include (\S+)$", lambda m: f".include {directory / m.group(1)}", deck, flags=re.M)
-    deck = re.sub(r'file="([^"/]+)"', lambda m: f'file="{directory / m.group(1)}"', deck)
+    deck = re.sub(r'file="([^"/]+)"', lambda m: f'file="{_stimulus_path(directory, m.group(1), raw.parent)}"', deck)
     deck = re.sub(r"^write \S+$", f"write {raw}", deck, count=1, flags=re.M)
     if tran is not None:
         deck = re.sub(r"^\.tran .*$", tran, deck, count=1, flags=re.M)
     return deck
+
+
+def without_control(deck: str) -> str:
+    """``deck`` without its ``.control`` block, for an in-process caller that issues the commands itself."""
+    return re.sub(r"^\.control$.*?^\.endc$\n", "", deck, flags=re.M | re.S)
 
 
 def _check(where: str, raw: Path, log: str, expected_rows: int | None) -> tuple[np.ndarray, dict]:
@@ -187,7 +206,7 @@ def run_inprocess(deck: str, stem: str, directory: Path, expected_rows: int | No
     ng = _ngspice_shared()
     with tempfile.TemporaryDirectory(prefix="rcsnn-ngspice-") as tmp:
         raw = Path(tmp) / f"{stem}.raw"
-        circuit = re.sub(r"^\.control$.*?^\.endc$\n", "", prepare(deck, directory, raw, tran), flags=re.M | re.S)
+        circuit = without_control(prepare(deck, directory, raw, tran))
         start = time.perf_counter()
         try:
             ng.load_circuit(circuit)

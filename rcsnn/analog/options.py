@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from ..arguments import cores, positive_float, positive_int
 from ..errors import RcsnnError
 from .design import FORMS, Design
 from .netlist import MODES
 from .ngspice import RUNNERS
 
-__all__ = ["SpiceOptions", "add_design_arguments", "add_run_arguments", "from_arguments"]
+__all__ = ["SpiceOptions", "add_design_arguments", "add_circuit_arguments", "add_run_arguments", "from_arguments"]
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,9 @@ class SpiceOptions:
         clock: clock period = one step (s).
         max_step: cap on ngspice's maximum time step (s); None: the design's default.
         runner: ``subprocess`` (``ngspice -b``, parallel) or ``pyspice`` (in-process libngspice).
-        workers: parallel ngspice processes.
+        workers: parallel ngspice processes, at most :func:`rcsnn.arguments.cores` unless ``oversubscribe``.
         timeout: seconds per deck before ngspice is stopped; None: the runner's default.
+        oversubscribe: allow more ``workers`` than cores.
     """
 
     mode: str = "closed"
@@ -41,8 +43,9 @@ class SpiceOptions:
     clock: float = Design.step
     max_step: float | None = None
     runner: str = "subprocess"
-    workers: int = 2
+    workers: int = min(2, cores())
     timeout: float | None = None
+    oversubscribe: bool = False
 
     def design(self) -> Design:
         """The circuit design these options choose."""
@@ -59,20 +62,29 @@ class SpiceOptions:
             raise RcsnnError(f"--blocks {self.blocks}: must be >= 1")
         if self.workers < 1:
             raise RcsnnError(f"--workers {self.workers}: must be >= 1")
+        if self.workers > cores() and not self.oversubscribe:
+            raise RcsnnError(f"--workers {self.workers}: more ngspice processes than this machine's {cores()} cores only "
+                             "slow each other down (add --oversubscribe to run them anyway)")
         return self
 
 
 def add_design_arguments(p: argparse.ArgumentParser, mode: str) -> None:
-    """Deck options: ``--mode`` (default ``mode``), ``--blocks``, ``--form``, ``--gain``, ``--clock``, ``--max-step``."""
+    """Deck options: ``--mode`` (default ``mode``), ``--blocks`` and :func:`add_circuit_arguments`."""
     p.add_argument("--mode", choices=MODES, default=mode,
                    help="closed: one free-running deck; open: blocks driven by the reference raster")
-    p.add_argument("--blocks", type=int, default=None,
+    p.add_argument("--blocks", type=positive_int, default=None,
                    help="open mode: number of decks (contiguous neuron ranges; default about 128 neurons each)")
+    add_circuit_arguments(p)
+
+
+def add_circuit_arguments(p: argparse.ArgumentParser) -> None:
+    """Circuit options: ``--form``, ``--gain``, ``--clock``, ``--max-step``."""
     p.add_argument("--form", choices=FORMS, default="ideal",
                    help="ideal: CCCS virtual ground (exact, default); opamp: inverting integrator of gain --gain")
-    p.add_argument("--gain", type=float, default=Design.gain, help="op-amp open-loop gain (opamp form)")
-    p.add_argument("--clock", type=float, default=Design.step, help="clock period = one step, seconds (default 1e-6)")
-    p.add_argument("--max-step", type=float, default=None, help="cap on ngspice's maximum time step, seconds "
+    p.add_argument("--gain", type=positive_float, default=Design.gain, help="op-amp open-loop gain (opamp form)")
+    p.add_argument("--clock", type=positive_float, default=Design.step,
+                   help="clock period = one step, seconds (default 1e-6)")
+    p.add_argument("--max-step", type=positive_float, default=None, help="cap on ngspice's maximum time step, seconds "
                    "(default clock/50; each deck uses at most its fastest tau/200)")
 
 
@@ -80,8 +92,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """ngspice options: ``--runner``, ``--workers``, ``--timeout``."""
     p.add_argument("--runner", choices=tuple(RUNNERS), default="subprocess",
                    help="ngspice -b processes (parallel) or in-process libngspice through PySpice")
-    p.add_argument("--workers", type=int, default=2, help="parallel ngspice processes")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per deck before ngspice is stopped")
+    p.add_argument("--workers", type=positive_int, default=SpiceOptions.workers,
+                   help=f"parallel ngspice processes (default {SpiceOptions.workers}; at most the {cores()} cores)")
+    p.add_argument("--oversubscribe", action="store_true", help="allow --workers above the number of cores")
+    p.add_argument("--timeout", type=positive_float, default=None, help="seconds per deck before ngspice is stopped")
 
 
 def from_arguments(args: argparse.Namespace) -> SpiceOptions:

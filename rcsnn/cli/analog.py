@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from ..analog import options as spice_options
+from ..arguments import positive_int
+from ..files import atomic_directory, check_output
 from .common import add_core_arguments, add_stimulus_arguments, load, stimulus
 
 __all__ = ["register"]
 
 
 def _cmd_netlist(args) -> None:
-    from ..analog.netlist import write_netlists
+    from ..analog.netlist import SIDECAR, write_netlists
     from ..analog.partition import partition
     from ..ir.reference import simulate_float
 
+    check_output(args.output, directory=True, owned=(SIDECAR,))
     graph = load(args)
     opts = spice_options.from_arguments(args)
     stim = stimulus(args, graph)
@@ -20,7 +23,8 @@ def _cmd_netlist(args) -> None:
     if opts.mode == "open":
         graph = partition(graph, opts.blocks or 1)
         reference = simulate_float(graph, stim.currents).spikes
-    sidecar = write_netlists(graph, stim.currents, args.output, opts.design(), opts.mode, reference, stim.description)
+    with atomic_directory(args.output, owned=(SIDECAR,)) as tmp:  # replaces an earlier netlist directory whole
+        sidecar = write_netlists(graph, stim.currents, tmp, opts.design(), opts.mode, reference, stim.description)
     core = graph.arrays()
     print(f"wrote {len(sidecar['decks'])} deck(s) ({opts.mode} loop, {opts.form} form, {sidecar['steps']} steps, "
           f"{core.n_neurons} neurons, {core.nonzeros()} synapses) to {args.output}/ with core.json and rcsnn_cells.lib")
@@ -31,13 +35,14 @@ def _cmd_simulate(args) -> None:
     from ..ir.raster import Raster
 
     opts = spice_options.from_arguments(args)
-    run = simulate_dir(args.directory, args.steps, opts.runner, opts.workers, opts.timeout)
+    output = check_output(Raster.npz_path(args.output or f"{args.directory}/spice_run.npz"))
+    run = simulate_dir(args.directory, args.steps, opts.runner, opts.workers, opts.timeout, trust_edits=args.trust_edits)
     sidecar = read_sidecar(args.directory)
     groups = sidecar["groups"]
     raster = Raster(run.spikes, run.membranes, "V", "spice", tuple(g["name"] for g in groups),
                     tuple(g["start"] for g in groups), tuple(g["size"] for g in groups),
                     {"netlists": str(args.directory), "stimulus": sidecar.get("stimulus", "")})
-    path = raster.save(args.output or f"{args.directory}/spice_run.npz")
+    path = raster.save(output)
     print(f"spice: {run.spikes.shape[0]} steps x {run.spikes.shape[1]} neurons, {int(run.spikes.sum())} spikes; "
           f"{len(run.deck_seconds)} deck(s), wall {run.seconds:.1f} s, CPU {sum(run.deck_cpu):.1f} s, "
           f"peak {run.peak_kib / 1024:.0f} MiB -> {path}")
@@ -54,7 +59,10 @@ def register(sub) -> None:
 
     p = sub.add_parser("simulate", help="run the netlists of a directory in ngspice; write the raster and membranes")
     p.add_argument("directory", metavar="DIR", help="directory written by `rcsnn netlist`")
-    p.add_argument("--steps", type=int, default=None, help="simulate the first N steps (default: all)")
+    p.add_argument("--steps", type=positive_int, default=None, help="simulate the first N steps (default: all)")
     spice_options.add_run_arguments(p)
+    p.add_argument("--trust-edits", action="store_true",
+                   help="run decks whose files differ from the SHA-256 in core.json (hand-edited: a deck is code "
+                        "that ngspice runs, check it first)")
     p.add_argument("-o", "--output", default=None, help="output raster .npz (default DIR/spice_run.npz)")
     p.set_defaults(run=_cmd_simulate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..arguments import positive_float, positive_int
 from ..frontends.load import load_core
 from ..ir.graph import Graph
 from ..ir.stimulus import Stimulus, resolve_stimulus
@@ -15,7 +16,8 @@ __all__ = ["add_core_arguments", "load", "add_stimulus_arguments", "stimulus", "
 def add_core_arguments(p: argparse.ArgumentParser) -> None:
     """``CORE`` and the NIR-only ``--dt`` and ``--reset``."""
     p.add_argument("core", metavar="CORE", help="rcsnn checkpoint (.rcsnn), IR file (.json/.graphml) or NIR file (.nir)")
-    p.add_argument("--dt", type=float, default=None, help="NIR only: seconds per step (default 1e-4, snnTorch's exporter)")
+    p.add_argument("--dt", type=positive_float, default=None,
+                   help="NIR only: seconds per step (default 1e-4, snnTorch's exporter)")
     p.add_argument("--reset", choices=("zero", "subtract"), default=None, help="NIR only: reset mode (default subtract)")
 
 
@@ -35,7 +37,7 @@ def add_stimulus_arguments(p: argparse.ArgumentParser, *, required: bool = False
         source.add_argument("--currents", help=".npy array (steps x neurons) of external currents x, without bias")
     else:
         p.set_defaults(currents=None)
-    p.add_argument("--steps", type=int, default=None, help=steps_help)
+    p.add_argument("--steps", type=positive_int, default=None, help=steps_help)
 
 
 def stimulus(args: argparse.Namespace, graph: Graph, default_steps: int = 200) -> Stimulus:

@@ -1,7 +1,9 @@
 """The ``rcsnn`` command: one entry point, a subcommand per step of the flow.
 
-User-facing errors (bad input, a missing tool, a failed simulator) are one line on stderr and
-exit status 2; a failed check is exit status 1; anything else is a bug and shows its traceback.
+User-facing errors (bad input, a bad option, a missing tool, a failed simulator, a file that
+cannot be read or written) are one line on stderr and exit status 2; a failed check is exit
+status 1; Ctrl-C is exit status 130 (outputs are left as they were, :mod:`rcsnn.files`);
+anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ import sys
 from ..errors import RcsnnError
 from . import analog, digital, model, verify
 
-__all__ = ["build_parser", "main"]
+__all__ = ["Parser", "build_parser", "main"]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``rcsnn CMD: error: ...``, exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rcsnn", description=__doc__.splitlines()[0])
+    parser = Parser(prog="rcsnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for part in (model, analog, digital, verify):
         part.register(sub)
@@ -32,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"rcsnn: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"rcsnn: error: {where}{exc.strerror or ' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rcsnn: interrupted", file=sys.stderr)

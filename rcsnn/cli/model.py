@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+from ..analog import options as spice_options
+from ..arguments import cores, fraction, int_range, nonnegative_float, nonnegative_int, positive_float, positive_int, seed
+from ..digital import options as digital_options
 from ..errors import RcsnnError
+from ..files import check_output
 from .common import add_core_arguments, add_stimulus_arguments, load, stimulus
 
-__all__ = ["register"]
+__all__ = ["register", "GENERATE_BACKENDS", "REFERENCES"]
 
 
 def _cmd_train(args) -> None:
@@ -21,6 +27,7 @@ def _cmd_train(args) -> None:
     from ..model.train import TrainConfig, config_dict, evaluate_core, train
     from ..text import read_text
 
+    check_output(args.output)  # before the training, not after it
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(
         group_size=args.neurons, taus=tuple(args.taus), embed=args.embed, theta=args.theta, reset=args.reset,
@@ -59,34 +66,118 @@ def _cmd_info(args) -> None:
     print(describe(graph, sample.currents, sample.description))
     if not args.core.endswith((".nir", ".json", ".graphml")):
         config = read_config(args.core)
-        if "metrics" in config:
+        if isinstance(config.get("metrics"), dict):
             print("training metrics: " + json.dumps(config["metrics"], sort_keys=True))
-        if "training" in config:
-            print("trained by: " + config["training"].get("command", "?"))
+        if isinstance(config.get("training"), dict):
+            command = config["training"].get("command", "?")
+            print("trained by: " + (command if isinstance(command, str) and command.isprintable() else repr(command)))
 
 
 def _cmd_run(args) -> None:
     from ..ir.raster import Raster
     from ..ir.reference import simulate_fixed, simulate_float
 
+    output = check_output(Raster.npz_path(args.output))
     graph = load(args)
     stim = stimulus(args, graph)
     run = (simulate_fixed if args.backend == "fixed" else simulate_float)(graph, stim.currents)
     unit = "lsb" if args.backend == "fixed" else "membrane"
     raster = Raster.of(graph, run.spikes, run.membranes, unit, args.backend, {"stimulus": stim.description})
-    path = raster.save(args.output)
+    path = raster.save(output)
     rates = " ".join(f"{name} {rate:.3f}" for name, rate in raster.rates().items())
     print(f"{args.backend}: {raster.steps} steps x {run.spikes.shape[1]} neurons, {int(run.spikes.sum())} spikes "
           f"(rates {rates}) -> {path}")
 
 
-def _cmd_generate(args) -> None:
+def _reference(graph, args):
+    from ..model.generate import reference_stepper
+
+    return reference_stepper(graph, args.backend)
+
+
+def _amaranth(graph, args):
+    from ..digital.pysim_stepper import PysimStepper
+
+    return PysimStepper(graph, digital_options.from_arguments(args).lanes)
+
+
+def _hdl(graph, args):
+    from ..digital.stream import HdlStepper
+
+    return HdlStepper(graph, args.backend, digital_options.from_arguments(args).lanes, args.build_dir)
+
+
+def _spice(graph, args):
+    from ..analog.stream import SpiceStepper
     from ..model.generate import generate, reference_stepper
 
+    # the run the circuit is expected to follow (the float64 reference's): the deck's length and a-priori budget
+    planned = generate(graph, args.prompt, args.length, reference_stepper(graph, "float"), seed=args.seed,
+                       temperature=args.temperature)
+    return SpiceStepper(graph, spice_options.from_arguments(args).design(), graph.arrays().token_currents(planned.tokens),
+                        args.netlist)
+
+
+#: ``rcsnn generate --backend NAME``: NAME -> factory(graph, parsed arguments) -> Stepper. Every back end but
+#: the references is hardware, checked against the reference of its arithmetic (rcsnn.verify.generation).
+GENERATE_BACKENDS: dict[str, Callable] = {
+    "float": _reference,
+    "torch": _reference,
+    "fixed": _reference,
+    "amaranth": _amaranth,
+    "verilator": _hdl,
+    "icarus": _hdl,
+    "spice": _spice,
+}
+REFERENCES = ("float", "torch", "fixed")
+
+
+class _Progress:
+    """Per-step progress of a hardware run on stderr, at most every ``every`` seconds (and at the end)."""
+
+    def __init__(self, backend: str, every: float = 2.0):
+        self.backend, self.every = backend, every
+        self.start = self.last = time.perf_counter()
+
+    def __call__(self, step: int, steps: int, text: str) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every and step < steps:
+            return
+        self.last = now
+        rate = (now - self.start) / step
+        print(f"{self.backend}: step {step}/{steps}, {len(text)} characters generated, {rate:.3g} s/step, "
+              f"about {rate * (steps - step):.0f} s left: {text[-40:]!r}", file=sys.stderr, flush=True)
+
+
+def _cmd_generate(args) -> int:
+    from ..model.generate import generate
+    from ..verify.generation import Recorder, check_generation
+
     graph = load(args)
-    result = generate(graph, args.prompt, args.length, reference_stepper(graph, args.backend), seed=args.seed,
-                      temperature=args.temperature)
-    print(args.prompt + result.text)
+    hardware = args.backend not in REFERENCES
+    if args.netlist and args.backend != "spice":
+        raise RcsnnError("--netlist: only with --backend spice")
+    stepper = GENERATE_BACKENDS[args.backend](graph, args)
+    recorded = Recorder(stepper)
+    start = time.perf_counter()
+    try:
+        result = generate(graph, args.prompt, args.length, recorded, seed=args.seed, temperature=args.temperature,
+                          progress=_Progress(args.backend) if hardware and not args.quiet else None)
+    finally:
+        close = getattr(stepper, "close", None)
+        if close is not None:
+            close()
+    seconds = time.perf_counter() - start
+    print(args.prompt + result.text, flush=True)
+    if not hardware:
+        return 0
+    check = check_generation(graph, args.prompt, result, recorded, args.backend, seed=args.seed,
+                             temperature=args.temperature, allowance=getattr(stepper, "allowance", None),
+                             budget_note=getattr(stepper, "budget_note", ""))
+    steps = len(result.tokens)
+    print("\n".join([*check.lines(), f"{args.backend}: {steps} steps in {seconds:.1f} s ({seconds / steps:.3g} s/step)"]),
+          file=sys.stderr)
+    return 0 if check.passed else 1
 
 
 def passes(args) -> dict:
@@ -99,6 +190,10 @@ def passes(args) -> dict:
 
 
 def _cmd_graph(args) -> None:
+    suffix = Path(args.output).suffix
+    if suffix not in (".nir", ".json", ".graphml"):
+        raise RcsnnError(f"{args.output}: unknown graph file type {suffix!r} (use .json, .graphml or .nir)")
+    check_output(args.output)
     graph = load(args)
     if args.after:
         available = passes(args)
@@ -125,52 +220,62 @@ def register(sub) -> None:
     """Add ``train``, ``info``, ``generate``, ``run`` and ``graph`` to the ``rcsnn`` subparsers."""
     p = sub.add_parser("train", help="train a ternary multi-timescale spiking LM and save its core")
     p.add_argument("--text", help="UTF-8 training text (default: pydoc_data.topics from the standard library)")
-    p.add_argument("--neurons", type=int, default=512, help="neurons per group")
-    p.add_argument("--taus", type=float, nargs="+", default=[1.0, 4.0, 16.0],
+    p.add_argument("--neurons", type=positive_int, default=512, help="neurons per group")
+    p.add_argument("--taus", type=positive_float, nargs="+", default=[1.0, 4.0, 16.0],
                    help="membrane time constant of each group, in steps")
-    p.add_argument("--embed", type=int, default=64)
-    p.add_argument("--theta", type=float, default=1.0)
+    p.add_argument("--embed", type=positive_int, default=64)
+    p.add_argument("--theta", type=positive_float, default=1.0)
     p.add_argument("--reset", choices=("zero", "subtract"), default="zero")
-    p.add_argument("--sparsity", type=float, default=0.936)
-    p.add_argument("--float-steps", type=int, default=1000)
-    p.add_argument("--prune-steps", type=int, default=700)
-    p.add_argument("--ternary-steps", type=int, default=700)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--length", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--l1", type=float, default=2e-5)
-    p.add_argument("--membrane-penalty", type=float, default=0.0)
-    p.add_argument("--rate-penalty", type=float, default=0.0)
-    p.add_argument("--dt", type=float, default=1e-3, help="seconds per step (NIR export, analog clock)")
-    p.add_argument("--fv", type=int, default=12, help="fractional bits of membrane and weights")
-    p.add_argument("--fb", type=int, default=14, help="fractional bits of beta")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--sparsity", type=fraction, default=0.936)
+    p.add_argument("--float-steps", type=nonnegative_int, default=1000)
+    p.add_argument("--prune-steps", type=nonnegative_int, default=700)
+    p.add_argument("--ternary-steps", type=positive_int, default=700)
+    p.add_argument("--batch", type=positive_int, default=32)
+    p.add_argument("--length", type=positive_int, default=128)
+    p.add_argument("--lr", type=positive_float, default=1e-2)
+    p.add_argument("--l1", type=nonnegative_float, default=2e-5)
+    p.add_argument("--membrane-penalty", type=nonnegative_float, default=0.0)
+    p.add_argument("--rate-penalty", type=nonnegative_float, default=0.0)
+    p.add_argument("--dt", type=positive_float, default=1e-3, help="seconds per step (NIR export, analog clock)")
+    p.add_argument("--fv", type=int_range(0, 23), default=12, help="fractional bits of membrane and weights (Wv = 24)")
+    p.add_argument("--fb", type=int_range(1, 20), default=14, help="fractional bits of beta")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--threads", type=int_range(1, cores()), default=1)
+    p.add_argument("--log-every", type=positive_int, default=50)
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("info", help="groups, tau/beta, theta, reset, sparsity, packed sizes, firing rates")
     add_core_arguments(p)
-    p.add_argument("--steps", type=int, default=500, help="length of the sample used for firing rates")
+    p.add_argument("--steps", type=positive_int, default=500, help="length of the sample used for firing rates")
     p.set_defaults(run=_cmd_info)
 
     p = sub.add_parser("generate", help="generate text from a language-model core")
     add_core_arguments(p)
     p.add_argument("--prompt", required=True)
-    p.add_argument("--length", type=int, default=200, help="characters to generate")
-    p.add_argument("--backend", choices=("torch", "float", "fixed"), default="float",
-                   help="float (= torch): the float64 reference; fixed: the fixed-point reference")
-    p.add_argument("--temperature", type=float, default=0.8, help="softmax temperature; 0: greedy (argmax)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--length", type=nonnegative_int, default=200, help="characters to generate")
+    p.add_argument("--backend", choices=tuple(GENERATE_BACKENDS), default="float",
+                   help="float (= torch): the float64 reference; fixed: the fixed-point reference; any other: the core "
+                        "in that simulated hardware, checked against the reference of its arithmetic (exit 1 on a "
+                        "decidable difference)")
+    p.add_argument("--temperature", type=nonnegative_float, default=0.8, help="softmax temperature; 0: greedy (argmax)")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr (hardware back ends)")
+    digital_options.add_arguments(p)
+    spice_options.add_circuit_arguments(p)
+    p.add_argument("--netlist", metavar="DIR", default=None,
+                   help="spice: write the host-driven deck (core.cir, core.json, rcsnn_cells.lib) here and keep it")
+    p.add_argument("--build-dir", metavar="DIR", default=None,
+                   help="verilator/icarus: emit the design and build the simulator here and keep it (an unchanged "
+                        "design reuses its Verilator build); default: a temporary directory")
     p.set_defaults(run=_cmd_generate)
 
     p = sub.add_parser("graph", help="write the IR (.json, .graphml), optionally after a pass, or a NIR file (.nir)")
     add_core_arguments(p)
     p.add_argument("--after", choices=("quantize", "partition", "place"), default=None,
                    help="show the IR after this pass (place runs quantize first)")
-    p.add_argument("--lanes", type=int, default=8, help="place: parallel lanes of the digital core")
-    p.add_argument("--blocks", type=int, default=12, help="partition: number of open-loop SPICE decks")
+    p.add_argument("--lanes", type=int_range(1, 32), default=8, help="place: parallel lanes of the digital core")
+    p.add_argument("--blocks", type=positive_int, default=12, help="partition: number of open-loop SPICE decks")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(run=_cmd_graph)
 

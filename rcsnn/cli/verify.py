@@ -6,34 +6,67 @@ from pathlib import Path
 
 from ..analog import options as spice_options
 from ..digital import options as digital_options
+from ..files import atomic_directory, relocate_text
 from .common import add_core_arguments, add_stimulus_arguments, load, provenance, stimulus
 
-__all__ = ["register", "BACKENDS"]
+__all__ = ["register", "BACKENDS", "OWNED"]
 
-BACKENDS = ("spice", "amaranth", "verilator", "icarus")
+BACKENDS = ("fixed", "spice", "amaranth", "verilator", "icarus", "gate")
+#: Files by which an existing ``--out`` directory is recognised as an earlier verify's (replaced whole).
+OWNED = ("report.json", "summary.json", "*/report.json")
 
 
 def _cmd_verify(args) -> int:
-    """Run each chosen back end; exit status 1 if any fails."""
-    from ..verify.digital import verify_digital
+    """Run each chosen back end into a temporary sibling of ``--out`` that replaces it whole at the end
+    (an error or Ctrl-C leaves the old one); exit status 1 if any fails."""
+    final = Path(args.out)
+    with atomic_directory(final, OWNED) as tmp:
+        out = final.parent / tmp.name  # the temporary directory as the user would name it, for the reports' paths
+        code = _verify(args, out, lambda text: text.replace(str(out), str(final)))
+        relocate_text(tmp, str(out), str(final))
+    return code
+
+
+def _verify(args, out: Path, shown) -> int:
+    from ..verify.bpc import add_bpc, text_targets
+    from ..verify.digital import design_lanes, verify_digital
+    from ..verify.fixed import verify_fixed
     from ..verify.report import write_summary
-    from ..verify.spice import verify_spice
+    from ..verify.spice import netlist_stimulus, verify_spice
 
     graph = load(args)
-    stim = stimulus(args, graph)
+    netlist = getattr(args, "netlist", None)
+    if netlist is not None:  # the stimulus the directory was written with (a given one must be it)
+        from ..errors import RcsnnError
+
+        if args.backend != "spice":
+            raise RcsnnError("--netlist DIR: checks an existing netlist directory with --backend spice only")
+        given = args.prompt is not None or args.inputs is not None or args.currents is not None
+        stim = netlist_stimulus(netlist, stimulus(args, graph) if given else None, None if given else args.steps)
+    else:
+        stim = stimulus(args, graph)
     print(f"stimulus: {stim.description}, {stim.steps} steps" + (f" ({stim.note})" if stim.note else ""), flush=True)
+    if args.bpc:
+        text_targets(graph, stim)  # refuse a stimulus that is not text before any back end runs
     origin = provenance(args, stim)
-    out = Path(args.out)
     reports = []
+    checks = digital_options.check_from_arguments(args)
+    lanes = design_lanes(checks.hdl) if checks.hdl else digital_options.DEFAULT_LANES
     for backend in BACKENDS if args.backend == "all" else (args.backend,):
-        if backend == "spice":
-            report = verify_spice(graph, stim, spice_options.from_arguments(args), out, origin)
+        if backend == "fixed":
+            report = verify_fixed(graph, stim, out, origin)
+        elif backend == "spice":
+            report = verify_spice(graph, stim, spice_options.from_arguments(args), out, origin, netlist,
+                                  args.trust_edits)
         else:
-            report = verify_digital(graph, stim, backend, digital_options.from_arguments(args), out, origin)
-        print("\n  ".join([report.headline(), report.comparison.summary(), *report.lines]), flush=True)
+            report = verify_digital(graph, stim, backend, digital_options.from_arguments(args, lanes), out, origin,
+                                    checks)
+        if args.bpc:
+            add_bpc(report, graph, stim)
+        print(shown("\n  ".join([report.headline(), report.comparison.summary(), *report.lines])), flush=True)
         reports.append(report)
     if len(reports) > 1:
-        print("summary: " + ", ".join(str(p) for p in write_summary(reports, out)))
+        print(shown("summary: " + ", ".join(str(p) for p in write_summary(reports, out))))
     return 0 if all(r.passed for r in reports) else 1
 
 
@@ -43,8 +76,18 @@ def register(sub) -> None:
     add_core_arguments(p)
     p.add_argument("--backend", choices=(*BACKENDS, "all"), required=True)
     add_stimulus_arguments(p, steps_help="steps to check (default 200 of the sample, or the whole given stimulus)")
-    p.add_argument("--out", default="verify-out", help="directory for reports, plots and waveforms")
+    p.add_argument("--out", default="verify-out", help="directory for reports, plots and waveforms (replaced whole)")
+    p.add_argument("--trust-edits", action="store_true",
+                   help="with --netlist/--hdl DIR: run files that differ from the SHA-256 their sidecar records "
+                        "(hand-edited decks or HDL are code the simulators run: check them first)")
+    p.add_argument("--bpc", action="store_true",
+                   help="also score bits per character of the text stimulus from each back end's own spikes, beside "
+                        "the float64 and fixed-point references' (in the report's findings and figures)")
+    p.add_argument("--netlist", metavar="DIR", default=None,
+                   help="--backend spice: check this existing netlist directory (written by `rcsnn netlist`, possibly "
+                        "hand-edited: add --trust-edits) against CORE and the stimulus it was written with")
     spice_options.add_design_arguments(p, mode="open")
     spice_options.add_run_arguments(p)
     digital_options.add_arguments(p)
+    digital_options.add_check_arguments(p)
     p.set_defaults(run=_cmd_verify)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from ..ir.arrays import Core
+from ..templates import markdown_text
 from .core import load_layout, memory_map
+from .cycles import cycle_limit
 from .layout import Image
 from .neuron import LATENCY
 from .simulate import VERILATOR_FLAGS
+from .testbench import image_file
 
 __all__ = ["readme"]
 
@@ -16,15 +19,16 @@ def readme(core: Core, image: Image, info: dict, steps: int) -> str:
     im, s = image, image.slots
     lanes, wv = im.lanes, im.Wv
     groups = "\n".join(
-        f"| {g.name} | {n} | {b} .. {b + w - 1} | {bq} | {tq} | {'subtract' if sub else 'zero'} |"
+        f"| {markdown_text(g.name)} | {n} | {b} .. {b + w - 1} | {bq} | {tq} | {'subtract' if sub else 'zero'} |"
         for g, n, b, w, bq, tq, sub in zip(core.groups, s.sizes, s.word_base, s.words, im.beta_q, im.theta_q,
                                            im.subtract))
-    blocks = "\n".join(f"| {k} | {core.groups[b.pre].name} | {core.groups[b.post].name} | {b.alpha_q} | {b.row_base} | "
+    name = [markdown_text(g.name) for g in core.groups]
+    blocks = "\n".join(f"| {k} | {name[b.pre]} | {name[b.post]} | {b.alpha_q} | {b.row_base} | "
                        f"{b.post_word_base} |" for k, b in enumerate(im.blocks))
     spikes_meaning = (f"`{{mask[{lanes - 1}:0], word[{im.word_bits - 1}:0]}}`: "
                       f"slot `word*{lanes}+k` fired for each set bit k")
     options = ("" if info["preload"] else " --no-preload") + (" --lutram" if info["lutram"] else "")
-    mems = "\n".join(f"| {mid} | `{name}` | {depth} | {width} | `mem/{name.replace('.', '_')}.hex` |"
+    mems = "\n".join(f"| {mid} | `{name}` | {depth} | {width} | `{image_file(name)}` |"
                      for mid, name, depth, width, _ in memory_map(im))
     return f"""# rcsnn_core — event-driven spiking core ({len(s.sizes)} groups, {s.n_neurons} neurons, {lanes} lanes)
 
@@ -78,15 +82,21 @@ Encodings: rowptr word = `start | count << {im.start_bits}` (fan-out of pre neur
 block's matrix is `entries[start .. start+count-1]` at row `row_base + j`); entry = `row | negative << {im.row_bits}`
 (post local index `row*{lanes} + lane`); bias: signed Wv; membrane: `v | s << {wv}`.
 Accumulators are {im.acc_width}-bit signed (sized for every synapse active at once).
-Parameters preloaded: {'yes' if info['preload'] else 'no — write load.hex through the load port first (testbench: +load)'}.
+Parameters preloaded: {'yes' if info['preload'] else 'no — write load.hex through the load port first'}. The benches
+write every image of `mem/` through the load port before the first step (edit an image and the benches
+run on it); `+preload` skips that and runs on the contents compiled into the design.
 
 ## Files and commands
 
 * `x.hex`, `expected.hex`: {steps} steps of example stimulus (one beat per line) and the reference raster (lane masks).
-* Icarus: `iverilog -g2012 -Ptb.STEPS={steps} -o tb tb_rcsnn.v rcsnn_core.v && vvp tb [+vcd] [+membranes] [+load]`
+* Icarus: `iverilog -g2012 -Ptb.STEPS={steps} -o tb tb_rcsnn.v rcsnn_core.v && vvp -n tb [+vcd] [+membranes] [+preload]`
   → `PASS`/`FAIL` with the first divergence, `spikes.hex`, `cycles.txt`, `rcsnn.vcd`; view: `gtkwave rcsnn.gtkw`.
+  Four-state: an X/Z on any output after reset is an `ERROR:`.
 * Verilator: `verilator --cc --exe --build {' '.join(VERILATOR_FLAGS)} rcsnn_core.v harness.cpp -o Vrcsnn_core`,
-  then `obj_dir/Vrcsnn_core +steps={steps} [+vcd +vcd_from=T] [+membranes]`.
+  then `obj_dir/Vrcsnn_core +steps={steps} [+vcd +vcd_from=T] [+membranes] [+preload]`.
+* Both: a step that does not raise `done` within {cycle_limit(im)} cycles is an `ERROR:` (`+cycle_limit=C`
+  overrides it); `+stream` runs one step per round trip on stdin/stdout (`rcsnn generate --backend verilator|icarus`).
+* Check this directory, edited or not: `rcsnn verify CORE --backend verilator|icarus --hdl .`.
 * Synthesis: `rcsnn synth . --target ecp5-25f|ice40-up5k` (reads `rcsnn_synth.il`: the core behind
   serial pins `si`/`capture`/`so`, {info['chain_bits']} chain flip-flops).
 * Regenerate: `rcsnn verilog CORE -o DIR --lanes {lanes} --steps {steps}{options}`.

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from amaranth.back import rtlil
 
+from ..errors import RcsnnError
+from ..files import check_manifest, field, manifest, read_json, snapshot, written_since
 from ..ir.arrays import Core
 from ..ir.graph import Graph
 from ..ir.reference import simulate_fixed
@@ -29,9 +31,11 @@ from .layout import Image, build_image
 from .simulate import beats
 from .wrapper import SerialWrapper, port_signals
 
-__all__ = ["TOP", "write_stimulus", "design_info", "emit"]
+__all__ = ["TOP", "DESIGN", "write_core", "write_stimulus", "design_info", "emit", "read_design"]
 
 TOP = "rcsnn_core"
+#: The sidecar of an emitted directory (:func:`design_info` plus ``files``: SHA-256 of every file written).
+DESIGN = "design.json"
 
 
 def _rtlil(top, name: str, ports: dict) -> str:
@@ -41,6 +45,15 @@ def _rtlil(top, name: str, ports: dict) -> str:
 def _hex_lines(values, width: int) -> str:
     digits = max(1, (width + 3) // 4)
     return "".join(f"{int(v):0{digits}x}\n" for v in values)
+
+
+def write_core(core, out: Path) -> None:
+    """``rcsnn_core.il`` and ``rcsnn_core.v`` in ``out`` for ``core``: a :class:`NeuromorphicCore` or any
+    component with the same ports (:func:`~rcsnn.digital.wrapper.port_signals` names them)."""
+    (out / f"{TOP}.il").write_text(_rtlil(core, TOP, {n: (s, None) for n, s, _ in port_signals(core)}))
+    yosys(f"read_rtlil {TOP}.il\nproc -norom\npmuxtree\nmemory_collect\n"
+          f"attrmap -remove generator -remove top -remove src -remove amaranth.hierarchy -remove amaranth.decoding\n"
+          f"write_verilog {TOP}.v\n", out, "yosys (write_verilog)", EMIT_TIMEOUT)
 
 
 def write_stimulus(out: Path, image: Image, xq: np.ndarray, expected: np.ndarray) -> None:
@@ -69,27 +82,47 @@ def emit(graph: Graph, out: Path, xq: np.ndarray, preload: bool = True, lutram: 
     core, image = graph.arrays(), build_image(graph)
     out.mkdir(parents=True, exist_ok=True)
     (out / "mem").mkdir(exist_ok=True)
+    before = snapshot(out)
     names = [g.name for g in core.groups]
-    sim_core = NeuromorphicCore(image, trace=True, preload=preload, lutram=lutram)
-    (out / f"{TOP}.il").write_text(_rtlil(sim_core, TOP, {n: (s, None) for n, s, _ in port_signals(sim_core)}))
+    write_core(NeuromorphicCore(image, trace=True, preload=preload, lutram=lutram), out)
     wrapper = SerialWrapper(image, preload, lutram)
     pins = {"si": (wrapper.si, None), "capture": (wrapper.capture, None), "so": (wrapper.so, None)}
     (out / "rcsnn_synth.il").write_text(_rtlil(wrapper, "rcsnn_synth", pins))
-    yosys(f"read_rtlil {TOP}.il\nproc -norom\npmuxtree\nmemory_collect\n"
-          f"attrmap -remove generator -remove top -remove src -remove amaranth.hierarchy -remove amaranth.decoding\n"
-          f"write_verilog {TOP}.v\n", out, "yosys (write_verilog)", EMIT_TIMEOUT)
     for _mem, name, _depth, width, contents in memory_map(image):
-        (out / "mem" / f"{name.replace('.', '_')}.hex").write_text(_hex_lines(contents, width))
+        (out / testbench.image_file(name)).write_text(_hex_lines(contents, width))
     layout = load_layout(image)
     loads = load_words(image)
     (out / "load.hex").write_text(_hex_lines(loads, layout.size))
-    (out / "tb_rcsnn.v").write_text(testbench.verilog_testbench(image, names, layout.size, len(loads)))
+    (out / "tb_rcsnn.v").write_text(testbench.verilog_testbench(image, names))
     (out / "harness.cpp").write_text(testbench.verilator_harness(image, names))
     (out / "rcsnn.gtkw").write_text(testbench.gtkwave_save(image))
     write_stimulus(out, image, xq, simulate_fixed(core, xq).spikes)
     info = design_info(core, image, preload, lutram, wrapper.chain_bits)
-    (out / "design.json").write_text(json.dumps(info, indent=1) + "\n")
     from .docs import readme
 
     (out / "README.md").write_text(readme(core, image, info, len(xq)))
+    info["files"] = manifest(out, written_since(out, before))  # SHA-256 of every file written: readers check them
+    (out / "design.json").write_text(json.dumps(info, indent=1) + "\n")
     return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def read_design(directory: str | Path, trust_edits: bool = False) -> dict:
+    """``design.json`` of a directory written by :func:`emit`, the keys synthesis uses checked and its files' SHA-256
+    compared with the ones it records (unless ``trust_edits``; the files must exist either way).
+    Every problem is one :class:`RcsnnError` line naming the file and the key."""
+    directory = Path(directory)
+    rewrite = f"rcsnn verilog CORE -o {directory}"
+    if not directory.is_dir():
+        raise RcsnnError(f"{directory}: not a directory; write the design first with: {rewrite}")
+    where = str(directory / DESIGN)
+    design = read_json(directory / DESIGN, "design description", f"write the design with: {rewrite}")
+    if not 1 <= field(design, "lanes", "int", where) <= 32:
+        raise RcsnnError(f"{where}: key 'lanes' = {design['lanes']}: must be 1..32")
+    field(design, "Wv", "int", where, minimum=2)
+    field(design, "chain_bits", "int", where, minimum=0)
+    field(design, "preload", "bool", where)
+    field(design, "lutram", "bool", where, default=False)
+    for k, group in enumerate(field(design, "groups", "list", where)):
+        field(group, "size", "int", f"{where}: groups[{k}]", minimum=1)
+    check_manifest(directory, design.get("files"), where, trust_edits=trust_edits, rewrite=rewrite)
+    return design

@@ -2,7 +2,13 @@
 
 Every runner takes quantised currents ``xq`` ``(steps, N)`` int64 and returns a :class:`HardwareRun`
 in neuron order; the HDL runners use the files written by :mod:`rcsnn.digital.emit` and the
-harness/testbench there (stimulus ``x.hex``: one beat of L currents per line, slot order).
+harness/testbench there (stimulus ``x.hex``: one beat of L currents per line, slot order; the
+memory images ``mem/*.hex`` are written through the load port first, see :mod:`.testbench`).
+
+Every run is bounded twice (:mod:`rcsnn.digital.cycles`): a step that does not raise ``done``
+within :func:`~rcsnn.digital.cycles.cycle_limit` cycles is a one-line :class:`RcsnnError` naming
+the step, and the whole run has a wall-clock timeout (:func:`~rcsnn.digital.cycles.wall_timeout`,
+from the number of steps). Icarus runs four-state: an X/Z on an output is an error too.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RcsnnError
-from ..tools import BUILD_TIMEOUT, SIM_TIMEOUT, ToolRun, run
+from ..tools import BUILD_TIMEOUT, ToolRun, run
 from .core import NeuromorphicCore
+from .cycles import cycle_limit, wall_timeout
 from .layout import Image
 
-__all__ = ["VERILATOR_FLAGS", "HardwareRun", "beats", "unpack_membranes", "unpack_spikes", "run_pysim",
-           "build_verilator", "run_verilator", "run_icarus"]
+__all__ = ["VERILATOR_FLAGS", "HardwareRun", "beats", "unpack_membranes", "unpack_spikes", "pysim_step", "run_pysim",
+           "build_verilator", "run_verilator", "compile_icarus", "run_icarus", "bench_error"]
 
 VERILATOR_FLAGS = ["-O2", "--trace", "-Wno-WIDTH", "--top-module", "rcsnn_core"]
 
@@ -58,8 +65,42 @@ def unpack_spikes(image: Image, words: np.ndarray) -> np.ndarray:
     return image.slots.from_slots(bits)
 
 
-def run_pysim(image: Image, xq: np.ndarray, vcd: Path | None = None) -> HardwareRun:
-    """Run ``steps`` steps in Amaranth's simulator (~25 K cycles/s: small cores only)."""
+async def pysim_step(ctx, dut: NeuromorphicCore, words: np.ndarray, masks: np.ndarray, membranes: np.ndarray, *,
+                     step: int = 0, limit: int | None = None, deadline: float | None = None) -> int:
+    """One step of ``dut`` (built with ``trace=True``) in an Amaranth testbench ``ctx``: pulse ``start``, stream
+    the packed currents ``words`` ``(n_words,)`` (:func:`beats`), collect the lane masks into ``masks`` and the
+    packed membranes into ``membranes`` ``(n_words,)`` until ``done``; returns the step's cycle count.
+
+    A step without ``done`` after ``limit`` cycles (default :func:`~rcsnn.digital.cycles.cycle_limit`) or
+    running past ``deadline`` (``time.monotonic()`` seconds) is an :class:`RcsnnError` naming ``step``."""
+    n_words = len(words)
+    limit = cycle_limit(dut.image) if limit is None else limit
+    ctx.set(dut.start, 1)
+    beat = 0
+    for cycle in range(limit + 1):
+        if cycle == limit:
+            raise RcsnnError(f"Amaranth: step {step}: the core did not raise done within {limit} cycles (cycle limit)")
+        if deadline is not None and cycle % 256 == 0 and time.monotonic() > deadline:
+            raise RcsnnError(f"Amaranth simulator: timed out at step {step} (wall-clock limit of the run)")
+        ctx.set(dut.x.valid, beat < n_words)
+        ctx.set(dut.x.payload.as_value(), int(words[min(beat, n_words - 1)]))
+        _, _, ready, sv, word, mask, mv, mword, v, done, count = await ctx.tick().sample(
+            dut.x.ready, dut.spikes.valid, dut.spikes.payload.word, dut.spikes.payload.mask,
+            dut.membranes.valid, dut.membranes.payload.word, dut.membranes.payload.v.as_value(),
+            dut.done, dut.cycles)
+        ctx.set(dut.start, 0)
+        beat += bool(ready and beat < n_words)
+        if sv:
+            masks[word] = mask
+        if mv:
+            membranes[mword] = v
+        if done:
+            return int(count)
+
+
+def run_pysim(image: Image, xq: np.ndarray, vcd: Path | None = None, *, timeout: float | None = None) -> HardwareRun:
+    """Run ``steps`` steps in Amaranth's simulator (~25 K cycles/s: small cores only), every step within the
+    cycle limit and the run within ``timeout`` wall seconds (default :func:`~rcsnn.digital.cycles.wall_timeout`)."""
     from amaranth.sim import Simulator
 
     dut = NeuromorphicCore(image, trace=True)
@@ -69,26 +110,13 @@ def run_pysim(image: Image, xq: np.ndarray, vcd: Path | None = None) -> Hardware
     membranes = np.zeros((steps, n_words), dtype=object)
     cycles = np.zeros(steps, dtype=np.int64)
 
+    limit = cycle_limit(image)
+    deadline = time.monotonic() + (wall_timeout(image, steps, "amaranth") if timeout is None else timeout)
+
     async def bench(ctx):
         for t in range(steps):
-            ctx.set(dut.start, 1)
-            beat = 0
-            while True:
-                ctx.set(dut.x.valid, beat < n_words)
-                ctx.set(dut.x.payload.as_value(), int(stimulus[t, min(beat, n_words - 1)]))
-                _, _, ready, sv, word, mask, mv, mword, v, done, count = await ctx.tick().sample(
-                    dut.x.ready, dut.spikes.valid, dut.spikes.payload.word, dut.spikes.payload.mask,
-                    dut.membranes.valid, dut.membranes.payload.word, dut.membranes.payload.v.as_value(),
-                    dut.done, dut.cycles)
-                ctx.set(dut.start, 0)
-                beat += bool(ready and beat < n_words)
-                if sv:
-                    masks[t, word] = mask
-                if mv:
-                    membranes[t, mword] = v
-                if done:
-                    cycles[t] = count
-                    break
+            cycles[t] = await pysim_step(ctx, dut, stimulus[t], masks[t], membranes[t], step=t, limit=limit,
+                                         deadline=deadline)
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -117,8 +145,20 @@ def _collect(image: Image, work: Path, steps: int, membranes: bool, seconds: flo
     return HardwareRun(unpack_spikes(image, masks), v, cycles, seconds)
 
 
+def bench_error(text: str, tool: str) -> RcsnnError | None:
+    """The bench's first ``ERROR: ...`` line in ``text`` as a one-line error naming ``tool``, if any."""
+    for line in text.splitlines():
+        if line.startswith("ERROR:"):
+            return RcsnnError(f"{tool}: {line[len('ERROR:'):].strip()}")
+    return None
+
+
 def _bench_output(proc: ToolRun, tool: str) -> None:
-    """Raise unless the bench printed PASS or FAIL (a crash or a missing file is an error, a FAIL is data)."""
+    """Raise on an ``ERROR:`` line (cycle limit, X/Z, a bad memory image) or unless the bench printed PASS or
+    FAIL (a crash or a missing file is an error, a FAIL is data)."""
+    error = bench_error(proc.stdout, tool)
+    if error is not None:
+        raise error
     if "PASS" not in proc.stdout and "FAIL" not in proc.stdout:
         tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
         raise RcsnnError(f"{tool} bench did not finish: {tail}")
@@ -138,25 +178,36 @@ def build_verilator(work: Path) -> Path:
 
 
 def run_verilator(image: Image, work: Path, steps: int, membranes: bool = False,
-                  vcd_from: int | None = None, *, timeout: float = SIM_TIMEOUT) -> HardwareRun:
-    """Run the Verilator harness on the files emitted in ``work`` (x.hex, expected.hex), stopping it after
-    ``timeout`` seconds of wall time (the build has its own limit)."""
+                  vcd_from: int | None = None, *, timeout: float | None = None) -> HardwareRun:
+    """Run the Verilator harness on the files emitted in ``work`` (x.hex, expected.hex, mem/), stopping it after
+    ``timeout`` seconds of wall time (default :func:`~rcsnn.digital.cycles.wall_timeout`; the build has its own)."""
     exe = build_verilator(work).resolve()
     args = [f"+steps={steps}"] + ["+membranes"] * membranes
     if vcd_from is not None:
         args += ["+vcd", f"+vcd_from={vcd_from}"]
+    timeout = wall_timeout(image, steps, "verilator") if timeout is None else timeout
     proc = run([str(exe), *args], cwd=work, check=False, what="Verilator harness", timeout=timeout)
     _bench_output(proc, "Verilator")
     return _collect(image, work, steps, membranes, proc.seconds)
 
 
-def run_icarus(image: Image, work: Path, steps: int, membranes: bool = False, vcd: bool = False, *,
-               timeout: float = SIM_TIMEOUT) -> HardwareRun:
-    """Compile ``tb_rcsnn.v`` with Icarus and run it on the files emitted in ``work``, stopping ``vvp``
-    after ``timeout`` seconds of wall time (the compile has its own limit)."""
-    run(["iverilog", "-g2012", f"-Ptb.STEPS={steps}", "-o", "tb", "tb_rcsnn.v", "rcsnn_core.v"],
+def compile_icarus(work: Path, steps: int = 1, sources: tuple[str, ...] = ("rcsnn_core.v",),
+                   flags: tuple[str, ...] = ()) -> None:
+    """``iverilog`` ``tb_rcsnn.v`` and ``sources`` in ``work`` into ``work/tb``
+    (at most :data:`~rcsnn.tools.BUILD_TIMEOUT`)."""
+    run(["iverilog", "-g2012", *flags, f"-Ptb.STEPS={steps}", "-o", "tb", "tb_rcsnn.v", *sources],
         cwd=work, what="iverilog", timeout=BUILD_TIMEOUT)
-    proc = run(["vvp", "-n", "tb", *(["+membranes"] * membranes), *(["+vcd"] * vcd)], cwd=work, check=False,
-               what="vvp", timeout=timeout)
-    _bench_output(proc, "Icarus")
+
+
+def run_icarus(image: Image, work: Path, steps: int, membranes: bool = False, vcd: bool = False, *,
+               timeout: float | None = None, sources: tuple[str, ...] = ("rcsnn_core.v",), flags: tuple[str, ...] = (),
+               plusargs: tuple[str, ...] = (), simulator: str = "icarus", tool: str = "Icarus") -> HardwareRun:
+    """Compile ``tb_rcsnn.v`` with Icarus (with ``sources`` and ``flags``) and run it on the files emitted in
+    ``work``, stopping ``vvp`` after ``timeout`` seconds of wall time (default
+    :func:`~rcsnn.digital.cycles.wall_timeout` of ``simulator``; the compile has its own limit)."""
+    compile_icarus(work, steps, sources, flags)
+    timeout = wall_timeout(image, steps, simulator) if timeout is None else timeout
+    proc = run(["vvp", "-n", "tb", *plusargs, *(["+membranes"] * membranes), *(["+vcd"] * vcd)], cwd=work,
+               check=False, what=f"vvp ({tool})", timeout=timeout)
+    _bench_output(proc, tool)
     return _collect(image, work, steps, membranes, proc.seconds)

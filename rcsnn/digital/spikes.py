@@ -78,8 +78,10 @@ class SpikeQueue(wiring.Component):
         # as shifts and adds, so no multiplier is spent on a constant)
         mask, group, pre_base = Signal(lanes), Signal(bits(len(im.slots.sizes) - 1)), Signal(im.pre_bits)
         cursor = Signal(im.block_bits)
-        lowest = Signal(range(lanes))
-        for k in reversed(range(lanes)):
+        # lane of the lowest set bit of the mask (one lane: always 0, and no zero-width signal, which
+        # Verilog would declare as ``[-1:0]``)
+        lowest = Signal(range(lanes), name="lowest") if lanes > 1 else Const(0, 1)
+        for k in reversed(range(lanes) if lanes > 1 else ()):
             with m.If(mask[k]):
                 m.d.comb += lowest.eq(k)
         n_blocks = Array(Const(n, bits(len(im.blocks))) for n in im.pre_count)[group]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import RcsnnError
 from ..tools import SYNTH_TIMEOUT, run, yosys
+from .emit import read_design
 
 __all__ = ["Target", "TARGETS", "FREQUENCY_MHZ", "synthesize", "summary"]
 
@@ -67,13 +68,16 @@ def _advice(name: str, over: dict[str, tuple[int, int]], design: dict) -> str:
     return "; ".join(tips)
 
 
-def synthesize(design_dir: Path, name: str) -> dict:
-    """Synthesise, place and route ``design_dir`` for target ``name``; returns (and writes) the report."""
+def synthesize(design_dir: Path, name: str, trust_edits: bool = False) -> dict:
+    """Synthesise, place and route ``design_dir`` for target ``name``; returns (and writes) the report.
+
+    ``design.json`` is checked first (:func:`~rcsnn.digital.emit.read_design`: keys, and the files'
+    SHA-256 unless ``trust_edits``)."""
     target = TARGETS[name]
     design_dir = Path(design_dir)
+    design = read_design(design_dir, trust_edits)
     if not (design_dir / "rcsnn_synth.il").exists():
         raise RcsnnError(f"{design_dir}: no rcsnn_synth.il; write the design first with: rcsnn verilog CORE -o {design_dir}")
-    design = json.loads((design_dir / "design.json").read_text())
     work = design_dir / "synth" / name
     work.mkdir(parents=True, exist_ok=True)
     spram = " -spram" if name.startswith("ice40") and not design["preload"] else ""

@@ -1,13 +1,23 @@
 """Self-checking benches for the emitted Verilog: a Verilog testbench (Icarus) and a Verilator C++ harness.
 
-Both run ``STEPS`` steps of ``rcsnn_core`` with the same files and protocol:
+Both run ``rcsnn_core`` with the same files, protocol and checks:
 
+* memories: after reset every image ``mem/lane<k>_<kind>.hex`` is written through the ``load`` port
+  (so the images in ``mem/`` are what runs, hand-edited or not; a missing or non-hex line is an
+  error); ``+preload`` skips that and runs on the contents compiled into the design;
 * ``x.hex``: ``STEPS * n_words`` lines, one ``x`` beat each (L currents, lane k at bit ``k * Wv``);
 * ``expected.hex``: ``STEPS * n_words`` lines, the expected lane mask of each word;
 * writes ``spikes.hex`` (same layout as ``expected.hex``), ``cycles.txt`` (cycles of each step) and,
   with ``+membranes``, ``membranes.hex`` (one line of L membranes per word per step);
 * prints ``PASS`` or ``FAIL`` with the first divergent (step, group, neuron); ``+vcd`` writes
-  ``rcsnn.vcd`` (Verilator: from step ``+vcd_from=T``).
+  ``rcsnn.vcd`` (Verilator: from step ``+vcd_from=T``);
+* ``+stream``: no files; one step per round trip: ``n_words`` hex beats on stdin, then one line
+  ``STEP t cycles mask_0 .. mask_{n_words-1}`` (hex) on stdout, flushed; end of input ends the run
+  (``END: n steps``);
+* errors are one line ``ERROR: ...``: a step that does not raise ``done`` within the cycle limit
+  (:func:`rcsnn.digital.cycles.cycle_limit`, ``+cycle_limit=C`` overrides it), and in Icarus (four-state)
+  any X/Z on an output after reset (``busy``, ``done``, ``cycles``, ``x.ready``, ``spikes.valid`` and
+  ``.payload``, ``membranes.valid``, and ``membranes.payload`` while valid).
 
 Protocol per step: ``start`` high for one cycle, ``x`` valid until ``n_words`` beats were
 accepted, then wait for ``done`` (which carries ``cycles``).
@@ -20,22 +30,37 @@ Group names reach the benches only as string literals (:func:`rcsnn.templates.c_
 from __future__ import annotations
 
 from ..templates import render
+from .core import load_layout, memory_map
+from .cycles import cycle_limit
 from .layout import Image
 
-__all__ = ["verilog_testbench", "verilator_harness", "gtkwave_save"]
+__all__ = ["image_file", "verilog_testbench", "verilator_harness", "gtkwave_save"]
 
 PACKAGE = "rcsnn.digital"
 
 
+def image_file(name: str) -> str:
+    """The memory image file of memory ``name`` (``lane<k>.<kind>`` of :func:`~rcsnn.digital.core.memory_map`)."""
+    return f"mem/{name.replace('.', '_')}.hex"
+
+
 def _common(image: Image, names: list[str]) -> dict:
-    """Sizes shared by both benches, the group names and each group's first word."""
+    """Sizes shared by both benches, the load payload and memory images, the cycle limit, the group names
+    and each group's first word."""
+    layout = load_layout(image)
+    mmap = memory_map(image)
     return {"nw": image.slots.n_words, "lanes": image.lanes, "wv": image.Wv, "wb": image.word_bits,
+            "load_width": layout.size, "mem_bits": layout["addr"].offset, "addr_shift": layout["addr"].offset,
+            "data_shift": layout["data"].offset, "data_width": layout.size - layout["data"].offset,
+            "max_depth": max(depth for _, _, depth, _, _ in mmap),
+            "memories": [{"id": mem, "file": image_file(name), "depth": depth} for mem, name, depth, _, _ in mmap],
+            "cycle_limit": cycle_limit(image),
             "names": list(names), "groups": [{"index": g, "base": base} for g, base in enumerate(image.slots.word_base)]}
 
 
-def verilog_testbench(image: Image, names: list[str], load_width: int, n_loads: int) -> str:
-    """``tb_rcsnn.v`` for Icarus (``iverilog -g2012 -Ptb.STEPS=N``); ``+load`` first writes ``load.hex``."""
-    return render(PACKAGE, "tb_rcsnn.v.j2", load_width=load_width, n_loads=n_loads, **_common(image, names))
+def verilog_testbench(image: Image, names: list[str]) -> str:
+    """``tb_rcsnn.v`` for Icarus (``iverilog -g2012 -Ptb.STEPS=N``)."""
+    return render(PACKAGE, "tb_rcsnn.v.j2", **_common(image, names))
 
 
 def _cxx_word_io(width: int, port: str) -> tuple[str, str]:
@@ -58,12 +83,13 @@ def _vname(port: str) -> str:
 def verilator_harness(image: Image, names: list[str]) -> str:
     """``harness.cpp`` for ``verilator --cc --exe --build`` (same files and messages as the testbench)."""
     lanes, wv, wb = image.lanes, image.Wv, image.word_bits
-    xw, sw, mw = lanes * wv, wb + lanes, wb + lanes * wv
+    xw, sw, mw, lw = lanes * wv, wb + lanes, wb + lanes * wv, load_layout(image).size
     set_x, _ = _cxx_word_io(xw, "x__payload")
     _, get_s = _cxx_word_io(sw, "spikes__payload")
     _, get_m = _cxx_word_io(mw, "membranes__payload")
+    set_l, _ = _cxx_word_io(lw, "load__payload")
     return render(PACKAGE, "harness.cpp.j2", x_words=(xw + 31) // 32, m_words=(mw + 31) // 32, s_words=(sw + 31) // 32,
-                  set_x=set_x, get_s=get_s, get_m=get_m, **_common(image, names))
+                  l_words=(lw + 31) // 32, set_x=set_x, get_s=get_s, get_m=get_m, set_l=set_l, **_common(image, names))
 
 
 def gtkwave_save(image: Image) -> str:

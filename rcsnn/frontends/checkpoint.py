@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RcsnnError
+from ..files import atomic_file, field
 from ..ir.arrays import Core, FixedFormat, NeuronGroup, SynapseBlock, TokenFrontend
 from ..ir.graph import Graph
 
@@ -66,7 +67,8 @@ def save_checkpoint(graph: Graph, path: str | Path, extra: dict | None = None) -
     if core.frontend is not None:
         tensors["frontend.embedding"] = core.frontend.embedding
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
-    save_file(tensors, str(path), metadata={"rcsnn": json.dumps(config, sort_keys=True)})
+    with atomic_file(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"rcsnn": json.dumps(config, sort_keys=True)})
 
 
 def read_config(path: str | Path) -> dict:
@@ -96,13 +98,15 @@ def load_checkpoint(path: str | Path) -> Graph:
             raise RcsnnError(f"{where}: key {key!r}: dtype {a.dtype}, expected floating point")
         return a.astype(np.float64)
 
-    try:
-        groups_cfg = config["groups"]
-        synapses_cfg = config["synapses"]
-        fixed = FixedFormat(**{k: int(config["fixed"][k]) for k in ("Wv", "Fv", "Fb")})
-        dt = float(config["dt"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RcsnnError(f"{where}: config key {exc} is missing or malformed") from None
+    cfg = f"{where}: config"
+    groups_cfg = field(config, "groups", "list", cfg)
+    synapses_cfg = field(config, "synapses", "list", cfg)
+    fixed_cfg = field(config, "fixed", "dict", cfg)
+    fixed = FixedFormat(**{k: field(fixed_cfg, k, "int", cfg, label=f"fixed.{k}") for k in ("Wv", "Fv", "Fb")})
+    dt = field(config, "dt", "number", cfg)
+    vocab = field(config, "vocab", "str", cfg, default=None)
+    for key in ("training", "metrics"):
+        field(config, key, "dict", cfg, default=None)
     beta = tensor("groups.beta", np.float64, 1)
     theta = tensor("groups.theta", np.float64, 1)
     alpha = tensor("synapses.alpha", np.float64, 1)
@@ -110,15 +114,14 @@ def load_checkpoint(path: str | Path) -> Graph:
                          ("synapses.alpha", alpha, len(synapses_cfg))):
         if a.shape != (want,):
             raise RcsnnError(f"{where}: key {key!r}: shape {a.shape}, expected ({want},) from the config")
-    try:
-        groups = tuple(NeuronGroup(str(g["name"]), int(g["size"]), float(b), float(t), str(g["reset"]))
-                       for g, b, t in zip(groups_cfg, beta, theta))
-        synapses = tuple(SynapseBlock(str(s["pre"]), str(s["post"]), str(s["matrix"]), float(a), int(s.get("delay", 1)))
-                         for s, a in zip(synapses_cfg, alpha))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RcsnnError(f"{where}: config groups/synapses entry is malformed: missing or bad {exc}") from None
+    groups = tuple(NeuronGroup(field(g, "name", "str", f"{cfg}: groups[{k}]"),
+                               field(g, "size", "int", f"{cfg}: groups[{k}]", minimum=1), float(b), float(t),
+                               field(g, "reset", "str", f"{cfg}: groups[{k}]"))
+                   for k, (g, b, t) in enumerate(zip(groups_cfg, beta, theta)))
+    synapses = tuple(SynapseBlock(*(field(s, key, "str", f"{cfg}: synapses[{k}]") for key in ("pre", "post", "matrix")),
+                                  float(a), field(s, "delay", "int", f"{cfg}: synapses[{k}]", default=1))
+                     for k, (s, a) in enumerate(zip(synapses_cfg, alpha)))
     matrices = {s.matrix: tensor(f"matrix.{s.matrix}", np.int8, 2) for s in synapses}
-    vocab = config.get("vocab")
     embedding = tensor("frontend.embedding", np.float64, 2, optional=vocab is None)
     core = Core(
         groups=groups,
@@ -132,7 +135,7 @@ def load_checkpoint(path: str | Path) -> Graph:
         readout_bias=tensor("readout.bias", np.float64, 1, optional=True),
         frontend=TokenFrontend(vocab, embedding) if vocab is not None else None,
     )
-    return Graph.from_arrays(core.validate(where))
+    return Graph.from_arrays(core, where)
 
 
 def _open(path: Path) -> tuple[dict, dict[str, np.ndarray]]:

@@ -44,7 +44,8 @@ exactly one Input, shape (n_in,)           input port
 Input -> Affine/Linear -> LIF              input_weight rows (times the gain); Affine bias -> bias
 Input -> LIF                               identity input weights
 LIF (scalar or per-neuron params)          groups: contiguous runs of equal (tau, v_threshold);
-                                           group names from the node key (``lif_`` prefix dropped)
+                                           group names from the node key (``lif_`` prefix dropped,
+                                           other characters than ASCII letters, digits, ``_`` -> ``_``)
 LIF -> Affine/Linear -> LIF, on a cycle    synapse blocks alpha*T, one alpha per block after the
 (self-loop or strongly connected)          gain; delay 1 (spikes of step t-1); Affine bias -> bias
 LIF -> Affine/Linear -> LIF, off cycles    synapse blocks alpha*T with delay 0: the spikes of the
@@ -86,6 +87,7 @@ import nir
 import numpy as np
 
 from ..errors import RcsnnError
+from ..files import atomic_file
 from ..ir.arrays import Core, NeuronGroup, SynapseBlock
 from ..ir.graph import Graph
 from ..ir.nodes import RESET_MODES
@@ -180,7 +182,7 @@ def assemble(
         dt=dt,
         readout_weight=readout_weight,
         readout_bias=readout_bias,
-    ).validate(where))
+    ), where)
 
 
 def _ternary(w: np.ndarray, where: str) -> tuple[float, np.ndarray]:
@@ -258,8 +260,10 @@ def graph_to_nir(graph: Graph) -> nir.NIRGraph:
 
 
 def write_nir(graph: Graph, path: str | Path) -> None:
-    """Write ``graph_to_nir(graph)`` to a ``.nir`` (HDF5) file; same graph, same bytes."""
-    nir.write(str(path), graph_to_nir(graph))
+    """Write ``graph_to_nir(graph)`` to a ``.nir`` (HDF5) file, whole or not at all; same graph, same bytes."""
+    nir_graph = graph_to_nir(graph)
+    with atomic_file(path) as tmp:
+        nir.write(str(tmp), nir_graph)
 
 
 # --------------------------------------------------------------------------- import
@@ -469,7 +473,7 @@ def _lif_params(key: str, lif: nir.LIF, n: int, dt: float, where: str):
     if (v_reset != 0).any():
         raise RcsnnError(f"{where}: LIF node {key!r}: v_reset={v_reset[v_reset != 0][0]:.6g}; both reset modes "
                          "(zero: v -> 0, subtract: v -> v - theta) need v_reset = 0")
-    name = re.sub(r"\W", "_", key)
+    name = re.sub(r"[^A-Za-z0-9_]", "_", key)
     name = name[4:] if name.startswith("lif_") and len(name) > 4 else name
     k = dt / tau
     return name, 1.0 - k, theta, k * v_leak, r * k

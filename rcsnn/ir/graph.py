@@ -22,6 +22,7 @@ builders compute with.
 from __future__ import annotations
 
 import copy
+import re
 
 import networkx as nx
 import numpy as np
@@ -30,9 +31,24 @@ from ..errors import RcsnnError
 from .arrays import Core, FixedFormat, NeuronGroup, SynapseBlock, TokenFrontend
 from .nodes import LIF, Input, Output, Projection, Spikes, Synapse
 
-__all__ = ["Graph", "INPUT", "OUTPUT"]
+__all__ = ["Graph", "INPUT", "OUTPUT", "NAME_PATTERN", "check_name"]
 
 INPUT, OUTPUT = "input", "output"
+
+#: Group names and matrix keys: they reach generated C++, Verilog, SPICE and Markdown (as string
+#: literals and comments, escaped there too) and checkpoint tensor keys. Letters, digits, ``_`` and
+#: ``.`` (nested NIR keys), 1 to 64 characters, not starting with ``.``; a leading digit is allowed
+#: (snnTorch's exporter names layers ``1_lif``).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.]{0,63}")
+
+
+def check_name(name, what: str, where: str) -> str:
+    """``name`` if it matches :data:`NAME_PATTERN`, else one :class:`RcsnnError` line naming it and ``where``."""
+    if not isinstance(name, str) or NAME_PATTERN.fullmatch(name) is None:
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+        raise RcsnnError(f"{where}: {what} {shown} is not a valid name (1-64 letters, digits, '_' or '.', "
+                         "not starting with '.')")
+    return name
 
 
 class Graph:
@@ -64,21 +80,28 @@ class Graph:
         """The input port of ``size`` channels (add it before the groups)."""
         self.nx.add_node(INPUT, op=Input(int(size)))
 
-    def add_group(self, name: str, lif: LIF, input_weight: np.ndarray) -> None:
-        """A LIF group fed by the input port through ``input_weight`` ``(lif.size, n_in)``."""
+    def add_group(self, name: str, lif: LIF, input_weight: np.ndarray, where: str = "graph") -> None:
+        """A LIF group fed by the input port through ``input_weight`` ``(lif.size, n_in)``.
+
+        ``name`` must match :data:`NAME_PATTERN` (errors name ``where``, e.g. the file read)."""
+        check_name(name, "group name", where)
         if name in (INPUT, OUTPUT):
-            raise RcsnnError(f"group name {name!r} is reserved for a port")
+            raise RcsnnError(f"{where}: group name {name!r} is reserved for a port")
         if name in self.nx:
-            raise RcsnnError(f"duplicate group name {name!r}")
+            raise RcsnnError(f"{where}: duplicate group name {name!r}")
         if INPUT not in self.nx:
             raise RcsnnError("add the input port before the groups")
         self.nx.add_node(name, op=lif)
         self.nx.add_edge(INPUT, name, op=Projection(np.asarray(input_weight, dtype=np.float64)))
         self._arrays = None
 
-    def add_matrix(self, key: str, matrix: np.ndarray) -> None:
-        """A ternary matrix that synapses name by ``key``."""
-        self.matrices[key] = np.asarray(matrix).astype(np.int8)
+    def add_matrix(self, key: str, matrix: np.ndarray, where: str = "graph") -> None:
+        """A ternary matrix that synapses name by ``key`` (a :data:`NAME_PATTERN` name; errors name ``where``)."""
+        check_name(key, "matrix key", where)
+        matrix = np.asarray(matrix)
+        if matrix.dtype != np.int8 and (matrix.dtype.kind not in "biuf" or not np.isin(matrix, (-1, 0, 1)).all()):
+            raise RcsnnError(f"{where}: key 'matrix.{key}': dtype {matrix.dtype} with entries other than -1, 0, 1")
+        self.matrices[key] = matrix.astype(np.int8)
         self._arrays = None
 
     def add_synapse(self, pre: str, post: str, synapse: Synapse) -> None:
@@ -156,16 +179,16 @@ class Graph:
         )
 
     @classmethod
-    def from_arrays(cls, core: Core) -> Graph:
-        """The IR of an array view (a front end that assembles arrays, e.g. a trained model)."""
-        core.validate()
+    def from_arrays(cls, core: Core, where: str = "core") -> Graph:
+        """The IR of an array view (a front end that assembles arrays, e.g. a trained model); errors name ``where``."""
+        core.validate(where)
         g = cls(core.dt, core.fixed, core.frontend)
         g.add_input(core.n_inputs)
         for group, sl in zip(core.groups, core.offsets().values()):
             g.add_group(group.name, LIF(group.size, group.beta, group.theta, group.reset, core.bias[sl].copy()),
-                        core.input_weight[sl].copy())
+                        core.input_weight[sl].copy(), where)
         for key, m in core.matrices.items():
-            g.add_matrix(key, m)
+            g.add_matrix(key, m, where)
         for s in core.synapses:
             g.add_synapse(s.pre, s.post, Synapse(s.matrix, s.alpha, s.delay))
         g.add_output(core.readout_weight, core.readout_bias)

@@ -43,10 +43,25 @@ def check_quantized(graph: Graph, where: str = "graph") -> None:
     derived = quantize(graph)
     for node, d in graph.nx.nodes(data=True):
         for key in ("beta_q", "theta_q", "bias_q"):
-            if key in d and not np.array_equal(np.asarray(d[key]), np.asarray(derived.nx.nodes[node][key])):
-                raise RcsnnError(f"{where}: group {node!r}: {key}={d[key]} disagrees with the fixed-point format "
-                                 f"({derived.nx.nodes[node][key]})")
+            if key in d and not _same(d[key], derived.nx.nodes[node][key]):
+                raise RcsnnError(f"{where}: group {node!r}: {key}={_short(d[key])} disagrees with the fixed-point format "
+                                 f"({_short(derived.nx.nodes[node][key])})")
     for pre, post, d in graph.nx.edges(data=True):
-        if "alpha_q" in d and int(d["alpha_q"]) != derived.nx.edges[pre, post]["alpha_q"]:
-            raise RcsnnError(f"{where}: synapses {pre}->{post}: alpha_q={d['alpha_q']} disagrees with the fixed-point "
-                             f"format ({derived.nx.edges[pre, post]['alpha_q']})")
+        if "alpha_q" in d and not _same(d["alpha_q"], derived.nx.edges[pre, post]["alpha_q"]):
+            raise RcsnnError(f"{where}: synapses {pre}->{post}: alpha_q={_short(d['alpha_q'])} disagrees with the "
+                             f"fixed-point format ({derived.nx.edges[pre, post]['alpha_q']})")
+
+
+def _same(found, derived) -> bool:
+    """Equal values and shapes (a file's value of any type against the derived integers)."""
+    if isinstance(found, int) and not isinstance(found, bool):
+        found = np.asarray(found)
+    return isinstance(found, np.ndarray) and found.dtype.kind in "iu" and np.array_equal(found, np.asarray(derived))
+
+
+def _short(value) -> str:
+    """A value on one short line (arrays are summarised)."""
+    if isinstance(value, np.ndarray) and value.size > 4:
+        return f"array of shape {value.shape}"
+    text = " ".join(repr(value.tolist() if isinstance(value, np.ndarray) else value).split())
+    return text if len(text) <= 60 else text[:57] + "..."

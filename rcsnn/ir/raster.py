@@ -25,12 +25,14 @@ Steps are 0-based everywhere; neuron ``i`` of group ``g`` is global ``group_star
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RcsnnError
+from ..files import atomic_file
 from .arrays import array_view
 
 __all__ = ["Raster", "FORMAT", "VERSION", "UNITS"]
@@ -78,11 +80,15 @@ class Raster:
         return {name: float(self.spikes[:, start:start + size].mean())
                 for name, start, size in zip(self.groups, self.group_start, self.group_size)}
 
-    def save(self, path: str | Path) -> Path:
-        """Write the ``.npz`` (the suffix is added if missing); returns the path written."""
+    @staticmethod
+    def npz_path(path: str | Path) -> Path:
+        """The file :meth:`save` writes for ``path``: ``.npz`` is added if missing."""
         path = Path(path)
-        if path.suffix != ".npz":
-            path = path.with_name(path.name + ".npz")
+        return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the ``.npz`` (the suffix is added if missing), whole or not at all; returns the path written."""
+        path = self.npz_path(path)
         arrays = {"format": np.array(FORMAT), "version": np.array(VERSION), "spikes": self.spikes,
                   "unit": np.array(self.unit), "backend": np.array(self.backend), "groups": np.array(self.groups),
                   "group_start": np.array(self.group_start, dtype=np.int64),
@@ -90,26 +96,46 @@ class Raster:
                   "provenance": np.array(json.dumps(self.provenance, sort_keys=True))}
         if self.membranes is not None:
             arrays["membranes"] = self.membranes
-        with open(path, "wb") as f:
+        with atomic_file(path) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, **arrays)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Raster:
-        """Read a raster file, checking its schema; errors name the file and the key."""
+        """Read a raster file, checking its schema; errors name the file and the key (one line each)."""
         try:
-            with np.load(path, allow_pickle=False) as z:
-                data = {k: z[k] for k in z.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise RcsnnError(f"{path}: cannot read as an rcsnn raster .npz ({exc})") from None
-        if str(data.get("format", "")) != FORMAT or int(data.get("version", 0)) != VERSION:
+            with open(path, "rb") as f:
+                if f.read(4) != b"PK\x03\x04":
+                    raise RcsnnError(f"{path}: not an .npz archive (a raster is written by rcsnn run/simulate/verify)")
+                f.seek(0)
+                with np.load(f, allow_pickle=False) as z:
+                    data = {k: z[k] for k in z.files}
+        except RcsnnError:
+            raise
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise RcsnnError(f"{path}: cannot read as an rcsnn raster .npz ({' '.join(str(exc).split())})") from None
+        scalar = {k: data[k].item() if data.get(k) is not None and data[k].shape == () else None
+                  for k in ("format", "version", "unit", "backend", "provenance")}
+        if scalar["format"] != FORMAT or scalar["version"] != VERSION:
             raise RcsnnError(f"{path}: not an rcsnn raster (format {FORMAT!r} version {VERSION})")
         for key in ("spikes", "unit", "backend", "groups", "group_start", "group_size", "provenance"):
             if key not in data:
                 raise RcsnnError(f"{path}: key {key!r} is missing")
-        spikes = data["spikes"]
-        if spikes.ndim != 2 or spikes.dtype != np.int8 or int(data["group_size"].sum()) != spikes.shape[1]:
+        spikes, sizes, starts, groups = data["spikes"], data["group_size"], data["group_start"], data["groups"]
+        if not (sizes.ndim == starts.ndim == groups.ndim == 1 and sizes.shape == starts.shape == groups.shape
+                and sizes.dtype.kind in "iu" and starts.dtype.kind in "iu" and groups.dtype.kind == "U"):
+            raise RcsnnError(f"{path}: keys 'groups', 'group_start', 'group_size' are not one name and two whole "
+                             "numbers per group")
+        if spikes.ndim != 2 or spikes.dtype != np.int8 or int(sizes.sum()) != spikes.shape[1]:
             raise RcsnnError(f"{path}: key 'spikes': {spikes.dtype} {spikes.shape} does not match the groups")
-        return cls(spikes, data.get("membranes"), str(data["unit"]), str(data["backend"]),
-                   tuple(str(g) for g in data["groups"]), tuple(int(s) for s in data["group_start"]),
-                   tuple(int(s) for s in data["group_size"]), json.loads(str(data["provenance"])))
+        membranes = data.get("membranes")
+        if membranes is not None and (membranes.shape != spikes.shape or membranes.dtype.kind not in "iuf"):
+            raise RcsnnError(f"{path}: key 'membranes': {membranes.dtype} {membranes.shape} does not match 'spikes'")
+        try:
+            provenance = json.loads(str(scalar["provenance"]))
+        except ValueError:
+            provenance = None
+        if not isinstance(provenance, dict):
+            raise RcsnnError(f"{path}: key 'provenance' is not a JSON object")
+        return cls(spikes, membranes, str(scalar["unit"]), str(scalar["backend"]), tuple(str(g) for g in groups),
+                   tuple(int(s) for s in starts), tuple(int(s) for s in sizes), provenance)

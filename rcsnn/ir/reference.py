@@ -121,19 +121,26 @@ class _Stepper:
         self.v = np.zeros(batch_shape + (core.n_neurons,), dtype=self.dtype)
         self.s = np.zeros_like(self.v)
 
-    def step(self, x: np.ndarray) -> np.ndarray:
+    def step(self, x: np.ndarray, forced: np.ndarray | None = None) -> np.ndarray:
+        """The spikes of the next step for external currents ``x``.
+
+        ``forced`` (open loop): the spikes every synapse and reset sees for this step are ``forced``
+        (e.g. another run's raster), not this stepper's own, so an error cannot cascade; the
+        returned spikes are still this stepper's decisions.
+        """
         current = x + self.bias
         for pre, post, t_transposed, alpha, delay in self.blocks:
             if delay:
                 current[..., post] = current[..., post] + alpha * (self.s[..., pre] @ t_transposed)
         spikes = np.zeros_like(self.s)
+        seen = spikes if forced is None else np.asarray(forced, dtype=self.dtype)
         for group in self.order:
             for pre, post, t_transposed, alpha, delay in self.blocks:
                 if not delay and post == group:
-                    current[..., post] = current[..., post] + alpha * (spikes[..., pre] @ t_transposed)
+                    current[..., post] = current[..., post] + alpha * (seen[..., pre] @ t_transposed)
             self.v[..., group], spikes[..., group] = self.update(group, self.v[..., group], self.s[..., group],
                                                                  current[..., group])
-        self.s = spikes
+        self.s = spikes if forced is None else seen
         return spikes
 
     def update(self, group: slice, v, s, current):
@@ -179,11 +186,11 @@ class FixedStepper(_Stepper):
         return v, (v >= theta_q).astype(np.int64)
 
 
-def _run(stepper, currents: np.ndarray, membrane_dtype) -> Run:
+def _run(stepper, currents: np.ndarray, membrane_dtype, forced: np.ndarray | None = None) -> Run:
     spikes = np.zeros(currents.shape, dtype=np.int8)
     membranes = np.zeros(currents.shape, dtype=membrane_dtype)
     for t in range(currents.shape[0]):
-        spikes[t] = stepper.step(currents[t])
+        spikes[t] = stepper.step(currents[t], None if forced is None else forced[t])
         membranes[t] = stepper.v
     return Run(spikes, membranes)
 
@@ -195,10 +202,15 @@ def simulate_float(core: Core, currents: np.ndarray) -> Run:
     return _run(FloatStepper(core, x.shape[1:-1]), x, np.float64)
 
 
-def simulate_fixed(core: Core, currents: np.ndarray, fixed: FixedCore | None = None) -> Run:
-    """Fixed-point reference run; ``currents`` are float (quantised here) or already int64."""
+def simulate_fixed(core: Core, currents: np.ndarray, fixed: FixedCore | None = None,
+                   forced: np.ndarray | None = None) -> Run:
+    """Fixed-point reference run; ``currents`` are float (quantised here) or already int64.
+
+    ``forced`` ``(steps, [batch,] N)``: open loop, every synapse and reset sees these spikes
+    (:meth:`_Stepper.step`), e.g. the float reference's raster.
+    """
     core = array_view(core)
     x = _check_currents(core, currents)
     stepper = FixedStepper(core, x.shape[1:-1], fixed)
     xq = x.astype(np.int64) if np.issubdtype(x.dtype, np.integer) else stepper.q.quantize(x)
-    return _run(stepper, xq, np.int64)
+    return _run(stepper, xq, np.int64, forced)

@@ -87,24 +87,41 @@ class Stimulus:
 
 
 def load_npy(path: str | Path, shape: tuple[int | None, ...], meaning: str) -> np.ndarray:
-    """A finite, real, numeric ``.npy`` array of ``shape`` (None: any length ≥ 1) as float64; never unpickles."""
+    """A finite, real, numeric ``.npy`` array of ``shape`` (None: any length ≥ 1) as float64; never unpickles.
+
+    The header is checked before the data is read: an ``.npz`` archive (or any other file) named
+    ``.npy``, a dtype that is not a real number (complex, strings, structured, objects), the wrong
+    number of dimensions or shape, and a header announcing more data than the file holds are each
+    one :class:`RcsnnError` line naming the file.
+    """
+    fmt = np.lib.format
+    want = "(" + ", ".join("steps" if s is None else str(s) for s in shape) + ")"
     try:
         with open(path, "rb") as f:
             if f.read(6) != b"\x93NUMPY":
                 raise RcsnnError(f"{path}: not a .npy file (an .npz archive or another format?)")
             f.seek(0)
+            version = fmt.read_magic(f)
+            if version not in ((1, 0), (2, 0)):
+                raise RcsnnError(f"{path}: .npy format version {version} is not supported (1.0 or 2.0)")
+            header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            found, _fortran, dtype = header(f, max_header_size=10_000)
+            if dtype.fields is not None or dtype.hasobject or dtype.kind not in "biuf":
+                raise RcsnnError(f"{path}: dtype {dtype}, expected a real numeric array {meaning}")
+            if len(found) != len(shape) or any(w is not None and g != w for g, w in zip(found, shape)) \
+                    or found[0] < 1:
+                raise RcsnnError(f"{path}: shape {found}, expected {want} ({meaning})")
+            start = f.tell()
+            data = f.seek(0, 2) - start
+            if int(np.prod(found, dtype=object)) * dtype.itemsize > data:
+                raise RcsnnError(f"{path}: header announces shape {found} of {dtype}, more than the file's {data} "
+                                 "bytes of data (truncated?)")
+            f.seek(0)
             a = np.load(f, allow_pickle=False)
     except RcsnnError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise RcsnnError(f"{path}: cannot read as a .npy array ({exc})") from None
-    if a.dtype.fields is not None or not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)
-                                           or a.dtype == np.bool_):
-        raise RcsnnError(f"{path}: dtype {a.dtype}, expected a real numeric array {meaning}")
-    if a.ndim != len(shape) or any(want is not None and got != want for got, want in zip(a.shape, shape)) \
-            or a.shape[0] < 1:
-        want = "(" + ", ".join("steps" if s is None else str(s) for s in shape) + ")"
-        raise RcsnnError(f"{path}: shape {a.shape}, expected {want} ({meaning})")
+    except (OSError, ValueError, EOFError, SyntaxError) as exc:
+        raise RcsnnError(f"{path}: cannot read as a .npy array ({' '.join(str(exc).split())})") from None
     a = a.astype(np.float64)
     if not np.isfinite(a).all():
         t, i = np.argwhere(~np.isfinite(a))[0]

@@ -3,11 +3,14 @@
 The host does the language model's ends — the character embedding (input currents of each token)
 and the readout ``logits = W_out s[t] + b_out`` — and a :class:`Stepper` runs the recurrent core
 one step at a time: the float64 or fixed-point reference here, a simulated circuit or digital core
-from the back ends (``rcsnn generate --backend ...`` builds those).
+from the back ends (``rcsnn generate --backend ...`` builds those: ``rcsnn.analog.stream.SpiceStepper``,
+``rcsnn.digital.pysim_stepper.PysimStepper``, ``rcsnn.digital.stream.HdlStepper``), checked against
+the reference by ``rcsnn.verify.generation``. The readout is :func:`rcsnn.model.readout.readout_logits`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,6 +19,7 @@ import numpy as np
 from ..errors import RcsnnError
 from ..ir.graph import Graph
 from ..ir.reference import FixedStepper, FloatStepper, quantize_core
+from .readout import readout_logits
 
 __all__ = ["Stepper", "Generation", "generate", "reference_stepper"]
 
@@ -59,12 +63,14 @@ def reference_stepper(graph: Graph, backend: str) -> Stepper:
 
 
 def generate(graph: Graph, prompt: str, length: int, stepper: Stepper, *, seed: int = 0,
-             temperature: float = 0.8) -> Generation:
+             temperature: float = 0.8, progress: Callable[[int, int, str], None] | None = None) -> Generation:
     """Feed ``prompt`` one character per step, then choose ``length`` characters.
 
     The next character is ``argmax(logits)`` for ``temperature == 0`` (greedy; the lowest index on a
     tie), else drawn from ``softmax(logits / temperature)`` by ``numpy.random.default_rng(seed)`` —
     one draw per character, so two back ends whose spikes agree give the same text.
+    ``progress(step, steps, text)``, if given, is called after every step of the core (1-based
+    ``step`` of ``steps = len(prompt) + length``; ``text``: the characters generated so far).
     """
     core = graph.arrays()
     if core.frontend is None or core.readout_weight is None:
@@ -78,13 +84,21 @@ def generate(graph: Graph, prompt: str, length: int, stepper: Stepper, *, seed: 
     table = core.token_currents(np.arange(len(core.frontend.vocab)))
     if stepper.quantized:
         table = quantize_core(core).quantize(table)
-    bias = core.readout_bias if core.readout_bias is not None else 0.0
     rng = np.random.default_rng(seed)
     tokens = list(core.frontend.encode(prompt))
-    raster = [np.asarray(stepper.step(table[t]), dtype=np.int8) for t in tokens]
-    out = []
+    steps = len(tokens) + length
+    out: list[str] = []
+    raster = []
+
+    def step(token: int) -> None:
+        raster.append(np.asarray(stepper.step(table[token]), dtype=np.int8))
+        if progress is not None:
+            progress(len(raster), steps, "".join(out))
+
+    for t in tokens:
+        step(t)
     for _ in range(length):
-        logits = core.readout_weight @ raster[-1] + bias
+        logits = readout_logits(core, raster[-1])
         if temperature == 0:
             token = int(np.argmax(logits))
         else:
@@ -93,5 +107,5 @@ def generate(graph: Graph, prompt: str, length: int, stepper: Stepper, *, seed: 
             token = int(rng.choice(len(p), p=p / p.sum()))
         out.append(core.frontend.vocab[token])
         tokens.append(token)
-        raster.append(np.asarray(stepper.step(table[token]), dtype=np.int8))
+        step(token)
     return Generation("".join(out), np.array(tokens, dtype=np.int64), np.stack(raster))

@@ -28,11 +28,11 @@ from ..ir.graph import Graph
 from ..ir.reference import Run, simulate_fixed, simulate_float
 from .corpus import Corpus, StreamBatches
 from .lm import SpikingLM
+from .readout import LOG2E, bits_per_char
 
 __all__ = ["LOG2E", "TrainConfig", "train", "torch_bits_per_char", "reference_run", "bits_per_char_from_spikes",
            "choose_width", "config_dict", "evaluate_core"]
 
-LOG2E = 1.0 / math.log(2.0)
 
 
 @dataclass
@@ -156,13 +156,9 @@ def reference_run(core: Core, tokens: np.ndarray, backend: str, chunks: int = 16
 
 
 def bits_per_char_from_spikes(core: Core, spikes: np.ndarray, data: np.ndarray) -> float:
-    """Held-out bits/char of the float64 readout applied to a raster ``(steps, chunks, N)``."""
-    logits = spikes.astype(np.float64) @ core.readout_weight.T + core.readout_bias
-    logits -= logits.max(-1, keepdims=True)
-    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
-    targets = data[:, 1:].T
-    picked = np.take_along_axis(logp, targets[..., None], -1)
-    return float(-picked.mean() * LOG2E)
+    """Held-out bits/char of the float64 readout applied to a raster ``(steps, chunks, N)`` of the token
+    chunks ``data`` ``(chunks, steps + 1)`` (:func:`rcsnn.model.readout.bits_per_char`)."""
+    return bits_per_char(core, spikes, data[:, 1:].T)
 
 
 def choose_width(core: Core, float_run: Run, headroom_bits: int = 1) -> FixedFormat:

@@ -18,10 +18,11 @@ TRACES = 4
 
 
 def chosen_neurons(ref: Run, got: SpiceRun, verdict) -> list[int]:
-    """Up to :data:`TRACES` neurons worth looking at: first divergence, smallest margin, largest error, busiest."""
+    """Up to :data:`TRACES` neurons worth looking at: first divergence, smallest margin, worst error against its
+    budget, busiest."""
     picks = [verdict.first["neuron"]] if verdict.first else []
     picks.append(verdict.smallest_at[1])
-    picks.append(int(np.abs(got.membranes - ref.membranes).max(axis=0).argmax()))
+    picks.append(verdict.worst["neuron"])
     picks.append(int(ref.spikes.sum(axis=0).argmax()))
     return list(dict.fromkeys(picks))[:TRACES]
 
@@ -63,10 +64,11 @@ def write_plots(core: Core, ref: Run, got: SpiceRun, verdict, out: Path) -> list
     fig.savefig(paths[1], dpi=120)
     plt.close(fig)
 
-    err = np.abs(got.membranes - ref.membranes).ravel()
+    err = np.abs(got.membranes - ref.membranes)[:verdict.judged_steps].ravel()
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.hist(np.log10(np.maximum(err, 1e-15)), bins=80, color="tab:blue")
-    ax.axvline(np.log10(verdict.error_bound), c="tab:red", ls="--", label=f"error bound {verdict.error_bound:.2g} V")
+    for b, color in zip(verdict.budgets, ("tab:red", "tab:orange", "tab:green", "tab:purple", "tab:brown")):
+        ax.axvline(np.log10(b["a"]), c=color, ls="--", label=f"budget a of {b['group']}: {b['a']:.2g} V")
     ax.set(xlabel="log10 |v_spice - v_ref| / V", ylabel="events", yscale="log", title="membrane error at the clock edges")
     ax.legend()
     fig.savefig(paths[2], dpi=120)

@@ -1,90 +1,122 @@
-"""Spike-for-spike verification of the SPICE circuit against the float64 reference.
+"""Spike-for-spike verification of the SPICE circuit against the float64 reference, within an a-priori budget.
 
-Closed loop: the whole core runs on its own; the first divergence is reported (after it the
-rasters cascade apart). Open loop: blocks of neurons whose spike lines and resets are driven by
-the reference raster, so every step is checked given the reference past.
+The budget is fixed before the circuit runs: each group's ``a`` and ``b`` are written into the
+netlists' ``core.json`` by :func:`~rcsnn.analog.netlist.write_netlists` (derivation and calibration
+in :mod:`rcsnn.analog.budget`); nothing measured in the verified run enters it. With
+budget(v) = a + b·max(|v| − θ, 0) per event (step, neuron):
 
-The simulator's error bound is the largest membrane error measured at the clock edges on events
-near threshold (``|v_ref - θ| < θ``, the only ones whose decision the error could flip; the error
-grows with |v|), over all steps in open loop and up to the first divergence in closed loop, plus
-the comparator's sampling-instant uncertainty (:meth:`Design.sampling_uncertainty`). An event whose reference margin
-``|v_ref - θ|`` is within that bound is *undecidable*: counted and located, and a mismatch there
-is reported as such. The exit status is 1 on any mismatch, decidable or not.
+* an event whose margin |v_ref − θ| exceeds budget(v_ref) is *decidable*: SPICE's spike must equal
+  the reference's, else FAIL;
+* an event within it is *undecidable*: counted and listed (with whether it mismatched), never
+  silently passed — an undecidable mismatch alone does not fail the verdict, because it is listed;
+* every membrane at every clock edge, every neuron, must satisfy |v_spice − v_ref| ≤ budget(v_ref),
+  else FAIL even if no spike flips (the worst violation is reported).
+
+Open loop: blocks of neurons whose spike lines and resets replay the reference raster, so every
+step is judged given the reference past. Closed loop: the circuit runs on its own; steps are judged
+up to and including the first divergence (later ones cascade and are not judged).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from ..analog.budget import allowance
 from ..analog.design import Design
-from ..analog.netlist import write_netlists
+from ..analog.netlist import STIMULUS, core_digest, write_netlists
 from ..analog.options import SpiceOptions
 from ..analog.partition import partition
-from ..analog.simulate import SpiceRun, simulate_dir
+from ..analog.simulate import SpiceRun, read_sidecar, simulate_dir
+from ..errors import RcsnnError
 from ..ir.arrays import Core
 from ..ir.graph import Graph
 from ..ir.raster import Raster
 from ..ir.reference import Run, simulate_float
-from ..ir.stimulus import Stimulus
+from ..ir.stimulus import Stimulus, load_npy
 from ..tools import version
 from .compare import Comparison, compare_rasters, locate
-from .report import Provenance, Report
+from .report import Provenance, Report, machine
 
-__all__ = ["BLOCK_NEURONS", "Verdict", "judge", "default_blocks", "verify_spice"]
+__all__ = ["BLOCK_NEURONS", "SHOWN", "Verdict", "judge", "findings", "default_blocks", "netlist_stimulus",
+           "verify_spice"]
 
 #: Neurons per open-loop block by default: blocks this small keep ngspice's sparse solve cheap.
 BLOCK_NEURONS = 128
+#: Events listed by name in the report's lines (report.json lists them all).
+SHOWN = 5
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Outcome of one verification: the comparison, margins, error bound and undecidable events."""
+    """Outcome of one verification against the a-priori budget.
+
+    Attributes:
+        budgets: the sidecar's per-group budget entries (``group``, ``a``, ``b``, ``theta``, ...).
+        judged_steps: steps judged (all in open loop; up to the first divergence in closed loop).
+        violations: membranes outside budget(v_ref); ``worst``: the event with the largest
+            |v_spice − v_ref| / budget(v_ref) (a violation if > 1).
+        undecidable: (k, 2) (step, neuron) with margin ≤ budget(v_ref); ``undecidable_mismatched`` the
+            subset whose spikes differ.
+        decidable_mismatches: mismatches with margin > budget(v_ref) (each one fails the verdict).
+    """
 
     mode: str
     comparison: Comparison
-    measured_error: float  # V, max |v_spice - v_ref| over comparable events with |v_ref - θ| < θ
-    largest_error: float  # V, max |v_spice - v_ref| over all comparable events
-    sampling: float  # V, comparator sampling-instant bound
-    smallest_margin: float  # V, min |v_ref - θ|
-    smallest_at: tuple[int, int]  # (step, neuron) of the smallest margin
-    undecidable: np.ndarray  # (k, 2) (step, neuron) with margin <= bound
-    undecidable_mismatches: int
-    first: dict | None  # first divergence with membranes
+    budgets: list
+    judged_steps: int
+    violations: int
+    worst: dict
+    largest_error: float
+    smallest_margin: float
+    smallest_at: tuple[int, int]
+    undecidable: np.ndarray
+    undecidable_mismatched: np.ndarray
+    decidable_mismatches: int
+    first: dict | None
 
     @property
-    def error_bound(self) -> float:
-        return self.measured_error + self.sampling
-
-    @property
-    def decidable_mismatches(self) -> int:
-        return self.comparison.mismatches - self.undecidable_mismatches
+    def passed(self) -> bool:
+        return self.decidable_mismatches == 0 and self.violations == 0
 
 
-def judge(core: Core, ref: Run, got: SpiceRun, design: Design, mode: str) -> Verdict:
-    """Compare ``got`` with ``ref`` and classify every event by its margin against the error bound."""
+def _event(core: Core, step: int, neuron: int, **values) -> dict:
+    group, index = locate(core, neuron)
+    return {"step": int(step), "group": group, "index": int(index), "neuron": int(neuron),
+            **{k: float(v) for k, v in values.items()}}
+
+
+def judge(core: Core, ref: Run, got: SpiceRun, budget: dict, mode: str) -> Verdict:
+    """Judge ``got`` against ``ref`` with the sidecar's ``budget`` entry (see the module docstring)."""
     comparison = compare_rasters(core, ref.spikes, got.spikes)
     theta = core.per_neuron("theta")
-    margin = np.abs(ref.membranes - theta)
-    upto = ref.spikes.shape[0] if mode == "open" or comparison.first is None else comparison.first.step + 1
-    error = np.abs(got.membranes[:upto] - ref.membranes[:upto])
-    near = margin[:upto] < theta
-    measured = float(error[near].max()) if near.any() else 0.0
-    sampling = design.sampling_uncertainty(core)
-    bound = measured + sampling
-    undecidable = np.argwhere(margin <= bound)
-    differ = ref.spikes != got.spikes
+    steps = ref.spikes.shape[0]
+    judged = steps if mode == "open" or comparison.first is None else comparison.first.step + 1
+    v_ref, v_spice = ref.membranes[:judged], got.membranes[:judged]
+    allow = allowance(core, budget, v_ref)
+    error = np.abs(v_spice - v_ref)
+    ratio = error / allow
+    outside = ratio > 1
+    t, i = np.unravel_index(int(ratio.argmax()), ratio.shape)
+    worst = _event(core, t, i, v_ref=v_ref[t, i], v_spice=v_spice[t, i], error=error[t, i], budget=allow[t, i],
+                   ratio=ratio[t, i])
+    margin = np.abs(v_ref - theta)
+    undecidable = margin <= allow
+    differ = ref.spikes[:judged] != got.spikes[:judged]
     first = None
     if comparison.first is not None:
         f = comparison.first
         first = {"step": f.step, "group": f.group, "index": f.index, "neuron": f.neuron,
                  "v_ref": float(ref.membranes[f.step, f.neuron]), "v_spice": float(got.membranes[f.step, f.neuron]),
-                 "theta": float(theta[f.neuron]), "s_ref": f.expected, "s_spice": f.got}
-    t, i = np.unravel_index(int(margin.argmin()), margin.shape)
-    return Verdict(mode, comparison, measured, float(error.max()), sampling, float(margin.min()), (int(t), int(i)),
-                   undecidable, int(differ[margin <= bound].sum()), first)
+                 "theta": float(theta[f.neuron]), "s_ref": f.expected, "s_spice": f.got,
+                 "budget": float(allow[f.step, f.neuron]), "decidable": bool(not undecidable[f.step, f.neuron])}
+    ts, ns = np.unravel_index(int(margin.argmin()), margin.shape)
+    return Verdict(mode, comparison, budget["groups"], judged, int(outside.sum()), worst, float(error.max()),
+                   float(margin.min()), (int(ts), int(ns)), np.argwhere(undecidable), np.argwhere(undecidable & differ),
+                   int((differ & ~undecidable).sum()), first)
 
 
 def _where(core: Core, step: int, neuron: int) -> str:
@@ -92,35 +124,62 @@ def _where(core: Core, step: int, neuron: int) -> str:
     return f"step {step}, group {group} neuron {index} (global {neuron})"
 
 
-def findings(core: Core, v: Verdict, got: SpiceRun, design: Design) -> tuple[list[str], dict]:
+def _listed(core: Core, events: np.ndarray) -> str:
+    shown = ", ".join(_where(core, int(t), int(i)) for t, i in events[:SHOWN])
+    return (f": {shown}" if shown else "") + (" ..." if len(events) > SHOWN else "")
+
+
+def findings(core: Core, v: Verdict, got: SpiceRun, design: Design, retries: tuple = ()) -> tuple[list[str], dict]:
     """The verdict's findings: sentences for people, and the same numbers for JSON."""
-    lines = [f"{v.mode} loop, {design.form} form; mismatches outside the undecidable band "
-             f"{v.decidable_mismatches}, inside {v.undecidable_mismatches}"]
+    judged = "all steps" if v.judged_steps == v.comparison.steps \
+        else f"steps 0..{v.judged_steps - 1} (to the first divergence)"
+    lines = [f"{v.mode} loop, {design.form} form, judged {judged}: decidable mismatches {v.decidable_mismatches}, "
+             f"membranes outside the budget {v.violations}, undecidable events {len(v.undecidable)} "
+             f"({len(v.undecidable_mismatched)} mismatched)"]
+    lines += [f"a-priori budget {b['group']}: a = {b['a']:.3g} V ({b['a'] / b['theta']:.3g} theta), b = {b['b']:.3g} V/V "
+              f"(|v_spice - v_ref| <= a + b*max(|v_ref| - theta, 0); ngspice max step {b['max_step']:.3g} s, "
+              f"leak error {b['leak_error']:.2g}, gain error {b['gain_error']:.2g}, history {b['history']:.3g} V, "
+              f"safety {b['safety']:g})" for b in v.budgets]
+    for b in v.budgets:
+        if b.get("disagrees"):
+            lines.append(f"CALIBRATION DISAGREES for {b['group']}: the calibration decks do not implement the model "
+                         f"within the derived integration error ({'; '.join(b['disagrees'])}); the budget keeps the "
+                         "capped values, so this circuit error shows as membranes outside the budget")
+    w = v.worst
+    lines.append(("WORST MEMBRANE VIOLATION" if w["ratio"] > 1 else "largest membrane error against its budget")
+                 + f": {_where(core, w['step'], w['neuron'])}: v_ref {w['v_ref']:.9g} V, v_spice {w['v_spice']:.9g} V, "
+                 f"|error| {w['error']:.3g} V, budget {w['budget']:.3g} V ({w['ratio']:.2g} of it)")
     if v.first is not None:
         f = v.first
         lines.append(f"first divergence: step {f['step']}, group {f['group']} neuron {f['index']} (global {f['neuron']}): "
-                     f"v_ref {f['v_ref']:.9g} V, v_spice {f['v_spice']:.9g} V, theta {f['theta']:.6g}; "
+                     f"v_ref {f['v_ref']:.9g} V, v_spice {f['v_spice']:.9g} V, theta {f['theta']:.6g}, budget "
+                     f"{f['budget']:.3g} V ({'decidable' if f['decidable'] else 'undecidable'}); "
                      f"reference s={f['s_ref']}, SPICE s={f['s_spice']}")
     lines.append(f"smallest margin |v_ref - theta|: {v.smallest_margin:.3g} V at {_where(core, *v.smallest_at)}")
-    lines.append(f"simulator error bound: {v.error_bound:.3g} V "
-                 f"(max |v_spice - v_ref| near threshold {v.measured_error:.3g} V "
-                 f"+ comparator sampling {v.sampling:.2g} V; largest error anywhere {v.largest_error:.3g} V)")
-    shown = ", ".join(_where(core, int(t), int(i)) for t, i in v.undecidable[:5])
-    lines.append(f"undecidable events (margin <= bound): {len(v.undecidable)}" + (f": {shown}" if shown else "")
-                 + (" ..." if len(v.undecidable) > 5 else ""))
+    lines.append(f"undecidable events (margin <= budget): {len(v.undecidable)}" + _listed(core, v.undecidable))
+    if len(v.undecidable_mismatched):
+        lines.append(f"undecidable mismatches (listed, not failed): {len(v.undecidable_mismatched)}"
+                     + _listed(core, v.undecidable_mismatched))
     steps = max(1, v.comparison.steps)
-    lines.append(f"ngspice: {len(got.deck_seconds)} deck(s), wall {got.seconds:.1f} s, CPU {sum(got.deck_cpu):.1f} s "
-                 f"({sum(got.deck_cpu) / steps:.3g} s per step; longest deck {max(got.deck_cpu):.1f} s), "
-                 f"peak memory {got.peak_kib / 1024:.0f} MiB per process")
-    figures = {"mode": v.mode, "form": design.form, "decidable_mismatches": v.decidable_mismatches,
-               "undecidable_mismatches": v.undecidable_mismatches, "first_divergence": v.first,
+    cpu = sum(got.deck_cpu)
+    m = machine()
+    lines.append(f"ngspice: {len(got.deck_cpu)} deck(s), wall {got.seconds:.1f} s, CPU {cpu:.1f} s "
+                 f"({cpu / steps:.3g} s per step; per deck per step " + ", ".join(f"{c / steps:.3g}" for c in got.deck_cpu)
+                 + f" s), peak memory {got.peak_kib / 1024:.0f} MiB per process; machine {m['cpu']}, {m['cores']} cores")
+    for note in retries:
+        lines.append(f"RETRIED once (ngspice failed, the identical deck passed on the second run): {note}")
+    figures = {"mode": v.mode, "form": design.form, "passed": v.passed, "judged_steps": v.judged_steps,
+               "decidable_mismatches": v.decidable_mismatches, "membrane_violations": v.violations,
+               "worst_membrane": v.worst, "largest_error": v.largest_error,
+               "undecidable_mismatches": len(v.undecidable_mismatched), "first_divergence": v.first,
                "smallest_margin": v.smallest_margin,
                "smallest_margin_at": {"step": v.smallest_at[0], "neuron": v.smallest_at[1]},
-               "error_bound": v.error_bound, "measured_error": v.measured_error, "largest_error": v.largest_error,
-               "sampling_uncertainty": v.sampling,
-               "undecidable": [{"step": int(t), "neuron": int(i)} for t, i in v.undecidable],
+               "budget": v.budgets,
+               "undecidable": [_event(core, t, i) for t, i in v.undecidable],
+               "undecidable_mismatched": [_event(core, t, i) for t, i in v.undecidable_mismatched],
                "wall_seconds": got.seconds, "deck_seconds": list(got.deck_seconds), "deck_cpu_seconds": list(got.deck_cpu),
-               "cpu_seconds_per_step": sum(got.deck_cpu) / steps, "peak_kib": got.peak_kib}
+               "cpu_seconds_per_step": cpu / steps, "deck_cpu_seconds_per_step": [c / steps for c in got.deck_cpu],
+               "peak_kib": got.peak_kib, "machine": m, "retries": list(retries)}
     return lines, figures
 
 
@@ -130,23 +189,88 @@ def default_blocks(n_neurons: int, workers: int) -> int:
     return min(n_neurons, per_worker * max(1, workers))
 
 
-def verify_spice(graph: Graph, stimulus: Stimulus, options: SpiceOptions, out: Path, provenance: Provenance) -> Report:
-    """``rcsnn verify --backend spice``: netlists, ngspice, comparison; report, raster and PNGs in ``out``."""
+def _sha(currents: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(currents, dtype=np.float64).tobytes()).hexdigest()
+
+
+def netlist_stimulus(directory: str | Path, given: Stimulus | None = None, steps: int | None = None) -> Stimulus:
+    """The stimulus a netlist directory was written with (``stimulus.npy``, checked against its SHA-256 in
+    ``core.json``), cut to ``steps``; a ``given`` stimulus (``--prompt``/``--input``/``--currents``) must be
+    the directory's (its first steps), else a one-line error."""
+    directory = Path(directory)
+    sidecar = read_sidecar(directory)
+    path = directory / STIMULUS
+    if not path.exists() or "budget" not in sidecar:
+        raise RcsnnError(f"{directory}: no {STIMULUS} or error budget in core.json (written by an older rcsnn?); "
+                         f"write the netlists again with: rcsnn netlist CORE -o {directory}")
+    currents = load_npy(path, (None, sidecar["neurons"]), "steps x neurons")
+    if _sha(currents) != sidecar.get("stimulus_sha256"):
+        raise RcsnnError(f"{path}: SHA-256 differs from core.json's stimulus_sha256: not the stimulus the decks "
+                         "replay; write the netlists again")
+    if given is not None:
+        n = given.steps
+        if n > len(currents) or not np.array_equal(given.currents, currents[:n]):
+            raise RcsnnError(f"--netlist {directory}: the given stimulus ({given.description}) is not the one the "
+                             f"netlists were written with ({sidecar.get('stimulus') or STIMULUS}); omit it")
+        return given
+    stim = Stimulus(currents, f"{path} ({sidecar.get('stimulus') or 'rcsnn netlist'})")
+    if steps is not None:
+        stim = stim.first(steps)
+    return stim
+
+
+def _check_directory(core: Core, directory: Path, sidecar: dict, currents: np.ndarray) -> Run:
+    """Refuse a directory written for another core or stimulus; the reference of its whole stimulus."""
+    if sidecar.get("core_sha256") != core_digest(core):
+        raise RcsnnError(f"--netlist {directory}: written for another core (core.json core_sha256 differs from "
+                         "CORE's); give the CORE the netlists were written from")
+    ref = simulate_float(core, currents)
+    if sidecar.get("mode") == "open" and sidecar.get("reference_sha256") != \
+            hashlib.sha256(np.ascontiguousarray(ref.spikes).tobytes()).hexdigest()[:16]:
+        raise RcsnnError(f"--netlist {directory}: the decks replay another reference raster than CORE's for this "
+                         "stimulus; write the netlists again")
+    return ref
+
+
+def _simulate(directory: Path, steps: int, options: SpiceOptions, trust_edits: bool) -> tuple[SpiceRun, tuple]:
+    got = simulate_dir(directory, steps, runner=options.runner, workers=options.workers, timeout=options.timeout,
+                       trust_edits=trust_edits)
+    return got, got.retries
+
+
+def verify_spice(graph: Graph, stimulus: Stimulus, options: SpiceOptions, out: Path, provenance: Provenance,
+                 netlist: str | Path | None = None, trust_edits: bool = False) -> Report:
+    """``rcsnn verify --backend spice``: netlists (written into ``out/netlists``, or the existing directory
+    ``netlist``, hand edits run with ``trust_edits``), ngspice, the verdict; report, raster and PNGs in ``out``."""
     from .plots import write_plots
 
     core = graph.arrays()
-    design = options.design()
-    ref = simulate_float(graph, stimulus.currents)
-    if options.mode == "open":
-        graph = partition(graph, options.blocks or default_blocks(core.n_neurons, options.workers))
-    write_netlists(graph, stimulus.currents, out / "netlists", design, options.mode, ref.spikes, stimulus="rcsnn verify")
-    got = simulate_dir(out / "netlists", runner=options.runner, workers=options.workers, timeout=options.timeout)
-    verdict = judge(core, ref, got, design, options.mode)
-    lines, figures = findings(core, verdict, got, design)
+    if netlist is None:
+        ref = simulate_float(graph, stimulus.currents)
+        design = options.design()
+        written = partition(graph, options.blocks or default_blocks(core.n_neurons, options.workers)) \
+            if options.mode == "open" else graph
+        directory = out / "netlists"
+        sidecar = write_netlists(written, stimulus.currents, directory, design, options.mode, ref.spikes,
+                                 stimulus="rcsnn verify")
+    else:
+        directory = Path(netlist)
+        sidecar = read_sidecar(directory)
+        full = netlist_stimulus(directory)
+        if stimulus.steps > full.steps or not np.array_equal(stimulus.currents, full.currents[:stimulus.steps]):
+            raise RcsnnError(f"--netlist {directory}: the stimulus is not the one the netlists were written with")
+        ref = _check_directory(core, directory, sidecar, full.currents)
+        ref = Run(ref.spikes[:stimulus.steps], ref.membranes[:stimulus.steps]) if stimulus.steps < full.steps else ref
+        design = Design(**sidecar["circuit"]["design"])
+    got, retries = _simulate(directory, stimulus.steps, options, trust_edits)
+    verdict = judge(core, ref, got, sidecar["budget"], sidecar["mode"])
+    lines, figures = findings(core, verdict, got, design, retries)
+    if netlist is not None:
+        lines.insert(0, f"netlists: {directory} (as found{', hand edits trusted' if trust_edits else ''})")
+        figures["netlist"] = str(directory)
     provenance = replace(provenance, tools={**provenance.tools, "ngspice": version("ngspice")})
     raster = Raster.of(graph, got.spikes, got.membranes, "V", "spice", asdict(provenance)).save(out / "spice_run.npz")
     files = [str(p) for p in write_plots(core, ref, got, verdict, out)] + [str(raster)]
-    report = Report("spice", "float64 reference", verdict.comparison.equal, verdict.comparison, lines, figures,
-                    provenance, files)
+    report = Report("spice", "float64 reference", verdict.passed, verdict.comparison, lines, figures, provenance, files)
     report.write(out)
     return report

@@ -1,0 +1,242 @@
+"""A-priori error budget of the SPICE decks, per neuron group, fixed before the verified run.
+
+**Form.** For group g with threshold θ, a membrane at a clock edge must satisfy
+
+    |v_spice − v_ref| ≤ budget(v_ref) = a + b · max(|v_ref| − θ, 0)        (volts)
+
+so ``a`` is the budget of every membrane with |v| ≤ θ, in particular the one that decides spikes
+(an event whose margin |v_ref − θ| is ≤ budget(v_ref), i.e. ≤ a near θ, is *undecidable*), and
+``b`` is how the budget grows with |v| above θ.
+
+**Error model** (measured, see docs/analog.md): what ngspice's trapezoidal rule does to one step of
+the clocked circuit is, to < 1e-8 V per step, a per-group error of the leak factor and of the input
+charge. With keep = 0 after a zero-reset spike, else 1,
+
+    e[t] = β·keep·e[t−1] + ε_L·keep·v[t−1] + ε_I·I[t] + r[t],    I[t] = v[t] − β·keep·v[t−1]
+
+whose solution is e[t] = ε_I·v[t] + ε_L·Σ_k β^k·v[t−1−k] (+ the residual r), hence the bound
+
+    |e[t]| ≤ ε_I·|v[t]| + ε_L·M + ε_R·V + ρ,   M = max over the run of Σ_k β^k |v_ref[t−1−k]| (reset-aware)
+
+(ε_R: what the zero-reset switch leaves of a spiking membrane, V the group's largest |v_ref|) and
+with the safety factor S (``Design.safety``) and the comparator's sampling uncertainty σ =
+θ·(1 − e^{−t_clk/2τ}):
+
+    a = S·(ε_L·M + ε_I·θ + ε_R·V + ρ) + σ,      b = S·ε_I.
+
+ε_L and ε_I are the larger of the derived values (:meth:`Design.leak_error`, :meth:`Design.gain_error`
+at the deck's maximum step h) and the values *calibrated* by a least-squares fit on a separate
+calibration run, but a calibrated value counts only up to :data:`ACCEPT` (1.5× the derived one
+plus a floor; ρ and ε_R up to their caps): beyond that the decks do not implement the model (a
+finite op-amp gain, a wrong resistor in the writer), which the verdict must catch, not excuse —
+the budget keeps the capped value and the sidecar says the calibration disagrees. The calibration:
+:data:`CAL_NEURONS` neurons per group with the group's β, θ and reset, a seeded
+random ternary T and seeded N(0, (1.5θ)²) currents (:data:`CAL_SEED`, :data:`CAL_STEPS` steps),
+one open-loop deck per group at that group's h, the same design. ρ is the largest error of the
+calibration run the fitted model leaves unexplained. M comes from the float reference of the
+stimulus the decks are written for (known before any circuit runs). The verified run never
+enters: the budget is written into ``core.json`` with the netlists.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RcsnnError
+from ..ir.arrays import Core, NeuronGroup, SynapseBlock
+from ..ir.graph import Graph
+from ..ir.reference import simulate_float
+from ..tools import version
+from .design import SIDECAR, Design
+from .partition import partition
+from .simulate import simulate_dir
+
+__all__ = ["CAL_NEURONS", "ACCEPT", "RESIDUAL_CAP", "RESET_CAP", "CAL_STEPS", "CAL_SEED", "FORM", "Calibration",
+           "GroupBudget", "history", "calibrate",
+           "group_budgets", "budget_record", "allowance"]
+
+CAL_NEURONS = 8
+#: A calibrated ε counts up to factor · derived + floor: (factor, floor) for the leak and the gain error.
+ACCEPT = {"leak": (1.5, 1e-9), "gain": (1.5, 1e-7)}
+#: Caps of the calibrated residual ρ (per unit of θ) and reset error ε_R.
+RESIDUAL_CAP = 1e-7
+RESET_CAP = 1e-8
+CAL_STEPS = 40
+CAL_SEED = 8
+FORM = "|v_spice - v_ref| <= a + b * max(|v_ref| - theta, 0) (V), per group"
+
+_CACHE: dict[str, dict[str, Calibration]] = {}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted error coefficients of one group at maximum step ``max_step`` (s).
+
+    Attributes:
+        leak: ε_L, error of the per-step leak factor (V of error per V of v[t−1]).
+        gain: ε_I, relative error of the charge a step's input adds.
+        reset: coefficient of v[t−1] after a zero-reset spike (the reset switch's residual).
+        residual: ρ, largest error of the calibration run the fitted model leaves unexplained (V).
+        largest_error: largest |v_spice − v_ref| of the calibration run (V).
+    """
+
+    group: str
+    max_step: float
+    leak: float
+    gain: float
+    reset: float
+    residual: float
+    largest_error: float
+
+
+@dataclass(frozen=True)
+class GroupBudget:
+    """The budget of one group: ``a`` (V, |v| ≤ θ and spike decisions) and ``b`` (V per V above θ), with the
+    terms they are made of (see the module docstring)."""
+
+    group: str
+    theta: float
+    a: float
+    b: float
+    max_step: float  # s, the largest maximum step of the group's decks
+    history: float  # M, V
+    largest: float  # V: the group's largest |v_ref|
+    leak_error: float  # ε_L used: max(derived, calibrated)
+    gain_error: float  # ε_I used
+    reset_error: float  # ε_R, calibrated
+    residual: float  # ρ, V
+    sampling: float  # σ, V
+    safety: float  # S
+    derived: dict  # {"leak": ε_L, "gain": ε_I} from the design alone
+    calibrated: dict  # asdict(Calibration)
+    disagrees: list  # calibrated terms beyond what they may add (the decks do not implement the model)
+
+    def at(self, v: np.ndarray) -> np.ndarray:
+        """budget(v) (V) for reference membranes ``v``."""
+        return self.a + self.b * np.maximum(np.abs(v) - self.theta, 0.0)
+
+
+def history(core: Core, membranes: np.ndarray, spikes: np.ndarray) -> np.ndarray:
+    """Per neuron, max over steps of m[t] = Σ_k β^k |v[t−1−k]| (reset-aware: a zero-reset spike clears it), V."""
+    beta = core.per_neuron("beta")
+    zero = ~core.reset_subtract()
+    m = np.zeros(core.n_neurons)
+    top = np.zeros(core.n_neurons)
+    for t in range(membranes.shape[0]):
+        top = np.maximum(top, m)
+        m = (beta * m + np.abs(membranes[t])) * np.where(zero & (spikes[t] > 0), 0.0, 1.0)
+    return top
+
+
+def _calibration_core(groups: list[NeuronGroup], rng: np.random.Generator) -> Core:
+    n = CAL_NEURONS
+    cal = tuple(NeuronGroup(g.name, n, g.beta, g.theta, g.reset) for g in groups)
+    # matrix keys by index: "T_<name>" could exceed the 64 characters of a name (rcsnn.ir.graph.NAME_PATTERN)
+    matrices = {f"T{k}": (rng.choice([-1, 1], (n, n)) * (rng.random((n, n)) < 0.3)).astype(np.int8) for k in range(len(cal))}
+    synapses = tuple(SynapseBlock(g.name, g.name, f"T{k}", 0.4 * g.theta) for k, g in enumerate(cal))
+    size = n * len(cal)
+    return Core(cal, matrices, synapses, bias=np.zeros(size), input_weight=np.eye(size)).validate()
+
+
+def _fit(core: Core, ref, got: np.ndarray, name: str, h: float) -> Calibration:
+    sl = core.offsets()[name]
+    beta = core.per_neuron("beta")[sl]
+    zero = ~core.reset_subtract()[sl]
+    v, s = ref.membranes[:, sl], ref.spikes[:, sl].astype(float)
+    err = got[:, sl] - v
+    pad = np.zeros((1, v.shape[1]))
+    pv, ps, pe = np.vstack([pad, v[:-1]]), np.vstack([pad, s[:-1]]), np.vstack([pad, err[:-1]])
+    keep = 1 - zero * ps
+    current = v - beta * keep * pv
+    rise = err - beta * keep * pe
+    x = np.stack([(keep * pv).ravel(), current.ravel(), ((1 - keep) * pv).ravel()], axis=1)
+    (leak, gain, reset), *_ = np.linalg.lstsq(x, rise.ravel(), rcond=None)
+    model = np.zeros_like(err)  # the fitted model's error, propagated like the circuit's
+    for t in range(v.shape[0]):
+        prev = model[t - 1] if t else 0.0
+        model[t] = beta * keep[t] * prev + leak * keep[t] * pv[t] + gain * current[t] + reset * (1 - keep[t]) * pv[t]
+    return Calibration(name, h, float(leak), float(gain), float(reset), float(np.abs(err - model).max()),
+                       float(np.abs(err).max()))
+
+
+def calibrate(design: Design, groups: list[NeuronGroup], steps: dict[str, float], write: Callable,
+              workers: int = 2) -> dict[str, Calibration]:
+    """Calibration run (see the module docstring) of ``groups`` at maximum steps ``steps`` {group: h (s)}:
+    the fitted :class:`Calibration` of each group. ``write`` is
+    :func:`~rcsnn.analog.netlist.write_netlists` (given by it: this module does not import it). Runs
+    ngspice (a few seconds); cached per process."""
+    key = json.dumps([asdict(design), [(g.name, g.beta, g.theta, g.reset) for g in groups], steps], sort_keys=True)
+    if key in _CACHE:
+        return _CACHE[key]
+    core = _calibration_core(groups, np.random.default_rng(CAL_SEED))
+    theta = core.per_neuron("theta")
+    currents = 1.5 * theta * np.random.default_rng(CAL_SEED + 1).standard_normal((CAL_STEPS, core.n_neurons))
+    ref = simulate_float(core, currents)
+    graph = partition(Graph.from_arrays(core), len(groups))
+    with tempfile.TemporaryDirectory(prefix="rcsnn-calibrate-") as tmp:
+        sidecar = write(graph, currents, tmp, design, "open", ref.spikes, "calibration", budget=False)
+        group_of = {sl.start: g.name for g, sl in zip(core.groups, core.offsets().values())}
+        for deck in sidecar["decks"]:
+            deck["max_step"] = steps[group_of[deck["start"]]]
+        (Path(tmp) / SIDECAR).write_text(json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
+        got = simulate_dir(tmp, workers=workers)
+    found = {g.name: _fit(core, ref, got.membranes, g.name, steps[g.name]) for g in core.groups}
+    _CACHE[key] = found
+    return found
+
+
+def group_budgets(core: Core, design: Design, steps: dict[str, float], membranes: np.ndarray, spikes: np.ndarray,
+                  calibration: dict[str, Calibration]) -> list[GroupBudget]:
+    """The :class:`GroupBudget` of every group, from the design, the calibration and the float reference's
+    ``membranes`` and ``spikes`` (steps, N) of the stimulus the decks are written for."""
+    top = history(core, membranes, spikes)
+    out = []
+    for g, sl in zip(core.groups, core.offsets().values()):
+        tau = design.group(g).tau
+        h = steps[g.name]
+        cal = calibration[g.name]
+        derived = {"leak": design.leak_error(tau, h), "gain": design.gain_error(tau, h)}
+        caps = {k: f * derived[k] + floor for k, (f, floor) in ACCEPT.items()}
+        caps.update(residual=RESIDUAL_CAP * g.theta, reset=RESET_CAP)
+        found = {"leak": abs(cal.leak), "gain": abs(cal.gain), "residual": cal.residual,
+                 "reset": abs(cal.reset) if g.reset == "zero" else 0.0}
+        disagrees = [f"{k} {found[k]:.3g} > {caps[k]:.3g}" for k in found if found[k] > caps[k]]
+        used = {k: min(found[k], caps[k]) for k in found}
+        leak, gain = max(derived["leak"], used["leak"]), max(derived["gain"], used["gain"])
+        m = float(top[sl].max()) if g.size else 0.0
+        largest = float(np.abs(membranes[:, sl]).max()) if g.size else 0.0
+        sampling = -g.theta * math.expm1(-design.clock_edge / (2 * tau))
+        s = design.safety
+        a = s * (leak * m + gain * g.theta + used["reset"] * largest + used["residual"]) + sampling
+        out.append(GroupBudget(g.name, g.theta, a, s * gain, h, m, largest, leak, gain, used["reset"], used["residual"],
+                               sampling, s, derived, asdict(cal), disagrees))
+    return out
+
+
+def budget_record(budgets: list[GroupBudget]) -> dict:
+    """The sidecar's ``budget`` entry: the form, every group's terms, the calibration's provenance."""
+    return {"form": FORM,
+            "groups": [{**asdict(b), "a_over_theta": b.a / b.theta} for b in budgets],
+            "calibration": {"neurons_per_group": CAL_NEURONS, "steps": CAL_STEPS, "seed": CAL_SEED,
+                            "stimulus": "N(0, (1.5 theta)^2) currents per neuron, seeded; random ternary T at 30 % "
+                                        "density, alpha = 0.4 theta; one open-loop deck per group at its max step",
+                            "ngspice": version("ngspice")}}
+
+
+def allowance(core: Core, record: dict, v_ref: np.ndarray) -> np.ndarray:
+    """budget(v_ref) (V) of every event, ``v_ref`` (steps, N), from a sidecar's ``budget`` entry."""
+    by_name = {b["group"]: b for b in record["groups"]}
+    out = np.empty_like(v_ref, dtype=np.float64)
+    for g, sl in zip(core.groups, core.offsets().values()):
+        if g.name not in by_name:
+            raise RcsnnError(f"error budget: no entry for group {g.name!r} in the netlists' core.json")
+        b = by_name[g.name]
+        out[:, sl] = b["a"] + b["b"] * np.maximum(np.abs(v_ref[:, sl]) - g.theta, 0.0)
+    return out
