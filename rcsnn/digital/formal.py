@@ -24,7 +24,7 @@ outputs against it:
   its updates are issued at fixed cycles (a pipeline has no notion of time, and with the first
   issue at cycle ``LATENCY`` any pipeline contents around it are reachable), so that its
   group's ``beta_q`` is a constant of the proof; :func:`prove` checks several words (by default
-  the first and last word of every group, where the group decoding changes). White box: two
+  :func:`boundary_words`: both sides of every group boundary, and the last word). White box: two
   extra read ports on the lane's ``membrane`` and ``bias`` memories let the harness assert that
   they hold the contract's state of the word whenever its update is not in flight.
 * ``"accumulator"`` — :class:`~rcsnn.digital.accumulator.AccumulatorBank`: any interleaving of
@@ -119,11 +119,9 @@ class NeuronModel:
     def step(self, v, s, x, b, syn, beta_q: int, theta_q: int, subtract: bool):
         """``(v', s')`` from ``v``, ``s``, input ``x``, bias ``b`` and synaptic sum ``syn`` (values), and the
         group's ``beta_q``, ``theta_q`` and reset (integers)."""
-        if subtract:
-            leak = self.floor_div(beta_q * v) - theta_q * s
-        else:
-            leak = self.floor_div(beta_q * v * (1 - s))
-        v_next = self.saturate(leak + x + b + syn)
+        subtract_leak = self.floor_div(beta_q * v) - theta_q * s
+        zero_leak = self.floor_div(beta_q * v * (1 - s))
+        v_next = self.saturate((subtract_leak if subtract else zero_leak) + x + b + syn)
         return v_next, v_next >= theta_q
 
 
@@ -336,8 +334,8 @@ def synaptic_bounds(graph: Graph) -> tuple[int, ...]:
 
 
 def boundary_words(image: Image) -> tuple[int, ...]:
-    """The first and last word of every group: where the lane's group decoding changes."""
-    ends = {w for base, n in zip(image.slots.word_base, image.slots.words) for w in (base, base + n - 1)}
+    """The words on either side of every group boundary (where the lane's group decoding changes) and the last word."""
+    ends = {w for base in image.slots.word_base[1:] for w in (base - 1, base)} | {image.slots.n_words - 1}
     return tuple(sorted(ends))
 
 
