@@ -54,3 +54,22 @@ def small_core() -> Core:
 @pytest.fixture(scope="session")
 def small_checkpoint() -> Path:
     return SMALL_CHECKPOINT
+
+
+def near_threshold_currents(core, steps=40, seed=0, deltas=(1e-3, 3e-4, 1e-4)):
+    """Inputs that put every membrane at θ ± δ at every step, given the reference past."""
+    from rcsnn.ir.reference import FloatStepper
+
+    rng = np.random.default_rng(seed)
+    stepper = FloatStepper(core)
+    theta = core.per_neuron("theta")
+    x = np.zeros((steps, core.n_neurons))
+    for t in range(steps):
+        v, s = stepper.v.copy(), stepper.s.copy()
+        stepper.step(np.zeros(core.n_neurons))
+        free = stepper.v
+        stepper.v, stepper.s = v, s
+        target = theta + rng.choice([-1, 1], core.n_neurons) * rng.choice(deltas, core.n_neurons)
+        x[t] = target - free
+        stepper.step(x[t])
+    return x

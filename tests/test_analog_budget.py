@@ -11,7 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import SMALL_CHECKPOINT
+from conftest import SMALL_CHECKPOINT, near_threshold_currents
 
 from rcsnn.analog.budget import CAL_NEURONS, history
 from rcsnn.cli import main
@@ -165,27 +165,9 @@ def test_negative_control_one_synapse_on_the_wrong_line(written, tmp_path):
     assert f["worst_membrane"]["neuron"] == neuron and f["worst_membrane"]["ratio"] > 10
 
 
-def near_threshold_currents(core, steps, seed=0):
-    """Currents that put every membrane at θ ± δ (δ from 3e-4 V to 0.3 V) at every step, given the reference past."""
-    from rcsnn.ir.reference import FloatStepper
-
-    rng = np.random.default_rng(seed)
-    stepper = FloatStepper(core)
-    theta = core.per_neuron("theta")
-    x = np.zeros((steps, core.n_neurons))
-    for t in range(steps):
-        v, s = stepper.v.copy(), stepper.s.copy()
-        stepper.step(np.zeros(core.n_neurons))
-        free = stepper.v
-        stepper.v, stepper.s = v, s
-        x[t] = theta + rng.choice([-1, 1], core.n_neurons) * rng.choice([3e-4, 6e-4, 0.01, 0.3], core.n_neurons) - free
-        stepper.step(x[t])
-    return x
-
-
 def test_negative_control_comparator_offset(tmp_path):
     core = load_core(SMALL_CHECKPOINT).arrays()
-    np.save(tmp_path / "x.npy", near_threshold_currents(core, 10))
+    np.save(tmp_path / "x.npy", near_threshold_currents(core, 10, deltas=(3e-4, 6e-4, 0.01, 0.3)))
     directory = tmp_path / "net"
     assert main(["netlist", str(SMALL_CHECKPOINT), "--currents", str(tmp_path / "x.npy"), "--mode", "open",
                  "--blocks", "3", "-o", str(directory)]) == 0

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import EXAMPLE_CHECKPOINT, ROOT, SMALL_CHECKPOINT, random_core
+from conftest import EXAMPLE_CHECKPOINT, ROOT, SMALL_CHECKPOINT, near_threshold_currents, random_core
 
 from rcsnn.analog.design import Design
 from rcsnn.analog.netlist import write_netlists
@@ -16,7 +16,7 @@ from rcsnn.analog.simulate import simulate_dir
 from rcsnn.cli import main
 from rcsnn.errors import RcsnnError
 from rcsnn.ir.graph import Graph
-from rcsnn.ir.reference import FloatStepper, simulate_float
+from rcsnn.ir.reference import simulate_float
 from rcsnn.verify.spice import judge
 
 STEPS = 40
@@ -24,23 +24,6 @@ STEPS = 40
 
 def random_currents(core, steps=STEPS, scale=1.0, seed=0):
     return scale * core.input_currents(np.random.default_rng(seed).normal(size=(steps, core.n_inputs)))
-
-
-def near_threshold_currents(core, steps=STEPS, seed=0, deltas=(1e-3, 3e-4, 1e-4)):
-    """Inputs that put every membrane at θ ± δ at every step, given the reference past."""
-    rng = np.random.default_rng(seed)
-    stepper = FloatStepper(core)
-    theta = core.per_neuron("theta")
-    x = np.zeros((steps, core.n_neurons))
-    for t in range(steps):
-        v, s = stepper.v.copy(), stepper.s.copy()
-        stepper.step(np.zeros(core.n_neurons))
-        free = stepper.v
-        stepper.v, stepper.s = v, s
-        target = theta + rng.choice([-1, 1], core.n_neurons) * rng.choice(deltas, core.n_neurons)
-        x[t] = target - free
-        stepper.step(x[t])
-    return x
 
 
 def spice_check(tmp_path, core, currents, mode="closed", blocks=1, design=None, runner="subprocess"):

@@ -83,7 +83,7 @@ ISSUES = (LATENCY, 2 * LATENCY + 1)
 
 #: BMC depth (cycles) per unit: the neuron's second result comes out at ``ISSUES[-1] + LATENCY``;
 #: the accumulator's hazards span two consecutive cycles (the write lands one cycle after an add
-#: or read), and 8 cycles hold several of them back to back.
+#: or read), and 7 cycles hold several of them back to back (each further cycle doubles the time).
 DEFAULT_DEPTH = {"neuron": ISSUES[-1] + LATENCY + 1, "accumulator": 7}
 
 #: Wall-clock limit of one SymbiYosys run (one tracked word), seconds.
