@@ -73,3 +73,75 @@ def contract_fixed_raster(beta, theta, alpha, T_blocks, bias, x, reset_subtract,
         s = [int(vi >= th) for vi, th in zip(v, theta_q)]
         raster[step] = s
     return raster
+
+
+def contract_run(spec: dict, x: np.ndarray, fixed: tuple[int, int, int, int] | None = None):
+    """Spikes and membranes ``(steps, N)`` of a plain description of a core, straight from docs/contract.md.
+
+    ``spec``: ``groups`` (in update order: a same-step block's pre comes first) each with ``size``,
+    per-neuron lists ``beta``, ``theta``, ``beta_syn``, ``bias``, and ``reset``, ``current_delay``;
+    ``blocks`` each with ``pre``, ``post`` (group indices), ``matrix`` (post x pre), ``dense``,
+    ``alpha``, ``delay``, in synapse order. ``x``: external currents without bias. ``fixed``:
+    ``(Wv, Fv, Fb, Ww)`` for the integer contract (Python integers, floor division), else float64.
+    A group's optional ``max_spikes`` (default 1; 0: no limit) makes its spikes counts: ``s = floor(v /
+    theta)`` clipped to ``[1, max_spikes]`` where ``v >= theta``; synapses weight each spike by its count,
+    the subtract resets remove ``theta * s``, the zero resets use ``min(s, 1)``.
+    """
+    import math
+    from fractions import Fraction
+
+    groups, blocks = spec["groups"], spec["blocks"]
+    starts = np.cumsum([0] + [g["size"] for g in groups]).tolist()
+    flat = {key: [value for g in groups for value in g[key]] for key in ("beta", "theta", "beta_syn", "bias")}
+    if fixed:
+        wv, fv, fb, ww = fixed
+        sat = lambda z, bits=wv: min(max(z, -(2 ** (bits - 1))), 2 ** (bits - 1) - 1)  # noqa: E731
+        q = lambda z, bits=wv: sat(int(np.round(z * 2.0 ** fv)), bits)  # noqa: E731
+        beta, beta_syn = ([int(np.round(b * 2.0 ** fb)) for b in flat[k]] for k in ("beta", "beta_syn"))
+        theta, bias = [q(t) for t in flat["theta"]], [q(b) for b in flat["bias"]]
+        decay = lambda factor, value: (factor * value) // 2 ** fb  # noqa: E731
+    else:
+        sat, beta, beta_syn, theta, bias = (lambda z: z), flat["beta"], flat["beta_syn"], flat["theta"], flat["bias"]
+        decay = lambda factor, value: factor * value  # noqa: E731
+    n = starts[-1]
+    v, i, s = [0] * n, [0] * n, [0] * n
+    spikes, membranes = np.zeros((len(x), n), dtype=np.int64), np.zeros((len(x), n))
+    for t in range(len(x)):
+        now = [0] * n
+        current = [(q(x[t][k]) if fixed else x[t][k]) + bias[k] for k in range(n)]
+        for gi, g in enumerate(groups):
+            lo, hi = starts[gi], starts[gi + 1]
+            for b in (b for b in blocks if b["post"] == gi):
+                src, p0 = (s if b["delay"] else now), starts[b["pre"]]
+                for r in range(g["size"]):
+                    on = [j for j in range(starts[b["pre"] + 1] - p0) if src[p0 + j]]
+                    if b["dense"]:  # the exact sum of count * weight, rounded once
+                        w = [(b["alpha"] * b["matrix"][r][j], src[p0 + j]) for j in on]
+                        current[lo + r] += (sum(q(z, ww) * c for z, c in w) if fixed
+                                            else float(sum(Fraction(z) * int(c) for z, c in w)))
+                    else:
+                        count = sum(int(b["matrix"][r][j]) * int(src[p0 + j]) for j in on)
+                        current[lo + r] += (q(b["alpha"]) if fixed else b["alpha"]) * count
+            synaptic = g["current_delay"] == 1 or any(flat["beta_syn"][lo:hi])
+            for k in range(lo, hi):
+                j = current[k]
+                if synaptic:
+                    new = sat(decay(beta_syn[k], i[k]) + current[k])
+                    j, i[k] = (i[k] if g["current_delay"] else new), new
+                mode, bk, th, sk = g["reset"], beta[k], theta[k], s[k]
+                fired = min(sk, 1)
+                if mode == "zero":
+                    v[k] = sat(decay(bk, v[k] * (1 - fired)) + j)
+                elif mode == "subtract":
+                    v[k] = sat(decay(bk, v[k]) - th * sk + j)
+                elif mode == "subtract_before_decay":
+                    v[k] = sat(decay(bk, v[k] - th * sk) + j)
+                else:
+                    v[k] = sat((decay(bk, v[k]) + j) * (1 - fired))
+                limit = g.get("max_spikes", 1)
+                if v[k] >= th:
+                    count = max(int(v[k] // th if fixed else math.floor(v[k] / th)), 1)
+                    now[k] = min(count, limit) if limit else count
+        s = now
+        spikes[t], membranes[t] = s, v
+    return spikes, membranes

@@ -172,11 +172,14 @@ def test_synth_reports_what_would_fit(tmp_path, monkeypatch):
         synth.synthesize(tmp_path, "ice40-up5k", trust_edits=True)  # a hand-written design.json: no SHA-256
 
 
-def test_same_step_blocks_are_refused():
+def test_same_step_blocks_are_retimed_by_place():
+    """The core replays the spikes of step t-1 only: place retimes a same-step block (g1 runs one step late)."""
     core = random_core(12, sizes=(5, 5), shared=False, cross=True)
     core = dataclasses.replace(core, synapses=core.synapses[:-1] + (dataclasses.replace(core.synapses[-1], delay=0),))
-    with pytest.raises(RcsnnError, match=r"same-step \(delay 0\) synapse blocks g0->g1 are not supported"):
-        build_image(place(Graph.from_arrays(core), 2))
+    placed = place(Graph.from_arrays(core), 2)
+    assert "retime" in placed.passes and not placed.arrays().same_step_blocks()
+    assert [g.skew for g in placed.arrays().groups] == [0, 1]
+    assert [g.skew for g in place(Graph.from_arrays(random_core(12)), 2).arrays().groups] == [0, 0]
 
 
 def test_missing_tool_names_the_install_command(monkeypatch):

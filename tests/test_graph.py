@@ -85,7 +85,7 @@ def test_partition_and_place_annotate_the_graph(tmp_path):
 
 
 def test_cli_graph_after_each_pass(tmp_path, capsys):
-    for name in ("quantize", "partition", "place"):
+    for name in ("quantize", "retime", "partition", "place"):
         out = tmp_path / f"{name}.json"
         assert main(["graph", str(SMALL_CHECKPOINT), "--after", name, "--lanes", "2", "--blocks", "3", "-o", str(out)]) == 0
         data = json.loads(out.read_text())

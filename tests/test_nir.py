@@ -104,7 +104,7 @@ def test_gain_and_leak_follow_nir_euler_step():
     w_rec = _ternary(n, 0.4) / (r * dt / tau)[:, None]  # alpha*T once the gain is folded in
     graph = _recurrent_graph(_lif(n, tau=tau, r=r, v_leak=v_leak), w_rec)
     core = nir_to_graph(graph, dt, "zero").arrays()
-    assert len(core.groups) == n  # every neuron has its own tau: one group each
+    assert len(core.groups) == 1 and np.shape(core.groups[0].beta) == (n,)  # every neuron has its own tau
     u = np.random.default_rng(2).normal(0, 2.0, (150, 3))
     run = simulate_float(core, core.input_currents(u))
     fc, rec = graph.nodes["fc"], graph.nodes["w_rec"]
@@ -119,12 +119,14 @@ def test_gain_and_leak_follow_nir_euler_step():
     assert np.array_equal(run.spikes, np.array(spikes))
 
 
-def test_per_neuron_parameters_split_into_groups_and_scalars_broadcast():
+def test_per_neuron_parameters_stay_per_neuron_and_scalars_broadcast():
     tau = np.array([2e-3] * 4 + [5e-3] * 6)
     core = nir_to_graph(_recurrent_graph(_lif(10, tau=tau), _ternary(10, 0.25)), 1e-3, "subtract").arrays()
-    assert [(g.name, g.size, g.beta) for g in core.groups] == [("lif_0", 4, 0.5), ("lif_1", 6, 0.8)]
-    names = ("lif_0", "lif_1")
-    assert {(s.pre, s.post, s.alpha) for s in core.synapses} <= {(a, b, 0.25) for a in names for b in names}
+    assert [g.name for g in core.groups] == ["lif"]
+    assert np.array_equal(core.per_neuron("beta"), [0.5] * 4 + [0.8] * 6)
+    (block,) = core.synapses
+    assert (block.pre, block.post) == ("lif", "lif")
+    assert np.allclose(np.abs(core.block_weights(block).value), 0.25, rtol=1e-12, atol=0)  # gain r*dt/tau = 1 (ulp)
     for shape in [(), (1,)]:  # snnTorch's Leaky writes 0-d parameters
         one = np.ones(shape)
         scalar = nir.LIF(tau=2e-3 * one, r=2 * one, v_leak=0 * one, v_threshold=one, v_reset=0 * one)
@@ -139,16 +141,21 @@ def _refused(graph, *words, reset="subtract", dt=1e-3):
     assert "\n" not in message and all(w in message for w in words), message
 
 
-def test_refuses_non_ternary_recurrent_weights():
+def test_dense_weights_are_stored_dense_and_ternary_ones_ternary():
     w = np.random.default_rng(0).normal(size=(5, 5))
-    _refused(_recurrent_graph(_lif(5), w), "w_rec", "distinct magnitudes", "alpha*{-1,0,+1}")
+    core = nir_to_graph(_recurrent_graph(_lif(5, r=1.0), w), 1e-3, "subtract").arrays()
+    (block,) = core.synapses
+    assert core.is_dense(block.matrix) and block.alpha == 1.0
+    assert np.array_equal(core.matrices[block.matrix], w * 0.5)  # the gain r*dt/tau = 0.5 folded in
+    core = nir_to_graph(_recurrent_graph(_lif(5, r=1.0), _ternary(5, 0.6)), 1e-3, "subtract").arrays()
+    assert not core.is_dense(core.synapses[0].matrix) and core.synapses[0].alpha == 0.3
 
 
 def test_refuses_unsupported_nodes():
     graph = _recurrent_graph(_lif(4), _ternary(4, 1.0))
     one = np.ones(4)
-    graph.nodes["lif"] = nir.CubaLIF(tau_syn=one, tau_mem=one, r=one, v_leak=0 * one, v_threshold=one)
-    _refused(graph, "'lif'", "CubaLIF", "supported")
+    graph.nodes["lif"] = nir.LI(tau=one, r=one, v_leak=0 * one)
+    _refused(graph, "'lif'", "LI", "supported")
 
 
 def test_feed_forward_lif_chain_is_same_step():
@@ -157,8 +164,6 @@ def test_feed_forward_lif_chain_is_same_step():
              "output": nir.Output(np.array([n]))}
     core = nir_to_graph(_graph(nodes, [("input", "a"), ("a", "ab"), ("ab", "b"), ("b", "output")]), 1e-3, "zero").arrays()
     assert [(s.pre, s.post, s.delay) for s in core.synapses] == [("a", "b", 0)]
-    nodes["ab"] = nir.Linear(np.random.default_rng(0).normal(size=(n, n)))
-    _refused(_graph(nodes, [("input", "a"), ("a", "ab"), ("ab", "b"), ("b", "output")]), "ab", "distinct magnitudes")
 
 
 def test_accepts_two_lif_cycle_with_one_step_delay():
@@ -189,3 +194,28 @@ def test_read_nir_names_the_file(tmp_path):
     path.write_bytes(b"not hdf5")
     with pytest.raises(RcsnnError, match="broken.nir"):
         read_nir(path, 1e-3, "zero")
+
+
+@pytest.mark.parametrize("reset", ["subtract_before_decay", "zero_drop_input"])
+def test_round_trip_of_if_cubalif_and_per_neuron_groups(tmp_path, reset):
+    # IF (beta = 1): r = 1/dt; CubaLIF: tau_syn = dt/(1-beta_syn), w_in = tau_syn/dt; per-neuron beta
+    # and theta; dyadic values, so every parameter comes back bit for bit; and the metadata.
+    core = random_core(seed=6, resets=(reset, reset))
+    g0, g1 = core.groups
+    per_neuron = 1.0 - 2.0 ** -np.arange(1, g1.size + 1).clip(max=6)
+    groups = (dataclasses.replace(g0, beta=1.0, theta=2.0),
+              dataclasses.replace(g1, beta=per_neuron, theta=np.linspace(0.5, 1.0, g1.size), beta_syn=0.75))
+    core = dataclasses.replace(core, groups=groups, dt=2.0**-10)
+    assert [g.kind for g in core.groups] == ["IF", "CubaLIF"]
+    write_nir(Graph.from_arrays(core), tmp_path / "core.nir")
+    read = nir.read(str(tmp_path / "core.nir"))
+    assert [type(read.nodes[k]).__name__ for k in ("lif_g0", "lif_g1")] == ["IF", "CubaLIF"]
+    assert read.nodes["lif_g1"].metadata["rcsnn"]["reset"] == reset
+    back = read_nir(tmp_path / "core.nir", dt=core.dt, reset=reset).arrays()
+    assert back.groups == core.groups
+    ref, run = _rasters(core, back)
+    assert 0.02 < ref.spikes.mean() < 0.6
+    assert np.array_equal(ref.spikes, run.spikes)
+    delayed = dataclasses.replace(core, groups=(g0, dataclasses.replace(groups[1], current_delay=1)))
+    with pytest.raises(RcsnnError, match="group 'g1': current_delay 1"):  # negative control: NIR cannot say it
+        graph_to_nir(Graph.from_arrays(delayed))

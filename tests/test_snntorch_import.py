@@ -88,9 +88,9 @@ def test_nested_rleaky_graph_matches_snntorch(tmp_path):
     assert [g.name for g in core.groups] == ["1_lif"]
     assert np.array_equal(_simulate(core, inputs), spikes)
 
-    nested.nodes["1"].nodes["w_rec"].weight[0, :5] = np.arange(1.0, 6.0)
-    with pytest.raises(RcsnnError, match=r"1\.w_rec: weights take .* distinct magnitudes"):
-        nir_to_graph(nested, SNNTORCH_DT, "subtract")
+    nested.nodes["1"].nodes["w_rec"].weight[0, :5] = np.arange(1.0, 6.0)  # not alpha*T: stored dense (issue 10)
+    dense = nir_to_graph(nested, SNNTORCH_DT, "subtract").arrays()
+    assert dense.is_dense(dense.synapses[0].matrix) and dense.matrices[dense.synapses[0].matrix][0, 4] == 5.0
 
 
 @pytest.mark.parametrize("all_to_all", [True, False])
@@ -124,10 +124,9 @@ def _refused(obj, *words, **kwargs):
 
 
 def test_refusals():
-    _refused(_net(reset_mechanism="zero")[1], "zero reset", "drop")
+    _refused(_net(reset_mechanism="zero")[1], "'reset_mechanism_val'", "differs", reset="subtract")
     state = _net()[1].state_dict()
-    _refused({**state, "reset_mechanism_val": torch.tensor(1)}, "'reset_mechanism_val'", "zero reset")
-    _refused({**state, "recurrent.weight": torch.randn(N, N)}, "'recurrent.weight'", "distinct magnitudes")
+    _refused({**state, "reset_mechanism_val": torch.tensor(2)}, "'reset_mechanism_val'", "none")
     _refused({**state, "graded_spikes_factor": torch.tensor(2.0)}, "'graded_spikes_factor'", "graded")
     _refused({**state, "beta": torch.tensor(1.0)}, "'beta'", "outside (0, 1)")
     _refused({k: v for k, v in state.items() if k != "threshold"}, "'threshold'", "missing")

@@ -24,4 +24,8 @@ PYTHON=${PYTHON:-python3}
 # torch is pinned to the CPU build (a plain 'torch' would pull a multi-GB CUDA build).
 .venv/bin/python -m pip install -q --disable-pip-version-check "torch==2.13.0"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# The SNN frameworks of tests/test_frameworks.py, without their dependencies (norse and spikingjelly
+# would replace the CPU torch with a CUDA build): the pinned list is pyproject's "frameworks" extra.
+mapfile -t FRAMEWORKS < <(.venv/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["frameworks"]))')
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "${FRAMEWORKS[@]}"
 echo "setup: ready ($(.venv/bin/python -c 'import torch, amaranth, nir; print("torch", torch.__version__, "amaranth", amaranth.__version__, "nir", nir.__version__)'))"

@@ -1,6 +1,7 @@
 """The analog backend: the core as a clocked resistor–capacitor–comparator circuit in ngspice.
 
 * :mod:`.design` — derived circuit values (τ, R_L, K, R_unit, thresholds, timing) from a core;
+* :mod:`.neurons` — the per-neuron circuit plan (cell, window, values) of every neuron kind and reset mode;
 * :mod:`.netlist` — deterministic SPICE decks, stimulus files and the ``core.json`` sidecar;
   the cell library ``rcsnn_cells.lib`` ships beside it;
 * :mod:`.ngspice` — ``ngspice -b`` and in-process (PySpice) runners, rawfile reading, errors;

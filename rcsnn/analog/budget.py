@@ -44,7 +44,7 @@ import json
 import math
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +54,8 @@ from ..ir.arrays import Core, NeuronGroup, SynapseBlock
 from ..ir.graph import Graph
 from ..ir.reference import simulate_float
 from ..tools import version
-from .design import SIDECAR, Design
+from .design import SIDECAR, Design, tau_of
+from .neurons import ZERO_RESETS
 from .partition import partition
 from .simulate import simulate_dir
 
@@ -64,7 +65,7 @@ __all__ = ["CAL_NEURONS", "ACCEPT", "RESIDUAL_CAP", "RESET_CAP", "CAL_STEPS", "C
 
 CAL_NEURONS = 8
 #: A calibrated ε counts up to factor · derived + floor: (factor, floor) for the leak and the gain error.
-ACCEPT = {"leak": (1.5, 1e-9), "gain": (1.5, 1e-7)}
+ACCEPT = {"leak": (1.5, 1e-9), "gain": (1.5, 1e-7), "state": (1.5, 1e-9), "state_gain": (1.5, 1e-7)}
 #: Caps of the calibrated residual ρ (per unit of θ) and reset error ε_R.
 RESIDUAL_CAP = 1e-7
 RESET_CAP = 1e-8
@@ -94,6 +95,8 @@ class Calibration:
     reset: float
     residual: float
     largest_error: float
+    state_gain: float = 0.0  # ε_J: CubaLIF, relative error of the state's current J = i[t−d] in the membrane
+    state: float = 0.0  # ε_S: CubaLIF, the state's leak error (V of membrane error per V of its history q)
 
 
 @dataclass(frozen=True)
@@ -117,16 +120,17 @@ class GroupBudget:
     derived: dict  # {"leak": ε_L, "gain": ε_I} from the design alone
     calibrated: dict  # asdict(Calibration)
     disagrees: list  # calibrated terms beyond what they may add (the decks do not implement the model)
+    state: dict = None  # CubaLIF: {"error": ε_S, "history": Q (V)}, the state's leak term ε_S·Q of a; else empty
 
     def at(self, v: np.ndarray) -> np.ndarray:
-        """budget(v) (V) for reference membranes ``v``."""
+        """budget(v) (V) for reference membranes ``v`` (θ: the group's largest)."""
         return self.a + self.b * np.maximum(np.abs(v) - self.theta, 0.0)
 
 
 def history(core: Core, membranes: np.ndarray, spikes: np.ndarray) -> np.ndarray:
     """Per neuron, max over steps of m[t] = Σ_k β^k |v[t−1−k]| (reset-aware: a zero-reset spike clears it), V."""
     beta = core.per_neuron("beta")
-    zero = ~core.reset_subtract()
+    zero = np.isin(core.per_neuron("reset"), ZERO_RESETS)
     m = np.zeros(core.n_neurons)
     top = np.zeros(core.n_neurons)
     for t in range(membranes.shape[0]):
@@ -135,9 +139,42 @@ def history(core: Core, membranes: np.ndarray, spikes: np.ndarray) -> np.ndarray
     return top
 
 
+def state_history(core: Core, ref) -> tuple[np.ndarray, np.ndarray]:
+    """Per neuron, (Q, P) of the CubaLIF synaptic state (zeros without one), V: the largest membrane error per
+    unit of the state's leak error ε_S (Q) and of its gain error ε_J (P), the max over t of the membrane's
+    leaky sums Σ_j β^j |q[t−j]| and Σ_j β^j |i[t−d−j]| (reset-aware as :func:`history`), with
+    q[t] = Σ_k β_s^k |i[t−d−1−k]| the leak history of the state behind the current J[t] = i[t−d] the membrane
+    integrates (``ref``: the float reference's :class:`~rcsnn.ir.reference.Run` with its ``synaptic`` states)."""
+    n = core.n_neurons
+    if ref.synaptic is None:
+        return np.zeros(n), np.zeros(n)
+    beta, beta_syn = core.per_neuron("beta"), core.per_neuron("beta_syn")
+    late = core.per_neuron("current_delay") == 1
+    zero = np.isin(core.per_neuron("reset"), ZERO_RESETS)
+    state = np.abs(ref.synaptic)
+    q_now, q_late, previous = np.zeros(n), np.zeros(n), np.zeros(n)
+    mq, mp, top_q, top_p = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    for t in range(state.shape[0]):
+        mq = beta * mq + np.where(late, q_late, q_now)
+        mp = beta * mp + np.where(late, previous, state[t])
+        top_q, top_p = np.maximum(top_q, mq), np.maximum(top_p, mp)
+        clear = np.where(zero & (ref.spikes[t] > 0), 0.0, 1.0)
+        mq, mp = mq * clear, mp * clear
+        q_late, q_now, previous = q_now, beta_syn * q_now + state[t], state[t]
+    return top_q, top_p
+
+
+def representative(g: NeuronGroup) -> NeuronGroup:
+    """The calibration group of ``g``: its smallest β (the largest derived errors), largest θ and, in a CubaLIF
+    group, smallest nonzero β_s, each one value, with its reset and current delay (``g`` itself if uniform)."""
+    syn = np.ravel(g.beta_syn)
+    syn = float(syn[syn > 0].min()) if (syn > 0).any() else 0.0
+    return replace(g, size=CAL_NEURONS, beta=float(np.min(g.beta)), theta=float(np.max(g.theta)), beta_syn=syn, skew=0)
+
+
 def _calibration_core(groups: list[NeuronGroup], rng: np.random.Generator) -> Core:
     n = CAL_NEURONS
-    cal = tuple(NeuronGroup(g.name, n, g.beta, g.theta, g.reset) for g in groups)
+    cal = tuple(representative(g) for g in groups)
     # matrix keys by index: "T_<name>" could exceed the 64 characters of a name (rcsnn.ir.graph.NAME_PATTERN)
     matrices = {f"T{k}": (rng.choice([-1, 1], (n, n)) * (rng.random((n, n)) < 0.3)).astype(np.int8) for k in range(len(cal))}
     synapses = tuple(SynapseBlock(g.name, g.name, f"T{k}", 0.4 * g.theta) for k, g in enumerate(cal))
@@ -148,7 +185,7 @@ def _calibration_core(groups: list[NeuronGroup], rng: np.random.Generator) -> Co
 def _fit(core: Core, ref, got: np.ndarray, name: str, h: float) -> Calibration:
     sl = core.offsets()[name]
     beta = core.per_neuron("beta")[sl]
-    zero = ~core.reset_subtract()[sl]
+    zero = np.isin(core.per_neuron("reset")[sl], ZERO_RESETS)
     v, s = ref.membranes[:, sl], ref.spikes[:, sl].astype(float)
     err = got[:, sl] - v
     pad = np.zeros((1, v.shape[1]))
@@ -156,14 +193,37 @@ def _fit(core: Core, ref, got: np.ndarray, name: str, h: float) -> Calibration:
     keep = 1 - zero * ps
     current = v - beta * keep * pv
     rise = err - beta * keep * pe
-    x = np.stack([(keep * pv).ravel(), current.ravel(), ((1 - keep) * pv).ravel()], axis=1)
-    (leak, gain, reset), *_ = np.linalg.lstsq(x, rise.ravel(), rcond=None)
+    columns = [(keep * pv), current, ((1 - keep) * pv)]
+    if core.group(name).synaptic:  # the state's current J = i[t−d] (its own gain) and its leak history
+        state_current, sums = _state_terms(core, ref, sl)
+        dropped = (core.per_neuron("reset")[sl] == "zero_drop_input") * ps  # v = (βv + J)(1 − s): J does not enter
+        state_current, sums = state_current * (1 - dropped), sums * (1 - dropped)
+        columns[1] = current - state_current
+        columns += [state_current, sums]
+    x = np.stack([c.ravel() for c in columns], axis=1)
+    (leak, gain, reset, *state), *_ = np.linalg.lstsq(x, rise.ravel(), rcond=None)
     model = np.zeros_like(err)  # the fitted model's error, propagated like the circuit's
     for t in range(v.shape[0]):
         prev = model[t - 1] if t else 0.0
-        model[t] = beta * keep[t] * prev + leak * keep[t] * pv[t] + gain * current[t] + reset * (1 - keep[t]) * pv[t]
+        model[t] = beta * keep[t] * prev + leak * keep[t] * pv[t] + gain * columns[1][t] + reset * (1 - keep[t]) * pv[t]
+        if state:
+            model[t] += state[0] * columns[3][t] + state[1] * columns[4][t]
     return Calibration(name, h, float(leak), float(gain), float(reset), float(np.abs(err - model).max()),
-                       float(np.abs(err).max()))
+                       float(np.abs(err).max()), *(float(c) for c in state))
+
+
+def _state_terms(core: Core, ref, sl: slice) -> tuple[np.ndarray, np.ndarray]:
+    """(J, q) of the neurons ``sl``, signed, (steps, n): the state's current J[t] = i[t−d] and its leak history
+    q[t] = Σ_k β_s^k i[t−d−1−k]."""
+    beta_syn, late = core.per_neuron("beta_syn")[sl], core.per_neuron("current_delay")[sl] == 1
+    i = ref.synaptic[:, sl]
+    current, sums = np.zeros_like(i), np.zeros_like(i)
+    q_now, q_late, previous = np.zeros(i.shape[1]), np.zeros(i.shape[1]), np.zeros(i.shape[1])
+    for t in range(i.shape[0]):
+        current[t] = np.where(late, previous, i[t])
+        sums[t] = np.where(late, q_late, q_now)
+        q_late, q_now, previous = q_now, beta_syn * q_now + i[t], i[t]
+    return current, sums
 
 
 def calibrate(design: Design, groups: list[NeuronGroup], steps: dict[str, float], write: Callable,
@@ -172,7 +232,9 @@ def calibrate(design: Design, groups: list[NeuronGroup], steps: dict[str, float]
     the fitted :class:`Calibration` of each group. ``write`` is
     :func:`~rcsnn.analog.netlist.write_netlists` (given by it: this module does not import it). Runs
     ngspice (a few seconds); cached per process."""
-    key = json.dumps([asdict(design), [(g.name, g.beta, g.theta, g.reset) for g in groups], steps], sort_keys=True)
+    cal = [representative(g) for g in groups]
+    key = json.dumps([asdict(design), [(g.name, g.beta, g.theta, g.reset, g.beta_syn, g.current_delay) for g in cal], steps],
+                     sort_keys=True)
     if key in _CACHE:
         return _CACHE[key]
     core = _calibration_core(groups, np.random.default_rng(CAL_SEED))
@@ -192,38 +254,58 @@ def calibrate(design: Design, groups: list[NeuronGroup], steps: dict[str, float]
     return found
 
 
-def group_budgets(core: Core, design: Design, steps: dict[str, float], membranes: np.ndarray, spikes: np.ndarray,
+def group_budgets(core: Core, design: Design, steps: dict[str, float], ref,
                   calibration: dict[str, Calibration]) -> list[GroupBudget]:
-    """The :class:`GroupBudget` of every group, from the design, the calibration and the float reference's
-    ``membranes`` and ``spikes`` (steps, N) of the stimulus the decks are written for."""
-    top = history(core, membranes, spikes)
+    """The :class:`GroupBudget` of every group, from the design, the calibration and the float reference ``ref``
+    (a :class:`~rcsnn.ir.reference.Run`: membranes, spikes and CubaLIF states (steps, N)) of the stimulus the
+    decks are written for. A group whose neurons differ takes each term at its worst neuron: the smallest β
+    and β_s (largest derived errors), the largest θ, history and sampling uncertainty."""
+    membranes = ref.membranes
+    top = history(core, membranes, ref.spikes)
+    state_q, state_p = state_history(core, ref)
     out = []
     for g, sl in zip(core.groups, core.offsets().values()):
-        tau = design.group(g).tau
+        rep_g = representative(g)
+        tau = tau_of(design.step, rep_g.beta)
+        theta = rep_g.theta
         h = steps[g.name]
         cal = calibration[g.name]
         derived = {"leak": design.leak_error(tau, h), "gain": design.gain_error(tau, h)}
-        caps = {k: f * derived[k] + floor for k, (f, floor) in ACCEPT.items()}
-        caps.update(residual=RESIDUAL_CAP * g.theta, reset=RESET_CAP)
+        if g.synaptic:  # the state's leak error; its current's gain error: its charge's and the transfer's
+            tau_syn = tau_of(design.step, rep_g.beta_syn)
+            derived["state"] = design.leak_error(tau_syn, h)
+            derived["state_gain"] = design.gain_error(tau_syn, h) + (h * (1 / tau + 1 / tau_syn)) ** 2 / 12
+        caps = {k: f * derived[k] + floor for k, (f, floor) in ACCEPT.items() if k in derived}
+        caps.update(residual=RESIDUAL_CAP * theta, reset=RESET_CAP)
         found = {"leak": abs(cal.leak), "gain": abs(cal.gain), "residual": cal.residual,
-                 "reset": abs(cal.reset) if g.reset == "zero" else 0.0}
+                 "reset": abs(cal.reset) if g.reset in ZERO_RESETS else 0.0}
+        if g.synaptic:
+            found.update(state=abs(cal.state), state_gain=abs(cal.state_gain))
         disagrees = [f"{k} {found[k]:.3g} > {caps[k]:.3g}" for k in found if found[k] > caps[k]]
         used = {k: min(found[k], caps[k]) for k in found}
         leak, gain = max(derived["leak"], used["leak"]), max(derived["gain"], used["gain"])
         m = float(top[sl].max()) if g.size else 0.0
         largest = float(np.abs(membranes[:, sl]).max()) if g.size else 0.0
-        sampling = -g.theta * math.expm1(-design.clock_edge / (2 * tau))
+        sampling = max(-th * math.expm1(-design.clock_edge / (2 * tau_of(design.step, b)))
+                       for b, th in set(zip(core.per_neuron("beta")[sl].tolist(), core.per_neuron("theta")[sl].tolist())))
+        state = {}
+        if g.synaptic:  # e_v ≤ ε_I|v| + ... + ε_S·Q + |ε_J − ε_I|·P  (|ε_J − ε_I| ≤ max of the two)
+            state = {"error": max(derived["state"], used["state"]), "history": float(state_q[sl].max()),
+                     "gain": max(derived["state_gain"], used["state_gain"], gain), "current": float(state_p[sl].max())}
         s = design.safety
-        a = s * (leak * m + gain * g.theta + used["reset"] * largest + used["residual"]) + sampling
-        out.append(GroupBudget(g.name, g.theta, a, s * gain, h, m, largest, leak, gain, used["reset"], used["residual"],
-                               sampling, s, derived, asdict(cal), disagrees))
+        a = s * (leak * m + gain * theta + used["reset"] * largest + used["residual"]
+                 + (state["error"] * state["history"] + state["gain"] * state["current"] if state else 0.0)) + sampling
+        calibrated = {k: v for k, v in asdict(cal).items() if k not in ("state", "state_gain") or g.synaptic}
+        out.append(GroupBudget(g.name, theta, a, s * gain, h, m, largest, leak, gain, used["reset"], used["residual"],
+                               sampling, s, derived, calibrated, disagrees, state))
     return out
 
 
 def budget_record(budgets: list[GroupBudget]) -> dict:
     """The sidecar's ``budget`` entry: the form, every group's terms, the calibration's provenance."""
     return {"form": FORM,
-            "groups": [{**asdict(b), "a_over_theta": b.a / b.theta} for b in budgets],
+            "groups": [{**{k: v for k, v in asdict(b).items() if k != "state" or v}, "a_over_theta": b.a / b.theta}
+                       for b in budgets],
             "calibration": {"neurons_per_group": CAL_NEURONS, "steps": CAL_STEPS, "seed": CAL_SEED,
                             "stimulus": "N(0, (1.5 theta)^2) currents per neuron, seeded; random ternary T at 30 % "
                                         "density, alpha = 0.4 theta; one open-loop deck per group at its max step",
@@ -233,10 +315,11 @@ def budget_record(budgets: list[GroupBudget]) -> dict:
 def allowance(core: Core, record: dict, v_ref: np.ndarray) -> np.ndarray:
     """budget(v_ref) (V) of every event, ``v_ref`` (steps, N), from a sidecar's ``budget`` entry."""
     by_name = {b["group"]: b for b in record["groups"]}
+    theta = core.per_neuron("theta")
     out = np.empty_like(v_ref, dtype=np.float64)
     for g, sl in zip(core.groups, core.offsets().values()):
         if g.name not in by_name:
             raise RcsnnError(f"error budget: no entry for group {g.name!r} in the netlists' core.json")
         b = by_name[g.name]
-        out[:, sl] = b["a"] + b["b"] * np.maximum(np.abs(v_ref[:, sl]) - g.theta, 0.0)
+        out[..., sl] = b["a"] + b["b"] * np.maximum(np.abs(v_ref[..., sl]) - theta[sl], 0.0)
     return out

@@ -29,7 +29,8 @@ import numpy as np
 from ..errors import RcsnnError
 from ..ir.arrays import Core, NeuronGroup
 
-__all__ = ["FORMS", "SIDECAR", "DFF_DELAY", "DAC_RISE", "LEAK_SHARE", "GAIN_SHARE", "GroupValues", "Design", "tran_line"]
+__all__ = ["FORMS", "SIDECAR", "DFF_DELAY", "DAC_RISE", "LEAK_SHARE", "GAIN_SHARE", "GroupValues", "Design", "tran_line",
+           "tau_of", "uniform"]
 
 FORMS = ("ideal", "opamp")
 #: The JSON sidecar of a netlist directory (every design choice, derived value, deck and the error budget).
@@ -46,13 +47,25 @@ LEAK_SHARE = 0.7
 GAIN_SHARE = 0.2
 
 
+def tau_of(step: float, beta: float) -> float:
+    """Time constant τ = −Δt / ln β (s) of a leak factor β per clock period ``step`` (s); inf for β = 1 (IF: no leak)."""
+    return math.inf if beta == 1.0 else -step / math.log(beta)
+
+
+def uniform(value) -> float | None:
+    """The one value of a per-group or per-neuron parameter (a float, or an array whose entries are all equal),
+    else None."""
+    a = np.asarray(value, dtype=np.float64).ravel()
+    return float(a[0]) if a.size and (a == a[0]).all() else None
+
+
 @dataclass(frozen=True)
 class GroupValues:
     """Component values of one neuron group.
 
     Attributes:
-        tau: membrane time constant τ = -Δt / ln β (s).
-        r_leak: leak resistor R_L = τ / C (Ω).
+        tau: membrane time constant τ = -Δt / ln β (s); inf for IF (β = 1).
+        r_leak: leak resistor R_L = τ / C (Ω); inf: no leak resistor (IF).
         kernel: K = ∫ w(u) e^{-(Δt-u)/τ} du over one step (s).
         r_unit: resistance of a unit-weight synapse, V_S · K / C (Ω).
         v_compare: comparator threshold θ · e^{-t_clk/2τ} (V).
@@ -130,31 +143,56 @@ class Design:
         """Derived error ε_L of the per-step leak factor β when ngspice integrates the leak with the
         trapezoidal rule at steps of at most ``h`` (s): each step decays by (1 − h/2τ)/(1 + h/2τ) =
         e^{−(h/τ)(1 + (h/τ)²/12 + …)}, so over Δt the factor is β·(1 − (Δt/τ)(h/τ)²/12):
-        ε_L = β (Δt/τ) (h/τ)² / 12 (shorter steps only lower it)."""
+        ε_L = β (Δt/τ) (h/τ)² / 12 (shorter steps only lower it; 0 for τ = inf, no leak)."""
+        if math.isinf(tau):
+            return 0.0
         return math.exp(-self.step / tau) * (self.step / tau) * (h / tau) ** 2 / 12
 
     def gain_error(self, tau: float, h: float) -> float:
         """Derived relative error ε_I of the charge one step's input adds (same cause as
         :meth:`leak_error`: the injected charge decays at the trapezoidal rate while the window is
-        open): at most (h/τ)² / 12."""
+        open): at most (h/τ)² / 12 (0 for τ = inf)."""
         return (h / tau) ** 2 / 12
 
-    def budget_step(self, g: NeuronGroup, history: float) -> float:
+    def budget_step(self, g: NeuronGroup, history: float, tau: float | None = None, theta: float | None = None) -> float:
         """Largest ngspice step h (s) for group ``g`` whose derived errors keep the budget's history term
         S·ε_L(h)·M (M = ``history``: the largest leaky sum Σ β^k |v[t−1−k]| of the reference, V) within
         :data:`LEAK_SHARE` of ``budget_target``·θ, h = τ·sqrt(12·share·target·θ / (S·β·(Δt/τ)·M)), and its
-        gain term S·ε_I(h)·θ within :data:`GAIN_SHARE`, h = τ·sqrt(12·share·target / S)."""
-        tau = -self.step / math.log(g.beta)
+        gain term S·ε_I(h)·θ within :data:`GAIN_SHARE`, h = τ·sqrt(12·share·target / S). ``tau`` and
+        ``theta`` (per-neuron groups): the group's smallest τ (s, the largest errors) and smallest θ;
+        inf for a group without leak (IF: the trapezoidal rule integrates a capacitor exactly)."""
+        tau = tau_of(self.step, g.beta) if tau is None else tau
+        theta = g.theta if theta is None else theta
+        if math.isinf(tau):
+            return math.inf
         gain = tau * math.sqrt(12 * GAIN_SHARE * self.budget_target / self.safety)
         if history <= 0:
             return gain
-        room = LEAK_SHARE * self.budget_target * g.theta / (self.safety * history)
+        room = LEAK_SHARE * self.budget_target * theta / (self.safety * history)
         return min(gain, tau * math.sqrt(room / self.leak_error(tau, tau)))
 
     @property
     def syn_end(self) -> float:
         """End of the synaptic window's falling edge (s)."""
         return self.syn_start + 2 * self.edge + self.syn_width
+
+    @property
+    def tail_start(self) -> float:
+        """Opening of the *tail window* (s), as the synaptic window closes: a window as long as the reset
+        window, used only by the neuron kinds that need a second phase (CubaLIF: the synaptic state's charge or
+        its transfer into the membrane, :mod:`rcsnn.analog.neurons`)."""
+        return self.syn_end
+
+    @property
+    def tail_edge(self) -> float:
+        """Rise and fall time of the tail window (s): as small a fraction of it as the synaptic window's edges are of
+        that window (ngspice's first step after a window corner errs in proportion to the edge)."""
+        return self.edge * self.reset_width / self.syn_width
+
+    @property
+    def tail_end(self) -> float:
+        """End of the tail window's falling edge (s)."""
+        return self.tail_start + 2 * self.tail_edge + self.reset_width
 
     @property
     def g_reset(self) -> float:
@@ -185,36 +223,76 @@ class Design:
                 raise RcsnnError(f"analog design: step {self.step:g} s: {a} at {ta:g} s must come before {b} at {tb:g} s")
         return self
 
-    def kernel(self, tau: float) -> float:
-        """K = ∫_0^Δt w(u) e^{-(Δt-u)/τ} du (s) for the trapezoidal synaptic window w."""
+    def check_tail(self) -> Design:
+        """Raise :class:`RcsnnError` unless the tail window (:attr:`tail_start`) ends before the next clock edge."""
+        if not self.tail_end < self.step:
+            raise RcsnnError(f"analog design: step {self.step:g} s: the tail window (CubaLIF) ends at {self.tail_end:g} s, "
+                             "after the clock period; shorten the synaptic window")
+        return self
+
+    def kernel(self, tau: float, window: str = "syn", decay=None) -> float:
+        """K = ∫_0^Δt w(u) e^{-(Δt-u)/τ} du (s) for the trapezoidal window ``window`` (``syn``: the synaptic
+        window; ``tail``: :attr:`tail_start`); ``decay(u)`` (optional) multiplies the integrand (a CubaLIF
+        transfer: the synaptic state's own decay, :mod:`rcsnn.analog.neurons`). τ = inf: no leak."""
         nodes, weights = np.polynomial.legendre.leggauss(12)
-        a, e, flat = self.syn_start, self.edge, self.syn_width
+        a = self.syn_start if window == "syn" else self.tail_start
+        e, flat = (self.edge, self.syn_width) if window == "syn" else (self.tail_edge, self.reset_width)
         segments = [(a, a + e, lambda u: (u - a) / e), (a + e, a + e + flat, lambda u: np.ones_like(u)),
                     (a + e + flat, a + 2 * e + flat, lambda u: (a + 2 * e + flat - u) / e)]
         total = 0.0
         for lo, hi, shape in segments:
             u = 0.5 * (hi - lo) * nodes + 0.5 * (hi + lo)
-            total += 0.5 * (hi - lo) * float(np.sum(weights * shape(u) * np.exp(-(self.step - u) / tau)))
+            extra = 1.0 if decay is None else decay(u)
+            total += 0.5 * (hi - lo) * float(np.sum(weights * shape(u) * np.exp(-(self.step - u) / tau) * extra))
         return total
 
-    def group(self, g: NeuronGroup) -> GroupValues:
-        tau = -self.step / math.log(g.beta)
+    def values(self, name: str, beta: float, theta: float) -> GroupValues:
+        """Component values of a LIF/IF neuron (or a group of equal ones) with leak ``beta`` and threshold ``theta``."""
+        tau = tau_of(self.step, beta)
         kernel = self.kernel(tau)
-        return GroupValues(g.name, tau, tau / self.capacitance, kernel, self.v_spike * kernel / self.capacitance,
-                           g.theta * math.exp(-self.clock_edge / (2 * tau)))
+        return GroupValues(name, tau, tau / self.capacitance, kernel, self.v_spike * kernel / self.capacitance,
+                           theta * math.exp(-self.clock_edge / (2 * tau)))
 
-    def sampling_uncertainty(self, core: Core) -> float:
-        """Bound (V) on the comparator's sampling-instant error near threshold: it samples somewhere in
+    def group(self, g: NeuronGroup) -> GroupValues:
+        """Values of group ``g`` if every neuron of it has the same β and θ (else see :mod:`rcsnn.analog.neurons`)."""
+        beta, theta = uniform(g.beta), uniform(g.theta)
+        if beta is None or theta is None:
+            raise RcsnnError(f"analog design: group {g.name!r} has per-neuron beta or theta; use its neurons' values")
+        return self.values(g.name, beta, theta)
+
+    def sampling_uncertainty(self, core: Core) -> np.ndarray:
+        """Bound (V) per neuron on the comparator's sampling-instant error near threshold: it samples somewhere in
         the clock edge, where a membrane at θ decays by at most θ·(1 - e^{-t_clk/2τ}) from the middle."""
-        return max(-g.theta * math.expm1(-self.clock_edge / (2 * self.group(g).tau)) for g in core.groups)
+        tau = np.array([tau_of(self.step, b) for b in core.per_neuron("beta")])
+        return -core.per_neuron("theta") * np.expm1(-self.clock_edge / (2 * tau))
 
     def record(self, core: Core) -> dict:
         """Every choice and derived value, for the netlist header and the JSON sidecar."""
         return {"design": asdict(self), "g_reset": self.g_reset, "polarity": self.polarity,
                 "dff_delay": DFF_DELAY, "dac_rise": DAC_RISE,
-                "groups": [asdict(self.group(g)) for g in core.groups],
-                "synapses": [{"pre": s.pre, "post": s.post, "alpha": s.alpha,
-                              "resistance": self.group(core.group(s.post)).r_unit / s.alpha} for s in core.synapses]}
+                "groups": [self._group_record(g) for g in core.groups],
+                "synapses": [self._synapse_record(core, s) for s in core.synapses]}
+
+    def _group_record(self, g: NeuronGroup) -> dict:
+        """A uniform LIF group's :class:`GroupValues`; per-neuron or CubaLIF groups: their ranges (each neuron's
+        values are in its deck lines)."""
+        beta, theta = uniform(g.beta), uniform(g.theta)
+        if beta is not None and theta is not None and not g.synaptic:  # IF: τ and R_L inf, written null (no leak)
+            return {k: None if isinstance(v, float) and math.isinf(v) else v
+                    for k, v in asdict(self.values(g.name, beta, theta)).items()}
+        taus = [tau_of(self.step, b) for b in np.ravel(g.beta)]
+        taus = [None if math.isinf(t) else t for t in (min(taus), max(taus))]
+        return {"name": g.name, "kind": g.kind, "per_neuron": True, "tau": taus,
+                "theta": [float(np.min(g.theta)), float(np.max(g.theta))],
+                "beta_syn": [float(np.min(g.beta_syn)), float(np.max(g.beta_syn))], "current_delay": int(g.current_delay)}
+
+    def _synapse_record(self, core: Core, s) -> dict:
+        post = core.group(s.post)
+        if not core.is_dense(s.matrix) and uniform(post.beta) is not None and uniform(post.theta) is not None \
+                and not post.synaptic:
+            return {"pre": s.pre, "post": s.post, "alpha": s.alpha, "resistance": self.group(post).r_unit / s.alpha}
+        return {"pre": s.pre, "post": s.post, "alpha": s.alpha, "matrix": s.matrix, "dense": core.is_dense(s.matrix),
+                "resistance": "per synapse, in the decks"}
 
 
 def tran_line(design: Design, steps: int, max_step: float) -> str:

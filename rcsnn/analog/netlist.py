@@ -6,7 +6,12 @@ A deck simulates the neurons of one *block* (a range of global neuron indices):
   neuron j's spike lines and reset — the circuit runs on its own;
 * ``open`` mode: several blocks; every spike line and reset is driven by a level ``s<j>``
   replayed from the *reference* raster, and the comparator outputs ``c<i>`` are only observed,
-  so each step is checked given the reference past (``docs/contract.md``).
+  so each step is checked given the reference past (``docs/contract.md``);
+* ``lockstep`` mode: the blocks of ``open`` mode, closed through the host: a block's own
+  comparators drive its neurons' resets and its own spike lines, and the spike level of every
+  presynaptic neuron of another block is a DC source ``Vs<j>`` (node ``s<j>``, at first 0 V) the host
+  sets each step to that neuron's latched spike, read from its own block's deck
+  (:mod:`rcsnn.analog.lockstep`; host-driven inputs only).
 
 Stimulus levels (inputs, and reference spikes in open mode) are replayed by XSPICE
 ``filesource`` models from text files ``<deck>_stim<k>.txt`` beside the deck: a PWL source costs
@@ -45,26 +50,35 @@ from ..ir.arrays import Core
 from ..ir.graph import Graph
 from ..ir.reference import simulate_float
 from ..templates import render
-from .design import DAC_RISE, DFF_DELAY, SIDECAR, Design, tran_line
+from .design import DAC_RISE, DFF_DELAY, SIDECAR, Design, tau_of, tran_line
+from .neurons import ZERO_RESETS, plan
 from .partition import Block, blocks
 
-__all__ = ["LIBRARY", "SIDECAR", "STIMULUS", "MODES", "INPUTS", "STIM_LINE", "library_text", "tran_line", "samples_per_step",
-           "host_tran_line", "stimulus_files", "DeckWriter", "core_digest", "write_netlists"]
+__all__ = ["LIBRARY", "EXT_LIBRARY", "GMIN", "SIDECAR", "STIMULUS", "MODES", "LOCKSTEP", "INPUTS", "STIM_LINE",
+           "library_text", "tran_line", "samples_per_step", "host_tran_line", "stimulus_files", "DeckWriter", "core_digest",
+           "write_netlists"]
 
 LIBRARY = "rcsnn_cells.lib"
+#: The leak-free cells (IF, a CubaLIF state with β_s = 1), copied and included only where a deck uses them.
+EXT_LIBRARY = "rcsnn_cells_ext.lib"
 #: The currents x (steps, N) the decks replay, float64, beside them (``rcsnn verify --netlist DIR``).
 STIMULUS = "stimulus.npy"
 MODES = ("closed", "open")
+#: The mode of host-coupled block decks (:mod:`rcsnn.analog.lockstep`): written by the stepper, not offered as ``--mode``.
+LOCKSTEP = "lockstep"
 #: Where a deck's input levels come from: ``files`` (replayed by filesource, the whole run known in advance)
-#: or ``host`` (one DC source per neuron whose value the host changes between steps; closed loop only).
+#: or ``host`` (one DC source per neuron whose value the host changes between steps; closed loop only:
+#: ``closed`` or ``lockstep`` mode, which requires it).
 INPUTS = ("files", "host")
+#: ngspice ``gmin`` (S) of decks with leak-free cells (:meth:`DeckWriter.options`).
+GMIN = 1e-20
 #: Longest line of a stimulus file: ngspice 39's filesource reads lines through a 512-byte buffer.
 STIM_LINE = 500
 
 
-def library_text() -> str:
-    """The cell library shipped as package data (the one source of ``rcsnn_cells.lib``)."""
-    return resources.files("rcsnn.analog").joinpath(LIBRARY).read_text()
+def library_text(name: str = LIBRARY) -> str:
+    """A cell library shipped as package data (the one source of ``rcsnn_cells.lib`` and ``rcsnn_cells_ext.lib``)."""
+    return resources.files("rcsnn.analog").joinpath(name).read_text()
 
 
 def samples_per_step(design: Design, max_step: float) -> int:
@@ -139,15 +153,23 @@ class DeckWriter:
         self.levels = levels
         self.inputs = inputs
         self.reference = reference
-        self.values = [design.group(g) for g in core.groups]
+        self.own: range | None = None  # lockstep mode: the neurons of the deck being written
+        self.sources: list[int] = []  # lockstep mode: the host-set levels of the deck last written (:meth:`hosted`)
+        self.plan = plan(core, design)
         self.group_of = np.repeat(np.arange(len(core.groups)), [g.size for g in core.groups])
-        self.subtract = core.reset_subtract()
-        self.theta = core.per_neuron("theta")
         self.limits: dict[int, float] = {}  # group index -> largest step its error budget allows (s)
+        if design.form == "opamp":
+            if (self.plan.reset == "zero_drop_input").any():
+                raise RcsnnError("--form opamp: reset 'zero_drop_input' gates a neuron's window, and the op-amp form "
+                                 "gates each line instead; use --form ideal")
+            if self.plan.cuba.any():
+                raise RcsnnError("--form opamp: CubaLIF neurons are built in the ideal form only; use --form ideal")
 
     def level(self, j: int) -> str:
-        """Node carrying neuron j's 0/1 spike level: its comparator, or the replayed reference."""
-        return f"c{j}" if self.reference is None else f"s{j}"
+        """Node carrying neuron j's 0/1 spike level: its comparator, or the replayed reference (open mode) or
+        host-set level (lockstep mode, a neuron of another block)."""
+        foreign = self.reference is not None or (self.own is not None and j not in self.own)
+        return f"s{j}" if foreign else f"c{j}"
 
     def synapses(self, block: Block) -> tuple[list[str], set[int], set[int]]:
         """Resistor lines into the block, and the neurons whose e- and n-lines they use."""
@@ -158,33 +180,57 @@ class DeckWriter:
             lo, hi = max(post.start, block.start), min(post.stop, block.stop)
             if lo >= hi:
                 continue
-            rows = self.core.matrices[syn.matrix][lo - post.start:hi - post.start]
-            r = _num(self.values[self.group_of[lo]].r_unit / syn.alpha)
-            for r_i, c_j in zip(*np.nonzero(rows)):
-                i, j = lo + int(r_i), pre.start + int(c_j)
-                line = "e" if rows[r_i, c_j] > 0 else "n"
+            weights = self.core.block_weights(syn)  # ternary: ±alpha; dense: alpha·M_ij, the sign picks the line
+            inside = (weights.rows >= lo - post.start) & (weights.rows < hi - post.start)
+            for r_i, c_j, w in zip(weights.rows[inside], weights.cols[inside], weights.value[inside]):
+                i, j = post.start + int(r_i), pre.start + int(c_j)
+                line = "e" if w > 0 else "n"
                 (used_e if line == "e" else used_n).add(j)
-                lines.append(f"R{b}_{i}_{j} {line}{j} sum{i} {r}")
+                lines.append(f"R{b}_{i}_{j} {line}{j} sum{i} {_num(self.plan.r_in[i] / abs(w))}")
+        p = self.plan
         for i in range(block.start, block.stop):
-            if self.subtract[i]:
-                used_n.add(i)
-                lines.append(f"Rself{i} n{i} sum{i} {_num(self.values[self.group_of[i]].r_unit / self.theta[i])}")
+            if p.reset[i] in ("subtract", "subtract_before_decay"):
+                used_n.add(i)  # weight −θ, or −β·θ: β(v − θ s) = βv − βθ s
+                weight = p.theta[i] if p.reset[i] == "subtract" else p.beta[i] * p.theta[i]
+                lines.append(f"Rself{i} n{i} {self.membrane_node(i)} {_num(p.r_mem[i] / weight)}")
         return lines, used_e, used_n
+
+    def membrane_node(self, i: int) -> str:
+        """Summing node of neuron i's membrane: ``sum<i>`` (LIF, IF), ``sv<i>`` (CubaLIF: sum<i> is its state's)."""
+        return f"sv{i}" if self.plan.cuba[i] else f"sum{i}"
+
+    def threshold(self, i: int) -> str:
+        """Comparator threshold node of neuron i: its group's ``th<g>``, or its own ``thn<i>`` in a group whose
+        neurons differ in β or θ."""
+        g = self.group_of[i]
+        return f"th{g}" if self.plan.uniform[g] else f"thn{i}"
+
+    def cell(self, window: str, rl: float, gon: float) -> str:
+        """The instance text after the ports: a leaky cell (``rl``, Ω) or, for rl = inf, a leak-free integrator."""
+        d = self.design
+        leaky = math.isfinite(rl)
+        name = ("rcsnn_neuron_" if leaky else "rcsnn_integrator_") + d.form
+        head = (f"{window} {name}" if d.form == "ideal" else f"{name} gain={_num(d.gain)}")
+        return f"{head} c={_num(d.capacitance)}" + (f" rl={_num(rl)}" if leaky else "") + f" gon={_num(gon)}"
 
     def neurons(self, block: Block, stimulus: list) -> list[str]:
         """Cell, comparator and input line of each neuron; input levels go to ``stimulus`` (host inputs: a DC
         source per neuron, ``Vx<i>``, instead)."""
-        d = self.design
-        cell = ("win " if d.form == "ideal" else "") + f"rcsnn_neuron_{d.form}" \
-            + (f" gain={_num(d.gain)}" if d.form == "opamp" else "")
+        d, p = self.design, self.plan
         out = []
         for i in range(block.start, block.stop):
-            g = self.group_of[i]
-            v = self.values[g]
-            gon = 0.0 if self.subtract[i] else d.g_reset
-            out.append(f"Xn{i} sum{i} mem{i} {self.level(i)} rwin {cell} "
-                       f"c={_num(d.capacitance)} rl={_num(v.r_leak)} gon={_num(gon)}")
-            out.append(f"Xc{i} mem{i} th{g} clk c{i} rcsnn_comparator")
+            gon = d.g_reset if p.reset[i] in ZERO_RESETS else 0.0
+            window = p.membrane_window(i)
+            if p.reset[i] == "zero_drop_input":  # the membrane's window, closed after a spike: v = (βv + J)(1 − s)
+                out.append(f"Bwg{i} wg{i} 0 V=V({window})*(1-V({self.level(i)}))")
+                window = f"wg{i}"
+            rl = p.tau[i] / d.capacitance
+            if p.cuba[i]:
+                out.append(f"Xs{i} sum{i} syn{i} 0 0 {self.cell(p.charge_window(i), p.tau_syn[i] / d.capacitance, 0.0)}")
+                out.append(f"Es{i} sl{i} 0 syn{i} 0 1")
+                out.append(f"Rs{i} sl{i} sv{i} {_num(p.r_transfer[i])}")
+            out.append(f"Xn{i} {self.membrane_node(i)} mem{i} {self.level(i)} rwin {self.cell(window, rl, gon)}")
+            out.append(f"Xc{i} mem{i} {self.threshold(i)} clk c{i} rcsnn_comparator")
             if self.inputs == "host":
                 out.append(f"Vx{i} x{i} 0 DC {_num(self.levels[0, i])}")
             elif self.levels[:, i].any():
@@ -192,7 +238,7 @@ class DeckWriter:
             else:
                 continue
             out.append(self.line(f"x{i}", f"x{i}", f"xl{i}", d.polarity * d.v_spike))
-            out.append(f"Rx{i} xl{i} sum{i} {_num(v.r_unit)}")
+            out.append(f"Rx{i} xl{i} sum{i} {_num(p.r_in[i])}")
         return out
 
     def line(self, name: str, level: str, out: str, gain: float) -> str:
@@ -204,11 +250,13 @@ class DeckWriter:
         return f"X{name} {level} win {out} rcsnn_line gain={_num(gain)}"
 
     def lines(self, used_e: set[int], used_n: set[int], block: Block, stimulus: list) -> list[str]:
-        """Spike-line drivers; in open mode the replayed reference levels go to ``stimulus``."""
+        """Spike-line drivers; in open mode the replayed reference levels go to ``stimulus``, in lockstep mode
+        the other blocks' levels are DC sources ``Vs<j>`` (:meth:`hosted`)."""
         d = self.design
-        out = []
+        self.sources = self.hosted(used_e | used_n)
+        out = [f"Vs{j} s{j} 0 DC 0" for j in self.sources]
         if self.reference is not None:
-            resets = {i for i in range(block.start, block.stop) if not self.subtract[i]}
+            resets = {i for i in range(block.start, block.stop) if self.plan.reset[i] in ZERO_RESETS}
             for j in sorted(used_e | used_n | resets):
                 stimulus.append((f"s{j}", np.concatenate([[0.0], self.reference[:-1, j].astype(np.float64)])))
         for j in sorted(used_e):
@@ -216,6 +264,10 @@ class DeckWriter:
         for j in sorted(used_n):
             out.append(self.line(f"i{j}", self.level(j), f"n{j}", -d.polarity * d.v_spike))
         return out
+
+    def hosted(self, used: set[int]) -> list[int]:
+        """The presynaptic neurons among ``used`` whose spike levels the host sets (lockstep mode), in order."""
+        return sorted(j for j in used if self.level(j) == f"s{j}") if self.reference is None else []
 
     def globals(self, block: Block) -> list[str]:
         d = self.design
@@ -227,15 +279,37 @@ class DeckWriter:
                f"Vrwin rwin 0 PULSE(0 1 {d.reset_start:.12g} {d.edge:.12g} {d.edge:.12g} "
                f"{d.reset_width:.12g} {d.step:.12g})",
                f"Vwin win 0 PULSE(0 1 {d.syn_start:.12g} {d.edge:.12g} {d.edge:.12g} {d.syn_width:.12g} {d.step:.12g})"]
-        for g in sorted(set(self.group_of[block.start:block.stop].tolist())):
-            out.append(f"Vth{g} th{g} 0 DC {_num(self.values[g].v_compare)}")
+        if self.plan.cuba[block.start:block.stop].any():
+            out.append(f"Vtwin twin 0 PULSE(0 1 {d.tail_start:.12g} {d.tail_edge:.12g} {d.tail_edge:.12g} "
+                       f"{d.reset_width:.12g} {d.step:.12g})")
+        first = {}
+        for i in range(block.start, block.stop):
+            first.setdefault(self.threshold(i), i)
+        for node, i in first.items():
+            out.append(f"V{node} {node} 0 DC {_num(self.plan.v_compare[i])}")
         return out
 
+    def libraries(self) -> list[str]:
+        """The cell libraries the decks include: ``rcsnn_cells_ext.lib`` too if a cell is leak-free."""
+        return [LIBRARY, EXT_LIBRARY] if self.plan.uses_ext else [LIBRARY]
+
+    def options(self) -> str:
+        """``.options``: ``interp`` (output rows at exact times); with leak-free cells also ``gmin`` = :data:`GMIN`
+        (ngspice's default 1e-12 S on a membrane node is a leak of 1e-6 per µs step at C = 1 pF, which an IF
+        neuron has no leak resistor to hide it in)."""
+        return f"interp gmin={GMIN:g}" if self.plan.uses_ext else "interp"
+
     def max_step(self, block: Block) -> float:
-        """ngspice maximum step (s): the design's rule, and no more than any of the block's groups' budget allows."""
+        """ngspice maximum step (s): the design's rule, and no more than any of the block's groups' budget allows;
+        in a host-driven deck also at most a quarter of ``syn_start``, which keeps it below the output row spacing
+        Δt/M (:func:`samples_per_step`): with a larger one ngspice 39 integrates the step after a ``resume`` wrongly
+        (measured: 1.3e-4 V on a membrane at 20 ns against 12.5 ns rows, 3e-12 V at 10 ns)."""
         groups = set(self.group_of[block.start:block.stop].tolist())
-        return min([self.design.deck_max_step([self.values[g].tau for g in groups]),
-                    *(self.limits[g] for g in groups if g in self.limits)])
+        p = self.plan
+        taus = [*p.tau[block.start:block.stop], *p.tau_syn[block.start:block.stop][p.cuba[block.start:block.stop]]]
+        taus = [t if math.isfinite(t) else self.design.step for t in taus]  # leak-free: the clock is its time scale
+        host = [self.design.syn_start / 4] if self.inputs == "host" else []
+        return min([self.design.deck_max_step(taus), *host, *(self.limits[g] for g in groups if g in self.limits)])
 
     def stimulus(self, stem: str, columns: list) -> tuple[list[str], dict[str, str]]:
         """filesource elements replaying ``columns`` [(node, levels per step)], and their files."""
@@ -250,6 +324,8 @@ class DeckWriter:
     def deck(self, block: Block, header: list[str]) -> tuple[str, dict[str, str], int]:
         """The deck's text, its stimulus files and its number of synapse resistors."""
         steps = self.levels.shape[0]
+        if self.own is not None:
+            self.own = range(block.start, block.stop)
         synapses, used_e, used_n = self.synapses(block)
         columns: list = []
         neurons = self.neurons(block, columns)
@@ -257,7 +333,8 @@ class DeckWriter:
         stimulus, files = self.stimulus(block.stem, columns)
         tran = host_tran_line if self.inputs == "host" else tran_line
         text = render("rcsnn.analog", "deck.cir.j2", stem=block.stem, start=block.start, stop=block.stop,
-                      header=header, library=LIBRARY, globals=self.globals(block), neurons=neurons,
+                      header=header, libraries=self.libraries(), options=self.options(), globals=self.globals(block),
+                      neurons=neurons,
                       spike_lines=lines, stimulus=stimulus, synapses=synapses,
                       tran=tran(self.design, steps, self.max_step(block)))
         return text, files, len(synapses)
@@ -271,14 +348,47 @@ def _digest(*arrays: np.ndarray) -> str:
 
 
 def core_digest(core: Core) -> str:
-    """SHA-256 of what a core's circuit is made of (groups, synapses, matrices, bias, Δt), whatever file it came from."""
-    h = hashlib.sha256(json.dumps([[(g.name, g.size, g.beta, g.theta, g.reset) for g in core.groups],
+    """SHA-256 of what a core's circuit is made of (groups, synapses, matrices, bias, Δt), whatever file it came from.
+
+    A per-neuron parameter enters as the SHA-256 of its float64 values; a group's ``beta_syn``,
+    ``current_delay`` and ``skew`` only where they are not the LIF defaults (so a LIF core's digest is the
+    one it always had)."""
+    def value(x):
+        return float(x) if np.ndim(x) == 0 else hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64)).hexdigest()
+
+    def group(g):
+        extra = [(k, value(getattr(g, k))) for k in ("beta_syn", "current_delay", "skew") if np.any(getattr(g, k))]
+        return (g.name, g.size, value(g.beta), value(g.theta), g.reset, *extra)
+
+    h = hashlib.sha256(json.dumps([[group(g) for g in core.groups],
                                    [(s.pre, s.post, s.matrix, s.alpha, s.delay) for s in core.synapses],
                                    sorted(core.matrices), core.dt]).encode())
     for name in sorted(core.matrices):
-        h.update(np.ascontiguousarray(core.matrices[name], dtype=np.int8).tobytes())
+        h.update(np.ascontiguousarray(core.matrices[name], dtype=np.float64 if core.is_dense(name) else np.int8).tobytes())
     h.update(np.ascontiguousarray(core.bias, dtype=np.float64).tobytes())
     return h.hexdigest()
+
+
+def _group_entry(g, start: int) -> dict:
+    """A group in the sidecar: per-neuron parameters as lists; CubaLIF and retiming fields only where set."""
+    def value(x):
+        return np.asarray(x, dtype=np.float64).tolist() if np.ndim(x) else x
+
+    entry = {"name": g.name, "size": g.size, "start": start, "beta": value(g.beta), "theta": value(g.theta),
+             "reset": g.reset}
+    entry.update({k: value(getattr(g, k)) for k in ("beta_syn", "current_delay", "skew") if np.any(getattr(g, k))})
+    return entry
+
+
+def _budget_step(design: Design, g, history: float, state_history: float) -> float:
+    """Largest ngspice step (s) the budget allows group ``g`` (:meth:`Design.budget_step`), at its smallest β and θ;
+    a CubaLIF group's synaptic state too (its leak history ``state_history`` at its smallest β_s)."""
+    theta = float(np.min(g.theta))
+    h = design.budget_step(g, history, tau_of(design.step, float(np.min(g.beta))), theta)
+    syn = np.ravel(g.beta_syn)
+    if g.synaptic and (syn > 0).any():
+        h = min(h, design.budget_step(g, state_history, tau_of(design.step, float(syn[syn > 0].min())), theta))
+    return h
 
 
 def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, design: Design, mode: str = "closed",
@@ -297,30 +407,30 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
     ngspice) is written into the sidecar, with the currents as ``stimulus.npy``. Returns the sidecar dict.
     """
     core = graph.arrays()
-    if mode not in MODES:
+    if mode not in (*MODES, LOCKSTEP):
         raise RcsnnError(f"--mode {mode!r}: not one of {MODES}")
-    if inputs not in INPUTS or (inputs == "host" and mode != "closed"):
-        raise RcsnnError(f"inputs {inputs!r}: not one of {INPUTS} (host: closed mode only)")
+    if inputs not in INPUTS or (inputs == "host" and mode == "open") or (mode == LOCKSTEP and inputs != "host"):
+        raise RcsnnError(f"inputs {inputs!r}, mode {mode!r}: inputs not one of {INPUTS} (host: closed mode only, "
+                         "or lockstep mode, which requires it)")
     currents = np.asarray(currents, dtype=np.float64)
     if currents.ndim != 2 or currents.shape[1] != core.n_neurons or currents.shape[0] < 1:
         raise RcsnnError(f"stimulus: currents of shape {currents.shape}, expected (steps >= 1, {core.n_neurons})")
     for syn in core.same_step_blocks():
         raise RcsnnError(f"synapses {syn.pre}->{syn.post}: delay 0 (same step); the clocked circuit carries spikes "
-                         "to the next step only (delay 1)")
+                         "to the next step only (delay 1); retime the stack first (rcsnn.ir.passes.retime, as verify does)")
     if mode == "open" and (reference is None or reference.shape != currents.shape):
         raise RcsnnError("open mode: a reference raster of the stimulus' shape is required")
     design.check()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    parts = blocks(graph) if mode == "open" else [Block(-1, 0, core.n_neurons)]
+    parts = [Block(-1, 0, core.n_neurons)] if mode == "closed" else blocks(graph)
     record = design.record(core)
     sidecar = {
         "rcsnn": __version__, "mode": mode, "steps": int(currents.shape[0]), "neurons": core.n_neurons,
         "stimulus": stimulus, "stimulus_sha256": hashlib.sha256(currents.tobytes()).hexdigest(),
         "core_sha256": core_digest(core),
         "reference_sha256": _digest(reference) if mode == "open" else None,
-        "groups": [{"name": g.name, "size": g.size, "start": sl.start, "beta": g.beta, "theta": g.theta, "reset": g.reset}
-                   for g, sl in zip(core.groups, core.offsets().values())],
+        "groups": [_group_entry(g, sl.start) for g, sl in zip(core.groups, core.offsets().values())],
         "circuit": record, "library": LIBRARY, "decks": [],
     }
     header = ["* generated by rcsnn " + __version__ + " (rcsnn netlist); derived values also in " + SIDECAR,
@@ -328,12 +438,13 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
     if inputs == "host":
         sidecar["inputs"] = inputs
     writer = DeckWriter(core, design, currents + core.bias, reference if mode == "open" else None, inputs)
+    writer.own = range(0) if mode == LOCKSTEP else None
     if budget:  # the a-priori budget: the float reference of this stimulus, no circuit run
-        from .budget import history
+        from .budget import history, state_history
 
         ref = simulate_float(core, currents)
-        top = history(core, ref.membranes, ref.spikes)
-        writer.limits = {k: design.budget_step(g, float(top[sl].max()))
+        top, (state_top, _) = history(core, ref.membranes, ref.spikes), state_history(core, ref)
+        writer.limits = {k: _budget_step(design, g, float(top[sl].max()), float(state_top[sl].max()))
                          for k, (g, sl) in enumerate(zip(core.groups, core.offsets().values())) if g.size}
     for b in parts:
         text, files, resistors = writer.deck(b, header)
@@ -344,8 +455,11 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
                                  "max_step": writer.max_step(b), "resistors": resistors})
         if inputs == "host":
             sidecar["decks"][-1]["samples_per_step"] = samples_per_step(design, writer.max_step(b))
-    (out / LIBRARY).write_text(library_text())
-    written = [name for d in sidecar["decks"] for name in (d["netlist"], *d["stimulus"])] + [LIBRARY]
+        if mode == LOCKSTEP:
+            sidecar["decks"][-1]["hosted"] = writer.sources
+    for name in writer.libraries():
+        (out / name).write_text(library_text(name))
+    written = [name for d in sidecar["decks"] for name in (d["netlist"], *d["stimulus"])] + writer.libraries()
     if budget:
         from .budget import budget_record, calibrate, group_budgets
 
@@ -353,7 +467,7 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
         steps = {g.name: max(d["max_step"] for d in sidecar["decks"] if d["start"] < sl.stop and sl.start < d["stop"])
                  for g, sl in zip(core.groups, core.offsets().values()) if g.size}
         groups = [g for g in core.groups if g.size]
-        sidecar["budget"] = budget_record(group_budgets(core, design, steps, ref.membranes, ref.spikes,
+        sidecar["budget"] = budget_record(group_budgets(core, design, steps, ref,
                                                         calibrate(design, groups, steps, write_netlists)))
         np.save(out / STIMULUS, currents)
         written.append(STIMULUS)

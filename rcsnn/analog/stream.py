@@ -1,6 +1,7 @@
 """The closed-loop circuit in libngspice, one step at a time, with the host in the loop.
 
-``rcsnn generate --backend spice`` runs the recurrent core as a circuit: at every character the host
+``rcsnn generate --backend spice --spice-decks one`` runs the recurrent core as a circuit (by default the
+same circuit runs as block decks in lock-step, :mod:`rcsnn.analog.lockstep`): at every character the host
 reads the circuit's spikes, computes the readout, chooses the next character and drives the
 circuit's input levels for the next step. The circuit is simulated once, from t = 0 to the last
 step, never restarted (no quadratic re-simulation):
@@ -48,7 +49,7 @@ from .netlist import write_netlists
 from .ngspice import _ngspice_shared, failure, prepare, without_control
 from .simulate import LEVEL_TOLERANCE
 
-__all__ = ["PROVISIONAL_ERROR", "STIMULUS", "SpiceStepper"]
+__all__ = ["PROVISIONAL_ERROR", "STIMULUS", "CircuitStepper", "SpiceStepper"]
 
 #: Membrane error of the circuit per unit of θ assumed when a deck carries no a-priori budget
 #: (``write_netlists(..., budget=False)``): 4× the largest near-threshold error measured on the example
@@ -62,7 +63,85 @@ STIMULUS = "input levels driven by the host (rcsnn generate --backend spice)"
 _RELEASE_EVERY = 10_000
 
 
-class SpiceStepper:
+class CircuitStepper:
+    """What the circuit's steppers share: the host-driven deck(s) written for the planned run, the a-priori
+    error budget (:meth:`allowance`, :attr:`budget_note`), the checked spike levels and the record.
+
+    ``mode``: ``closed`` (one deck, :class:`SpiceStepper`) or ``lockstep`` (one deck per block of the
+    partitioned ``graph``, :class:`~rcsnn.analog.lockstep.LockstepStepper`); the other parameters as
+    :class:`SpiceStepper`'s.
+    """
+
+    quantized = False
+
+    def __init__(self, graph: Graph, design: Design, planned: np.ndarray, directory: str | Path | None, budget: bool,
+                 mode: str):
+        self.core = core = graph.arrays()
+        self.design, self.steps = design, int(planned.shape[0])
+        self._tmp = tempfile.TemporaryDirectory(prefix="rcsnn-stream-") if directory is None else None
+        self.directory = Path(self._tmp.name if self._tmp else directory)
+        self.sidecar = write_netlists(graph, planned, self.directory, design, mode, stimulus=STIMULUS,
+                                      inputs="host", budget=budget)
+        if "budget" in self.sidecar:
+            groups = ", ".join(f"{b['group']} a {b['a']:.2g} V, b {b['b']:.2g}" for b in self.sidecar["budget"]["groups"])
+            self.budget_note = f"a-priori budget a + b·max(|v_ref| − θ, 0) of the deck's core.json: {groups}"
+        else:
+            sampling = design.sampling_uncertainty(core).max()
+            self.budget_note = f"no a-priori budget: {PROVISIONAL_ERROR:g}·θ + comparator sampling {sampling:.2g} V"
+        self.v = np.zeros(core.n_neurons)
+        self.membranes: list[np.ndarray] = []
+        self.seconds: list[float] = []
+        self.t = 0
+        self._level = np.asarray(planned[0], dtype=np.float64) + core.bias  # the decks' DC values
+
+    def allowance(self, v_ref: np.ndarray) -> np.ndarray:
+        """Error budget (V) of decisions whose reference membranes are ``v_ref`` ``(N,)``: a margin
+        |v_ref − θ| within it is undecidable."""
+        if "budget" in self.sidecar:
+            return allowance(self.core, self.sidecar["budget"], np.asarray(v_ref, dtype=np.float64)[None])[0]
+        return self.core.per_neuron("theta") * PROVISIONAL_ERROR + self.design.sampling_uncertainty(self.core)
+
+    def levels(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The input levels x + b ``(N,)`` of the next step and the neurons whose level changed (none left: an error)."""
+        if self.t >= self.steps:
+            raise RcsnnError(f"spice stepper: the deck was written for {self.steps} steps")
+        level = np.asarray(x, dtype=np.float64) + self.core.bias
+        changed = np.flatnonzero(level != self._level)
+        self._level = level
+        return level, changed
+
+    def spikes(self, levels: np.ndarray, v: np.ndarray, start: float) -> np.ndarray:
+        """Record a step whose comparator outputs are ``levels`` (V) and membranes ``v`` (V), begun at
+        ``start`` (``time.perf_counter()``); its spikes ``(N,)`` int8, each level checked to be 0 or 1 V."""
+        spikes = np.rint(levels)
+        bad = (np.abs(levels - spikes) > LEVEL_TOLERANCE) | ~np.isin(spikes, (0, 1))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise RcsnnError(f"spice stepper, step {self.t}: comparator of neuron {i} is at {levels[i]:.6g} V, not 0 or 1")
+        self.v = v
+        self.membranes.append(v)
+        self.seconds.append(time.perf_counter() - start)
+        self.t += 1
+        return spikes.astype(np.int8)
+
+    def cleanup(self) -> None:
+        """Remove the temporary directory (if any)."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def close(self) -> None:
+        """End the simulation (each stepper's own) and remove the temporary directory."""
+        self.cleanup()
+
+    def __enter__(self) -> CircuitStepper:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SpiceStepper(CircuitStepper):
     """:class:`~rcsnn.model.generate.Stepper` of the closed-loop circuit in libngspice (see the module docstring).
 
     ``step(x)`` takes the currents ``x`` ``(N,)`` (membrane units, without bias) of the next step and
@@ -90,42 +169,17 @@ class SpiceStepper:
         for it; without, decisions are judged against :data:`PROVISIONAL_ERROR`.
     """
 
-    quantized = False
-
     def __init__(self, graph: Graph, design: Design, planned: np.ndarray, directory: str | Path | None = None,
                  budget: bool = True):
-        self.core = core = graph.arrays()
-        self.design, self.steps = design, int(planned.shape[0])
-        self._tmp = tempfile.TemporaryDirectory(prefix="rcsnn-stream-") if directory is None else None
-        self.directory = Path(self._tmp.name if self._tmp else directory)
-        self.sidecar = write_netlists(graph, planned, self.directory, design, "closed", stimulus=STIMULUS,
-                                      inputs="host", budget=budget)
+        super().__init__(graph, design, planned, directory, budget, "closed")
         deck = self.sidecar["decks"][0]
         self.rows = int(deck["samples_per_step"])
         self.max_step = float(deck["max_step"])
-        if "budget" in self.sidecar:
-            groups = ", ".join(f"{b['group']} a {b['a']:.2g} V, b {b['b']:.2g}" for b in self.sidecar["budget"]["groups"])
-            self.budget_note = f"a-priori budget a + b·max(|v_ref| − θ, 0) of the deck's core.json: {groups}"
-        else:
-            sampling = design.sampling_uncertainty(core)
-            self.budget_note = f"no a-priori budget: {PROVISIONAL_ERROR:g}·θ + comparator sampling {sampling:.2g} V"
-        self.v = np.zeros(core.n_neurons)
-        self.membranes: list[np.ndarray] = []
-        self.seconds: list[float] = []
-        self.t = 0
-        self._level = np.asarray(planned[0], dtype=np.float64) + core.bias  # the deck's DC values
         self._commands = 0
         self._plot: str | None = None
         self._ng = _ngspice_shared()
         text = (self.directory / deck["netlist"]).read_text()
         self._load(without_control(prepare(text, self.directory, self.directory / "core.raw", None)))
-
-    def allowance(self, v_ref: np.ndarray) -> np.ndarray:
-        """Error budget (V) of decisions whose reference membranes are ``v_ref`` ``(N,)``: a margin
-        |v_ref − θ| within it is undecidable."""
-        if "budget" in self.sidecar:
-            return allowance(self.core, self.sidecar["budget"], np.asarray(v_ref, dtype=np.float64)[None])[0]
-        return self.core.per_neuron("theta") * PROVISIONAL_ERROR + self.design.sampling_uncertainty(self.core)
 
     # -- ngspice ---------------------------------------------------------------------------------------
 
@@ -172,15 +226,12 @@ class SpiceStepper:
         """Spikes ``(N,)`` int8 of the next step for currents ``x`` ``(N,)`` (membrane units, without bias)."""
         if self._ng is None:
             raise RcsnnError("spice stepper: closed")
-        if self.t >= self.steps:
-            raise RcsnnError(f"spice stepper: the deck was written for {self.steps} steps")
         from PySpice.Spice.NgSpice.Shared import ffi
 
         start = time.perf_counter()
-        level = np.asarray(x, dtype=np.float64) + self.core.bias
-        for i in np.flatnonzero(level != self._level):
+        level, changed = self.levels(x)
+        for i in changed:
             self._command(f"alter vx{i} dc = {float(level[i])!r}")
-        self._level = level
         edge = self.t + 1  # the clock edge that latches this step's spikes
         stop_at = (edge + 0.5 / self.rows) * self.design.step
         self._command(f"stop when time > {stop_at!r}")
@@ -200,16 +251,7 @@ class SpiceStepper:
                                  f"expected {want * self.design.step:.9g} s")
         n = self.core.n_neurons
         levels = np.array([self._value(f"v(c{i})", row + 1) for i in range(n)])
-        self.v = np.array([self._value(f"v(mem{i})", row) for i in range(n)])
-        spikes = np.rint(levels)
-        bad = (np.abs(levels - spikes) > LEVEL_TOLERANCE) | ~np.isin(spikes, (0, 1))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise RcsnnError(f"spice stepper, step {self.t}: comparator of neuron {i} is at {levels[i]:.6g} V, not 0 or 1")
-        self.membranes.append(self.v)
-        self.seconds.append(time.perf_counter() - start)
-        self.t += 1
-        return spikes.astype(np.int8)
+        return self.spikes(levels, np.array([self._value(f"v(mem{i})", row) for i in range(n)]), start)
 
     def close(self) -> None:
         """Remove the circuit and its results from ngspice and the temporary directory (if any)."""
@@ -217,12 +259,4 @@ class SpiceStepper:
             self._command("remcirc", check=False)
             self._command("destroy all", check=False)
             self._ng = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-    def __enter__(self) -> SpiceStepper:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        self.cleanup()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..arguments import positive_float, positive_int
+from ..arguments import nonnegative_int, positive_float, positive_int
+from ..frontends.flavors import DISCRETIZATIONS, FLAVORS
 from ..frontends.load import load_core
 from ..ir.graph import Graph
+from ..ir.nodes import RESET_MODES
 from ..ir.stimulus import Stimulus, resolve_stimulus
 from ..verify.report import Provenance
 
@@ -14,16 +16,25 @@ __all__ = ["add_core_arguments", "load", "add_stimulus_arguments", "stimulus", "
 
 
 def add_core_arguments(p: argparse.ArgumentParser) -> None:
-    """``CORE`` and the NIR-only ``--dt`` and ``--reset``."""
+    """``CORE`` and the NIR-only ``--dt``, ``--reset``, ``--flavor``, ``--discretize`` and ``--max-spikes``."""
     p.add_argument("core", metavar="CORE", help="rcsnn checkpoint (.rcsnn), IR file (.json/.graphml) or NIR file (.nir)")
     p.add_argument("--dt", type=positive_float, default=None,
-                   help="NIR only: seconds per step (default 1e-4, snnTorch's exporter)")
-    p.add_argument("--reset", choices=("zero", "subtract"), default=None, help="NIR only: reset mode (default subtract)")
+                   help="NIR only: seconds per step (default: the flavour's; 1e-4, snnTorch's exporter)")
+    p.add_argument("--reset", choices=RESET_MODES, default=None, help="NIR only: reset mode (default: the flavour's)")
+    p.add_argument("--flavor", choices=tuple(FLAVORS), default=None,
+                   help="NIR only: the framework whose exporter wrote the file, to compute what it computes "
+                        "(docs/interop.md); default: snnTorch's conventions")
+    p.add_argument("--discretize", choices=DISCRETIZATIONS, default=None,
+                   help="NIR only: beta = 1 - dt/tau (euler) or exp(-dt/tau) (exact); default: the flavour's")
+    p.add_argument("--max-spikes", type=nonnegative_int, default=None, metavar="N",
+                   help="NIR only: spikes per neuron per step at most, 0 = no limit (default: the flavour's, its "
+                        "framework's default spike function: sinabs 0 (MultiSpike), rockpool 65536; else 1)")
 
 
 def load(args: argparse.Namespace) -> Graph:
     """The IR of the CORE argument."""
-    return load_core(args.core, dt=args.dt, reset=args.reset)
+    return load_core(args.core, dt=args.dt, reset=args.reset, flavor=args.flavor, discretize=args.discretize,
+                     max_spikes=args.max_spikes)
 
 
 def add_stimulus_arguments(p: argparse.ArgumentParser, *, required: bool = False, currents: bool = False,

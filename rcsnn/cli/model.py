@@ -1,4 +1,4 @@
-"""Subcommands of the model and the IR: ``train``, ``info``, ``generate``, ``run``, ``graph``."""
+"""Subcommands of the model and the IR: ``train``, ``finetune``, ``info``, ``generate``, ``run``, ``graph``."""
 
 from __future__ import annotations
 
@@ -18,42 +18,87 @@ from .common import add_core_arguments, add_stimulus_arguments, load, stimulus
 __all__ = ["register", "GENERATE_BACKENDS", "REFERENCES"]
 
 
-def _cmd_train(args) -> None:
+def _robustness(args):
+    from ..model.robust import Robustness
+
+    return Robustness(margin_penalty=args.margin_penalty, margin_width=args.margin_width,
+                      membrane_penalty=args.membrane_penalty, membrane_bound=args.membrane_bound,
+                      rate_penalty=args.rate_penalty, weight_noise=args.weight_noise,
+                      membrane_noise=args.membrane_noise)
+
+
+def _corpus(args):
     import torch
 
-    from ..frontends.checkpoint import save_checkpoint
-    from ..ir.arrays import FixedFormat
     from ..model.corpus import Corpus
-    from ..model.train import TrainConfig, config_dict, evaluate_core, train
     from ..text import read_text
 
     check_output(args.output)  # before the training, not after it
     torch.set_num_threads(args.threads)
-    cfg = TrainConfig(
-        group_size=args.neurons, taus=tuple(args.taus), embed=args.embed, theta=args.theta, reset=args.reset,
-        sparsity=args.sparsity, float_steps=args.float_steps, prune_steps=args.prune_steps,
-        ternary_steps=args.ternary_steps, batch=args.batch, length=args.length, lr=args.lr, l1=args.l1,
-        membrane_penalty=args.membrane_penalty, rate_penalty=args.rate_penalty, seed=args.seed, dt=args.dt,
-        fixed=FixedFormat(Wv=24, Fv=args.fv, Fb=args.fb), log_every=args.log_every,
-    )
-    if cfg.ternary_steps <= 0:
-        raise RcsnnError("--ternary-steps: must be > 0, an exported core is ternary")
     corpus = Corpus.from_text(read_text(args.text))
     print(f"corpus: {len(corpus.train)} training and {len(corpus.held_out)} held-out characters, "
-          f"{len(corpus.vocab)} symbols; {len(cfg.taus)} groups x {cfg.group_size} neurons", flush=True)
+          f"{len(corpus.vocab)} symbols", flush=True)
+    return corpus
+
+
+def _train_and_save(args, cfg, corpus, model=None, source: dict | None = None) -> None:
+    """Train (or fine-tune ``model``), evaluate both references on the held-out text and save the core."""
+    from ..frontends.checkpoint import save_checkpoint
+    from ..model.train import config_dict, evaluate_core, train
+
     log = lambda line: print(line, flush=True)  # noqa: E731
-    model, metrics = train(cfg, corpus, log)
+    model, metrics = train(cfg, corpus, log, model)
     graph = model.to_graph(cfg.fixed, cfg.dt)
     graph, reference_metrics = evaluate_core(graph, corpus.held_out, log)
     metrics.update(reference_metrics)
     extra = {
-        "training": {**config_dict(cfg), "text": args.text or "pydoc_data.topics",
+        "training": {**config_dict(cfg), "text": args.text or "pydoc_data.topics", **(source or {}),
                      "command": "rcsnn " + " ".join(sys.argv[1:])},
         "metrics": metrics,
     }
     save_checkpoint(graph, args.output, extra)
     print(json.dumps(metrics, indent=1))
     print(f"wrote {args.output}")
+
+
+def _cmd_train(args) -> None:
+    from ..ir.arrays import FixedFormat
+    from ..model.train import TrainConfig
+
+    cfg = TrainConfig(
+        group_size=args.neurons, taus=tuple(args.taus), embed=args.embed, theta=args.theta, reset=args.reset,
+        sparsity=args.sparsity, float_steps=args.float_steps, prune_steps=args.prune_steps,
+        ternary_steps=args.ternary_steps, batch=args.batch, length=args.length, lr=args.lr, l1=args.l1,
+        robust=_robustness(args), seed=args.seed, dt=args.dt,
+        fixed=FixedFormat(Wv=24, Fv=args.fv, Fb=args.fb), log_every=args.log_every,
+    )
+    _train_and_save(args, cfg, _corpus(args))
+
+
+def _cmd_finetune(args) -> None:
+    import hashlib
+
+    from ..ir.arrays import FixedFormat
+    from ..model.robust import model_from_core
+    from ..model.train import TrainConfig
+
+    core = load(args).arrays()
+    model = model_from_core(core)
+    corpus = _corpus(args)
+    if corpus.vocab != model.vocab:
+        raise RcsnnError(f"--text: its {len(corpus.vocab)} symbols are not the {len(model.vocab)} of {args.core}'s "
+                         "vocabulary (fine-tune on the text the core was trained on)")
+    (t,) = core.matrices.values()
+    cfg = TrainConfig(
+        group_size=model.group_size, taus=model.taus, embed=model.embedding.embedding_dim, theta=model.theta,
+        reset=model.reset, sparsity=round(1 - float((t != 0).mean()), 6), float_steps=0, prune_steps=0,
+        ternary_steps=args.steps, batch=args.batch, length=args.length, lr=args.lr, l1=0.0,
+        robust=_robustness(args), seed=args.seed, dt=core.dt,
+        fixed=FixedFormat(Wv=24, Fv=core.fixed.Fv, Fb=core.fixed.Fb), log_every=args.log_every,
+    )
+    with open(args.core, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    _train_and_save(args, cfg, corpus, model, {"finetuned_from": {"core": args.core, "sha256": digest}})
 
 
 def _cmd_info(args) -> None:
@@ -108,14 +153,22 @@ def _hdl(graph, args):
 
 
 def _spice(graph, args):
+    from ..analog.lockstep import LockstepStepper
+    from ..analog.partition import partition
     from ..analog.stream import SpiceStepper
     from ..model.generate import generate, reference_stepper
+    from ..verify.spice import default_blocks
 
-    # the run the circuit is expected to follow (the float64 reference's): the deck's length and a-priori budget
+    # the run the circuit is expected to follow (the float64 reference's): the decks' length and a-priori budget
     planned = generate(graph, args.prompt, args.length, reference_stepper(graph, "float"), seed=args.seed,
                        temperature=args.temperature)
-    return SpiceStepper(graph, spice_options.from_arguments(args).design(), graph.arrays().token_currents(planned.tokens),
-                        args.netlist)
+    design, currents = spice_options.from_arguments(args).design(), graph.arrays().token_currents(planned.tokens)
+    if args.spice_decks == "one":
+        if args.blocks:
+            raise RcsnnError("--blocks: only with --spice-decks blocks")
+        return SpiceStepper(graph, design, currents, args.netlist)
+    blocks = args.blocks or default_blocks(graph.arrays().n_neurons, 1)
+    return LockstepStepper(partition(graph, blocks), design, currents, args.netlist)
 
 
 #: ``rcsnn generate --backend NAME``: NAME -> factory(graph, parsed arguments) -> Stepper. Every back end but
@@ -153,10 +206,15 @@ def _cmd_generate(args) -> int:
     from ..model.generate import generate
     from ..verify.generation import Recorder, check_generation
 
+    if args.backend == "fixed-lm" or args.lm:  # the whole LM in integers / on chip (rcsnn.cli.lm)
+        from .lm import generate_lm
+
+        return generate_lm(args)
     graph = load(args)
     hardware = args.backend not in REFERENCES
-    if args.netlist and args.backend != "spice":
-        raise RcsnnError("--netlist: only with --backend spice")
+    for given, name in ((args.netlist, "--netlist"), (args.blocks, "--blocks")):
+        if given and args.backend != "spice":
+            raise RcsnnError(f"{name}: only with --backend spice")
     stepper = GENERATE_BACKENDS[args.backend](graph, args)
     recorded = Recorder(stepper)
     start = time.perf_counter()
@@ -184,9 +242,10 @@ def passes(args) -> dict:
     """The passes ``rcsnn graph --after`` can show, in flow order: name -> Graph -> Graph."""
     from ..analog.partition import partition
     from ..digital.layout import place
-    from ..ir.passes import quantize
+    from ..ir.passes import quantize, retime
 
-    return {"quantize": quantize, "partition": lambda g: partition(g, args.blocks), "place": lambda g: place(g, args.lanes)}
+    return {"quantize": quantize, "retime": retime, "partition": lambda g: partition(g, args.blocks),
+            "place": lambda g: place(g, args.lanes)}
 
 
 def _cmd_graph(args) -> None:
@@ -197,7 +256,8 @@ def _cmd_graph(args) -> None:
     graph = load(args)
     if args.after:
         available = passes(args)
-        order = {"quantize": ["quantize"], "partition": ["partition"], "place": ["quantize", "place"]}[args.after]
+        order = {"quantize": ["quantize"], "retime": ["retime"], "partition": ["partition"],
+                 "place": ["quantize", "place"]}[args.after]
         for name in order:
             graph = available[name](graph)
     out = Path(args.output)
@@ -206,7 +266,9 @@ def _cmd_graph(args) -> None:
             raise RcsnnError("--after: NIR has no place for pass results; write .json or .graphml")
         from ..frontends.nir import write_nir
 
-        write_nir(graph, out)
+        write_nir(graph, out, args.nir_for)
+    elif args.nir_for:
+        raise RcsnnError(f"{args.output}: --nir-for applies only to a .nir output")
     else:
         from ..ir.serialize import save_graph
 
@@ -216,10 +278,34 @@ def _cmd_graph(args) -> None:
           + (f"; after {', '.join(graph.passes)}" if graph.passes else "") + ")")
 
 
-def register(sub) -> None:
-    """Add ``train``, ``info``, ``generate``, ``run`` and ``graph`` to the ``rcsnn`` subparsers."""
-    p = sub.add_parser("train", help="train a ternary multi-timescale spiking LM and save its core")
+def _add_training_arguments(p, steps: tuple[str, int], lr: float) -> None:
+    """Options ``train`` and ``finetune`` share: text, batches, optimizer, seed, threads, the hardware-aware
+    terms (:mod:`rcsnn.model.robust`) and the output."""
     p.add_argument("--text", help="UTF-8 training text (default: pydoc_data.topics from the standard library)")
+    p.add_argument(steps[0], type=positive_int, default=steps[1], help="optimizer steps of ternary training")
+    p.add_argument("--batch", type=positive_int, default=32)
+    p.add_argument("--length", type=positive_int, default=128)
+    p.add_argument("--lr", type=positive_float, default=lr)
+    p.add_argument("--margin-penalty", type=nonnegative_float, default=0.0,
+                   help="weight of mean(relu(1 - |v - theta| / (width theta))^2): membranes away from threshold")
+    p.add_argument("--margin-width", type=positive_float, default=0.05, help="margin width, in theta")
+    p.add_argument("--membrane-penalty", type=nonnegative_float, default=0.0,
+                   help="weight of mean(relu(|v| / theta - bound)^2): membranes inside the rails")
+    p.add_argument("--membrane-bound", type=positive_float, default=8.0, help="membrane bound (rails), in theta")
+    p.add_argument("--rate-penalty", type=nonnegative_float, default=0.0, help="weight of the mean firing rate")
+    p.add_argument("--weight-noise", type=nonnegative_float, default=0.0,
+                   help="relative sigma of multiplicative recurrent weight noise, one draw per optimizer step")
+    p.add_argument("--membrane-noise", type=nonnegative_float, default=0.0,
+                   help="sigma of additive membrane noise per step, in theta")
+    p.add_argument("--seed", type=seed, default=0)
+    p.add_argument("--threads", type=int_range(1, cores()), default=1)
+    p.add_argument("--log-every", type=positive_int, default=50)
+    p.add_argument("-o", "--output", required=True)
+
+
+def register(sub) -> None:
+    """Add ``train``, ``finetune``, ``info``, ``generate``, ``run`` and ``graph`` to the ``rcsnn`` subparsers."""
+    p = sub.add_parser("train", help="train a ternary multi-timescale spiking LM and save its core")
     p.add_argument("--neurons", type=positive_int, default=512, help="neurons per group")
     p.add_argument("--taus", type=positive_float, nargs="+", default=[1.0, 4.0, 16.0],
                    help="membrane time constant of each group, in steps")
@@ -229,23 +315,21 @@ def register(sub) -> None:
     p.add_argument("--sparsity", type=fraction, default=0.936)
     p.add_argument("--float-steps", type=nonnegative_int, default=1000)
     p.add_argument("--prune-steps", type=nonnegative_int, default=700)
-    p.add_argument("--ternary-steps", type=positive_int, default=700)
-    p.add_argument("--batch", type=positive_int, default=32)
-    p.add_argument("--length", type=positive_int, default=128)
-    p.add_argument("--lr", type=positive_float, default=1e-2)
+    _add_training_arguments(p, ("--ternary-steps", 700), lr=1e-2)
     p.add_argument("--l1", type=nonnegative_float, default=2e-5)
-    p.add_argument("--membrane-penalty", type=nonnegative_float, default=0.0)
-    p.add_argument("--rate-penalty", type=nonnegative_float, default=0.0)
     p.add_argument("--dt", type=positive_float, default=1e-3, help="seconds per step (NIR export, analog clock)")
     p.add_argument("--fv", type=int_range(0, 23), default=12, help="fractional bits of membrane and weights (Wv = 24)")
     p.add_argument("--fb", type=int_range(1, 20), default=14, help="fractional bits of beta")
-    p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--threads", type=int_range(1, cores()), default=1)
-    p.add_argument("--log-every", type=positive_int, default=50)
-    p.add_argument("-o", "--output", required=True)
     p.set_defaults(run=_cmd_train)
 
-    p = sub.add_parser("info", help="groups, tau/beta, theta, reset, sparsity, packed sizes, firing rates")
+    p = sub.add_parser("finetune", help="fine-tune a trained core (ternary steps, same sparsity), e.g. with the "
+                                        "hardware-aware penalties and noise, and save it")
+    add_core_arguments(p)
+    _add_training_arguments(p, ("--steps", 200), lr=1e-3)
+    p.set_defaults(run=_cmd_finetune)
+
+    p = sub.add_parser("info", help="groups, kinds, tau/beta, theta (per-neuron ranges), reset, sparsity, packed sizes, "
+                       "firing rates")
     add_core_arguments(p)
     p.add_argument("--steps", type=positive_int, default=500, help="length of the sample used for firing rates")
     p.set_defaults(run=_cmd_info)
@@ -254,17 +338,27 @@ def register(sub) -> None:
     add_core_arguments(p)
     p.add_argument("--prompt", required=True)
     p.add_argument("--length", type=nonnegative_int, default=200, help="characters to generate")
-    p.add_argument("--backend", choices=tuple(GENERATE_BACKENDS), default="float",
-                   help="float (= torch): the float64 reference; fixed: the fixed-point reference; any other: the core "
+    p.add_argument("--backend", choices=(*GENERATE_BACKENDS, "fixed-lm"), default="float",
+                   help="float (= torch): the float64 reference; fixed: the fixed-point reference; fixed-lm: the whole "
+                        "LM in integers (int8 readout, LFSR sampler: what --lm puts on chip); any other: the core "
                         "in that simulated hardware, checked against the reference of its arithmetic (exit 1 on a "
                         "decidable difference)")
+    p.add_argument("--lm", action="store_true",
+                   help="amaranth/verilator: the whole LM on chip (rcsnn verilog --lm: embedding ROM, readout, sampler) "
+                        "from the prompt's bytes, checked against --backend fixed-lm")
     p.add_argument("--temperature", type=nonnegative_float, default=0.8, help="softmax temperature; 0: greedy (argmax)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr (hardware back ends)")
     digital_options.add_arguments(p)
     spice_options.add_circuit_arguments(p)
     p.add_argument("--netlist", metavar="DIR", default=None,
-                   help="spice: write the host-driven deck (core.cir, core.json, rcsnn_cells.lib) here and keep it")
+                   help="spice: write the host-driven deck(s) (block_*.cir or core.cir, core.json, rcsnn_cells.lib) "
+                        "here and keep them")
+    p.add_argument("--spice-decks", choices=("blocks", "one"), default="blocks",
+                   help="spice: blocks (default): one deck per block in parallel ngspice processes, coupled by the "
+                        "host in lock-step; one: the whole core as one deck in libngspice")
+    p.add_argument("--blocks", type=positive_int, default=None,
+                   help="spice, --spice-decks blocks: number of decks (default about 128 neurons each)")
     p.add_argument("--build-dir", metavar="DIR", default=None,
                    help="verilator/icarus: emit the design and build the simulator here and keep it (an unchanged "
                         "design reuses its Verilator build); default: a temporary directory")
@@ -272,10 +366,12 @@ def register(sub) -> None:
 
     p = sub.add_parser("graph", help="write the IR (.json, .graphml), optionally after a pass, or a NIR file (.nir)")
     add_core_arguments(p)
-    p.add_argument("--after", choices=("quantize", "partition", "place"), default=None,
+    p.add_argument("--after", choices=("quantize", "retime", "partition", "place"), default=None,
                    help="show the IR after this pass (place runs quantize first)")
     p.add_argument("--lanes", type=int_range(1, 32), default=8, help="place: parallel lanes of the digital core")
     p.add_argument("--blocks", type=positive_int, default=12, help="partition: number of open-loop SPICE decks")
+    p.add_argument("--nir-for", choices=("snntorch", "norse"), default=None,
+                   help=".nir: write what that framework's NIR importer simulates as rcsnn does (docs/interop.md)")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(run=_cmd_graph)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ..analog import options as spice_options
@@ -31,7 +32,7 @@ def _verify(args, out: Path, shown) -> int:
     from ..verify.bpc import add_bpc, text_targets
     from ..verify.digital import design_lanes, verify_digital
     from ..verify.fixed import verify_fixed
-    from ..verify.report import write_summary
+    from ..verify.report import summary_table, write_summary
     from ..verify.spice import netlist_stimulus, verify_spice
 
     graph = load(args)
@@ -52,7 +53,11 @@ def _verify(args, out: Path, shown) -> int:
     reports = []
     checks = digital_options.check_from_arguments(args)
     lanes = design_lanes(checks.hdl) if checks.hdl else digital_options.DEFAULT_LANES
-    for backend in BACKENDS if args.backend == "all" else (args.backend,):
+    chosen = BACKENDS if args.backend == "all" else (args.backend,)
+    for k, backend in enumerate(chosen, 1):
+        if len(chosen) > 1:
+            print(f"[{k}/{len(chosen)}] {backend} ...", flush=True)
+        start = time.monotonic()
         if backend == "fixed":
             report = verify_fixed(graph, stim, out, origin)
         elif backend == "spice":
@@ -63,10 +68,14 @@ def _verify(args, out: Path, shown) -> int:
                                     checks)
         if args.bpc:
             add_bpc(report, graph, stim)
+        report.seconds = round(time.monotonic() - start, 1)
+        if report.directory is not None:
+            report.write(report.directory)  # again, with the time the whole check took
         print(shown("\n  ".join([report.headline(), report.comparison.summary(), *report.lines])), flush=True)
         reports.append(report)
     if len(reports) > 1:
-        print(shown("summary: " + ", ".join(str(p) for p in write_summary(reports, out))))
+        paths = write_summary(reports, out)
+        print(shown("\n" + summary_table(reports) + "(" + ", ".join(str(p) for p in paths) + ")"), flush=True)
     return 0 if all(r.passed for r in reports) else 1
 
 

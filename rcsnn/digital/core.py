@@ -17,8 +17,10 @@ Ports (``wiring`` signature; Verilog names ``<member>`` / ``<stream>__payload|va
 * ``membranes`` (``trace=True`` only): Out stream (always ready), payload ``{word, v: L × signed(Wv)}``,
   every updated word;
 * ``load``: In stream (always ready, only while idle), payload ``{mem, addr, data}``: write ``data``
-  to word ``addr`` of memory ``mem = 4 * lane + kind`` (kind 0 rowptr, 1 entries, 2 bias,
-  3 membrane ``{s, v}``); see :func:`memory_map`.
+  to word ``addr`` of memory ``mem = K * lane + kind`` (kind 0 rowptr, 1 entries, 2 bias,
+  3 membrane ``{s, v}``, then — only in a core that has them, K = 4 otherwise — the synaptic
+  current ``i`` of CubaLIF groups and the per-neuron parameters ``beta``, ``theta``, ``beta_syn``);
+  see :func:`memory_kinds` and :func:`memory_map`.
 """
 
 from __future__ import annotations
@@ -30,26 +32,36 @@ from amaranth.lib.wiring import In, Out
 from .accumulator import AccumulatorBank
 from .controller import CYCLE_BITS, Controller
 from .layout import Image, bits
-from .neuron import NeuronLane
+from .neuron import NeuronLane, neuron_memories
 from .spikes import SpikeQueue
 from .synapse import SynapseLane
 
-__all__ = ["MEMORY_KINDS", "memory_map", "load_layout", "load_words", "NeuromorphicCore"]
+__all__ = ["MEMORY_KINDS", "memory_kinds", "memory_map", "load_layout", "load_words", "NeuromorphicCore"]
 
 MEMORY_KINDS = ("rowptr", "entries", "bias", "membrane")
 
 
+def memory_kinds(image: Image) -> tuple[str, ...]:
+    """The memories of each lane, in ``mem`` id order: :data:`MEMORY_KINDS`, then the lane's other per-neuron
+    memories (:func:`~rcsnn.digital.neuron.neuron_memories`) if the core has them."""
+    return MEMORY_KINDS + tuple(name for name, _, _ in neuron_memories(image))
+
+
 def memory_map(image: Image) -> list[tuple[int, str, int, int, tuple[int, ...]]]:
-    """``(mem id, name, depth, width, contents)`` of every run-time loadable memory (membranes: 0)."""
-    out = []
+    """``(mem id, name, depth, width, contents)`` of every run-time loadable memory (membranes and currents: 0)."""
+    out, kinds = [], memory_kinds(image)
+    words = image.slots.n_words
+    parameters = dict(image.parameters)
     for lane in range(image.lanes):
-        words = image.slots.n_words
-        mems = ((len(image.rowptr[lane]), image.start_bits + image.count_bits, image.rowptr[lane]),
-                (len(image.entries[lane]), image.row_bits + 1, image.entries[lane]),
+        mems = [(len(image.rowptr[lane]), image.start_bits + image.count_bits, image.rowptr[lane]),
+                (len(image.entries[lane]), image.row_bits + image.weight_bits, image.entries[lane]),
                 (words, image.Wv, tuple(b & ((1 << image.Wv) - 1) for b in image.bias[lane])),
-                (words, image.Wv + 1, (0,) * words))
-        for kind, (name, (depth, width, contents)) in enumerate(zip(MEMORY_KINDS, mems)):
-            out.append((4 * lane + kind, f"lane{lane}.{name}", depth, width, contents))
+                (words, image.Wv + 1, (0,) * words)]
+        for name, width, _ in neuron_memories(image):
+            contents = parameters[name][lane] if name in parameters else (0,) * words
+            mems.append((words, width, tuple(v & ((1 << width) - 1) for v in contents)))
+        for kind, (name, (depth, width, contents)) in enumerate(zip(kinds, mems)):
+            out.append((len(kinds) * lane + kind, f"lane{lane}.{name}", depth, width, contents))
     return out
 
 
@@ -106,7 +118,7 @@ class NeuromorphicCore(wiring.Component):
         bit k of ``mask``. No back-pressure.
     load : In(stream.Signature(load_layout(image), always_ready=True))
         Run-time memory writes, only while idle: payload ``{mem, addr, data}`` writes ``data`` to
-        word ``addr`` of memory ``mem = 4 * lane + kind`` (:data:`MEMORY_KINDS`, :func:`memory_map`).
+        word ``addr`` of memory ``mem = K * lane + kind`` (:func:`memory_kinds`, K of them; :func:`memory_map`).
     membranes : Out(stream.Signature(data.StructLayout({"word": image.word_bits, "v": currents}), always_ready=True))
         ``trace=True`` only: the new membranes v' of every updated word, element k of ``v`` the
         neuron of lane k. No back-pressure.
@@ -146,10 +158,12 @@ class NeuromorphicCore(wiring.Component):
                 neu[k].in_valid.eq(ctl.issue), neu[k].in_addr.eq(ctl.issue_addr), neu[k].in_x.eq(self.x.payload[k]),
                 neu[k].acc_data.eq(acc[k].rd_data),
             ]
-            ports = (syn[k].load_rowptr, syn[k].load_entries, neu[k].load_bias, neu[k].load_membrane)
+            kinds = memory_kinds(im)
+            ports = (syn[k].load_rowptr, syn[k].load_entries, neu[k].load_bias, neu[k].load_membrane,
+                     *(getattr(neu[k], f"load_{name}") for name in kinds[len(MEMORY_KINDS):]))
             for kind, port in enumerate(ports):
                 m.d.comb += [
-                    port.en.eq(self.load.valid & (self.load.payload.mem == 4 * k + kind)),
+                    port.en.eq(self.load.valid & (self.load.payload.mem == len(kinds) * k + kind)),
                     port.addr.eq(self.load.payload.addr), port.data.eq(self.load.payload.data),
                 ]
         mask = Cat(n.out_spike for n in neu)

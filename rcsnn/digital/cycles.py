@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir.arrays import Core, array_view
+from .core import memory_map
 from .layout import Image
 
 __all__ = ["PIPELINE_CYCLES", "LIMIT_FACTOR", "LIMIT_SLACK", "RATE_FLOOR", "fanout", "lower_bound", "cycle_report",
@@ -81,7 +82,7 @@ def cycle_limit(image: Image) -> int:
 
 def load_cycles(image: Image) -> int:
     """Cycles the benches spend writing every memory image through the load port (one word per cycle)."""
-    return sum(map(len, image.rowptr)) + sum(map(len, image.entries)) + 2 * image.slots.n_words * image.lanes
+    return sum(depth for _, _, depth, _, _ in memory_map(image))
 
 
 def wall_timeout(image: Image, steps: int, simulator: str, base: float = 60.0) -> float:

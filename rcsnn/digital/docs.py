@@ -8,7 +8,7 @@ from .core import load_layout, memory_map
 from .cycles import cycle_limit
 from .layout import Image
 from .neuron import LATENCY
-from .simulate import VERILATOR_FLAGS
+from .simulate import TRACE_FLAGS, VERILATOR_FLAGS
 from .testbench import image_file
 
 __all__ = ["readme"]
@@ -19,9 +19,9 @@ def readme(core: Core, image: Image, info: dict, steps: int) -> str:
     im, s = image, image.slots
     lanes, wv = im.lanes, im.Wv
     groups = "\n".join(
-        f"| {markdown_text(g.name)} | {n} | {b} .. {b + w - 1} | {bq} | {tq} | {'subtract' if sub else 'zero'} |"
-        for g, n, b, w, bq, tq, sub in zip(core.groups, s.sizes, s.word_base, s.words, im.beta_q, im.theta_q,
-                                           im.subtract))
+        f"| {markdown_text(g.name)} | {n} | {b} .. {b + w - 1} | {bq} | {tq} | {reset} |"
+        for g, n, b, w, bq, tq, reset in zip(core.groups, s.sizes, s.word_base, s.words, im.beta_q, im.theta_q,
+                                             im.reset)) + _kinds(core, im)
     name = [markdown_text(g.name) for g in core.groups]
     blocks = "\n".join(f"| {k} | {name[b.pre]} | {name[b.post]} | {b.alpha_q} | {b.row_base} | "
                        f"{b.post_word_base} |" for k, b in enumerate(im.blocks))
@@ -80,7 +80,7 @@ Synapse blocks (a matrix shared by several blocks is stored once; same `row_base
 
 Encodings: rowptr word = `start | count << {im.start_bits}` (fan-out of pre neuron j through the
 block's matrix is `entries[start .. start+count-1]` at row `row_base + j`); entry = `row | negative << {im.row_bits}`
-(post local index `row*{lanes} + lane`); bias: signed Wv; membrane: `v | s << {wv}`.
+(post local index `row*{lanes} + lane`){_dense(im)}; bias: signed Wv; membrane: `v | s << {wv}`.
 Accumulators are {im.acc_width}-bit signed (sized for every synapse active at once).
 Parameters preloaded: {'yes' if info['preload'] else 'no — write load.hex through the load port first'}. The benches
 write every image of `mem/` through the load port before the first step (edit an image and the benches
@@ -93,11 +93,38 @@ run on it); `+preload` skips that and runs on the contents compiled into the des
   → `PASS`/`FAIL` with the first divergence, `spikes.hex`, `cycles.txt`, `rcsnn.vcd`; view: `gtkwave rcsnn.gtkw`.
   Four-state: an X/Z on any output after reset is an `ERROR:`.
 * Verilator: `verilator --cc --exe --build {' '.join(VERILATOR_FLAGS)} rcsnn_core.v harness.cpp -o Vrcsnn_core`,
-  then `obj_dir/Vrcsnn_core +steps={steps} [+vcd +vcd_from=T] [+membranes] [+preload]`.
+  then `obj_dir/Vrcsnn_core +steps={steps} [+membranes] [+preload]`; for `+vcd +vcd_from=T`, the same command with
+  `{' '.join(TRACE_FLAGS)}` builds `obj_dir_trace/Vrcsnn_core`.
 * Both: a step that does not raise `done` within {cycle_limit(im)} cycles is an `ERROR:` (`+cycle_limit=C`
   overrides it); `+stream` runs one step per round trip on stdin/stdout (`rcsnn generate --backend verilator|icarus`).
 * Check this directory, edited or not: `rcsnn verify CORE --backend verilator|icarus --hdl .`.
-* Synthesis: `rcsnn synth . --target ecp5-25f|ice40-up5k` (reads `rcsnn_synth.il`: the core behind
+* Synthesis: `rcsnn synth . --target ecp5-25f|ecp5-45f|ecp5-85f|ice40-up5k` (reads `rcsnn_synth.il`: the core behind
   serial pins `si`/`capture`/`so`, {info['chain_bits']} chain flip-flops).
 * Regenerate: `rcsnn verilog CORE -o DIR --lanes {lanes} --steps {steps}{options}`.
 """
+
+
+def _kinds(core: Core, im: Image) -> str:
+    """The lines under the group table for a core with per-neuron parameters, CubaLIF groups or skews ("" otherwise)."""
+    lines = []
+    if im.parameters:
+        lines.append(f"Per-neuron {', '.join(im.per_neuron)} are in each lane's parameter memories (`mem/`, one word "
+                     "per slot); the table shows each group's first neuron.")
+    if im.cuba:
+        synaptic = ", ".join(f"{markdown_text(g.name)} (beta_syn_q {b}, current_delay {d})"
+                             for g, c, b, d in zip(core.groups, im.cuba, im.beta_syn_q, im.current_delay) if c)
+        lines.append(f"CubaLIF groups, with the synaptic current i in each lane's `current` memory: {synaptic}.")
+    skew = ", ".join(f"{markdown_text(g.name)} {g.skew}" for g in core.groups if g.skew)
+    if skew:
+        lines.append(f"Retimed core (same-step synapses made delay 1, `rcsnn.ir.passes.retime`): these groups run late by "
+                     f"so many steps: {skew}. Drive it with `skew_currents` (before its start a group gets -b_q, so it "
+                     "stays at rest) and read rasters back with `unskew_raster`.")
+    return "".join(f"\n\n{line}" for line in lines)
+
+
+def _dense(im: Image) -> str:
+    """The entry encoding of dense blocks ("" in a core without them)."""
+    if im.weight_bits == 1:
+        return ""
+    return (f", or for a dense block `row | w_q << {im.row_bits}` with w_q the signed {im.weight_bits}-bit weight "
+            "(ternary entries keep their sign in the low bit of that field)")

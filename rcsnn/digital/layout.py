@@ -11,11 +11,20 @@ by several synapse blocks — the shared T — is stored once):
 
 * ``rowptr[lane][row_base[m] + j] = start | count << start_bits``: the fan-out of pre neuron j
   through matrix m into this lane's post neurons is ``entries[lane][start : start + count]``;
-* ``entries[lane][e] = row | negative << row_bits``: post local index ``i = row * lanes + lane``
-  and the sign of ``T[i, j]``.
+* ``entries[lane][e] = row | weight << row_bits``: post local index ``i = row * lanes + lane``
+  and, for a ternary block, the sign of ``T[i, j]`` (``weight`` = 1 if negative); for a dense
+  block (a float matrix M, ``dense``), its quantised weight ``w_q = sat_Ww(round(alpha * M[i, j] * 2**Fv))``
+  in two's complement (``weight_bits`` = Ww: the field is that wide only in a core with dense blocks).
+  A dense matrix is stored per (matrix, alpha), a ternary one per matrix.
 
 A spike of neuron j of group g becomes one event per synapse block b with ``pre == g``; the
-event adds ``±alpha_q[b]`` to accumulator word ``post_word_base[b] + row`` of each lane.
+event adds ``±alpha_q[b]`` (ternary) or ``w_q`` (dense) to accumulator word ``post_word_base[b] + row``
+of each lane.
+
+Neuron parameters (``beta_q``, ``theta_q``, ``beta_syn_q``) are constants per group in the logic when
+every neuron of each group has the same value, else per-neuron memories of every lane (``parameters``,
+one word per slot). A core with a synaptic-current state (CubaLIF groups, ``beta_syn_q``) has a
+``current`` memory per lane beside the membranes.
 """
 
 from __future__ import annotations
@@ -27,10 +36,10 @@ import numpy as np
 from ..errors import RcsnnError
 from ..ir.arrays import Core
 from ..ir.graph import Graph
-from ..ir.passes import quantize
+from ..ir.passes import quantize, retime, skew_currents
 from ..ir.reference import quantize_core
 
-__all__ = ["bits", "Block", "Slots", "Image", "place", "build_image"]
+__all__ = ["bits", "Block", "Slots", "Image", "place", "build_image", "input_stream"]
 
 
 def bits(n: int) -> int:
@@ -47,6 +56,7 @@ class Block:
     alpha_q: int
     row_base: int  # first rowptr row of its matrix
     post_word_base: int  # accumulator word of the post group's local index 0
+    dense: bool = False  # entries carry the quantised weight w_q (else the sign of alpha_q)
 
 
 @dataclass(frozen=True)
@@ -107,9 +117,9 @@ class Image:
     slots: Slots
     Wv: int
     Fb: int
-    beta_q: tuple[int, ...]  # per group
+    beta_q: tuple[int, ...]  # per group (its first neuron's; per neuron in ``parameters`` if they differ)
     theta_q: tuple[int, ...]
-    subtract: tuple[bool, ...]
+    reset: tuple[str, ...]  # per group, one of RESET_MODES
     blocks: tuple[Block, ...]  # sorted by pre group
     pre_first: tuple[int, ...]  # first block with pre == g
     pre_count: tuple[int, ...]
@@ -120,10 +130,24 @@ class Image:
     bias: tuple[tuple[int, ...], ...]  # [lane][word], signed
     rowptr: tuple[tuple[int, ...], ...]  # [lane][row], encoded
     entries: tuple[tuple[int, ...], ...]  # [lane][entry], encoded
+    weight_bits: int = 1  # the entries' weight field: a ternary sign (1) or Ww (a core with dense blocks)
+    cuba: tuple[bool, ...] = ()  # per group: has the synaptic-current state; empty: no CubaLIF group
+    beta_syn_q: tuple[int, ...] = ()  # per group (with cuba)
+    current_delay: tuple[int, ...] = ()  # per group (with beta_syn_q): v uses the current of step t (0) or t-1 (1)
+    parameters: tuple[tuple[str, tuple[tuple[int, ...], ...]], ...] = ()  # per-neuron memories (name, [lane][word])
 
     @property
     def lanes(self) -> int:
         return self.slots.lanes
+
+    @property
+    def subtract(self) -> tuple[bool, ...]:
+        return tuple(r == "subtract" for r in self.reset)
+
+    @property
+    def per_neuron(self) -> tuple[str, ...]:
+        """Names of the parameters held in per-neuron memories (``beta``, ``theta``, ``beta_syn``)."""
+        return tuple(name for name, _ in self.parameters)
 
     @property
     def n_rows(self) -> int:
@@ -142,22 +166,28 @@ class Image:
         return bits(self.slots.n_words - 1)
 
 
-def _csr(matrix: np.ndarray, lanes: int) -> list[list[list[tuple[int, int]]]]:
-    """``[lane][pre j] -> [(row, negative)]`` for the nonzeros ``T[i, j]`` with ``i % lanes == lane``."""
-    out = [[[] for _ in range(matrix.shape[1])] for _ in range(lanes)]
-    for i, j in zip(*np.nonzero(matrix)):
-        out[i % lanes][j].append((int(i) // lanes, int(matrix[i, j] < 0)))
+def _csr(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, fields: np.ndarray,
+         lanes: int) -> list[list[list[tuple[int, int]]]]:
+    """``[lane][pre j] -> [(row, field)]`` for the weights at ``(rows[e], cols[e])`` (row-major order) of a
+    ``shape`` (post, pre) block, post index ``i = row * lanes + lane`` with ``i % lanes == lane``."""
+    out = [[[] for _ in range(shape[1])] for _ in range(lanes)]
+    for i, j, f in zip(rows.tolist(), cols.tolist(), fields.tolist()):
+        out[i % lanes][j].append((i // lanes, f))
     return out
 
 
 def place(graph: Graph, lanes: int) -> Graph:
-    """The digital placement pass (after :func:`~rcsnn.ir.passes.quantize`, run here if it was not).
+    """The digital placement pass (after :func:`~rcsnn.ir.passes.quantize`, run here if it was not, and, for a
+    graph with same-step synapses, :func:`~rcsnn.ir.passes.retime`: the placed core is the all-delay-1 retimed
+    core, to be run on :func:`~rcsnn.ir.passes.skew_currents`).
 
     Writes graph attribute ``place`` = {``lanes``, ``n_words``, ``word_bits``, ``acc_width``,
     ``start_bits``, ``row_bits``, ``synapse_words`` (per lane), ``rowptr_words``}; on every LIF node
     ``place`` = {``word_base``, ``words``} (its slots, see the module docstring); on every synapse
     edge ``place`` = {``row_base``, ``post_word_base``} (where its events read and add).
     """
+    if graph.arrays().same_step_blocks():
+        graph = retime(graph)
     quantized = graph if "quantize" in graph.passes else quantize(graph)
     image = _layout(graph.arrays(), lanes)
     out = quantized.derive("place")
@@ -174,6 +204,13 @@ def place(graph: Graph, lanes: int) -> Graph:
     return out
 
 
+def input_stream(placed: Graph, xq: np.ndarray) -> np.ndarray:
+    """The quantised currents ``(steps, N)`` as the placed core takes them: unchanged, or for a retimed core
+    (:func:`place` of a graph with same-step synapses) the skewed stream of ``steps + max skew`` steps
+    (:func:`~rcsnn.ir.passes.skew_currents`; read its rasters back with :func:`~rcsnn.ir.passes.unskew_raster`)."""
+    return skew_currents(placed, xq) if "retime" in placed.passes else xq
+
+
 def build_image(graph: Graph) -> Image:
     """The memory image of a placed graph (:func:`place`): the plan the Amaranth core is built from."""
     placement = graph.annotation("place")
@@ -182,22 +219,50 @@ def build_image(graph: Graph) -> Image:
     return graph.plan("digital.image", lambda g: _layout(g.arrays(), int(placement["lanes"])))
 
 
+def _per_group(slots: Slots, values: np.ndarray) -> tuple[int, ...] | None:
+    """Each group's value of a per-neuron integer parameter, or None if some group's neurons differ."""
+    groups = [values[o: o + n] for o, n in zip(slots.offsets, slots.sizes)]
+    return tuple(int(v[0]) for v in groups) if all((v == v[0]).all() for v in groups) else None
+
+
+def _memory(slots: Slots, values: np.ndarray, pad: int) -> tuple[tuple[int, ...], ...]:
+    """``[lane][word]`` contents of a per-neuron parameter memory (``pad`` in padding slots)."""
+    words = np.where(slots.neurons() >= 0, slots.to_slots(values), pad)
+    return tuple(tuple(int(v) for v in words[:, lane]) for lane in range(slots.lanes))
+
+
+def _stored(core: Core, block, field: int) -> tuple[object, tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
+    """Storage key, shape, rows, columns and entry fields of a synapse block's nonzero weights: a ternary T is
+    stored once per matrix (field: the sign), a dense matrix once per (matrix, alpha) (field: ``w_q`` mod
+    ``2**field``)."""
+    w = core.block_weights(block)
+    shape = core.matrices[block.matrix].shape
+    if core.is_dense(block.matrix):
+        return (block.matrix, block.alpha), shape, w.rows, w.cols, w.quantized & ((1 << field) - 1)
+    return block.matrix, shape, w.rows, w.cols, (w.quantized < 0).astype(np.int64)
+
+
 def _layout(core: Core, lanes: int) -> Image:
     """Lay ``core`` out for ``lanes`` parallel lanes (see the module docstring)."""
     if not 1 <= lanes <= 32:
         raise RcsnnError(f"--lanes {lanes}: must be 1..32")
+    core.require_binary_spikes("digital core")
     if not core.synapses:
         raise RcsnnError("digital core: the core has no synapse blocks; the event-driven core needs at least one")
-    same_step = ", ".join(f"{s.pre}->{s.post}" for s in core.same_step_blocks())
-    if same_step:
-        raise RcsnnError(f"digital core: same-step (delay 0) synapse blocks {same_step} are not supported; "
-                         "the core replays the spikes of step t-1 only (delay 1)")
     q = quantize_core(core)
+    late = core.per_neuron("skew") > 0
+    if (q.bias_q[late] == q.v_min).any():
+        raise RcsnnError(f"digital core: a bias of a retimed group is the most negative Wv={q.Wv}-bit value; the input "
+                         "stream cannot cancel it (-b_q) before the group starts; use a wider Wv")
     names = [g.name for g in core.groups]
     slots = Slots(lanes, tuple(g.size for g in core.groups))
-    used = list(dict.fromkeys(s.matrix for s in core.synapses))
-    row_base = dict(zip(used, np.cumsum([0] + [core.matrices[m].shape[1] for m in used[:-1]]).tolist()))
-    csr = {m: _csr(core.matrices[m], lanes) for m in used}
+    field = core.fixed.Ww if any(core.is_dense(s.matrix) for s in core.synapses) else 1
+    stored = [_stored(core, s, field) for s in core.synapses]
+    used = {}
+    for key, shape, *_ in stored:
+        used.setdefault(key, shape[1])
+    row_base = dict(zip(used, np.cumsum([0, *list(used.values())[:-1]]).tolist()))
+    csr = {key: _csr(shape, rows, cols, fields, lanes) for key, shape, rows, cols, fields in stored}
     rows = [[row for m in used for row in csr[m][lane]] for lane in range(lanes)]
     start_bits = bits(max(sum(len(r) for r in lane) for lane in rows))
     row_bits = bits(max(slots.words) - 1)
@@ -205,25 +270,37 @@ def _layout(core: Core, lanes: int) -> Image:
     for lane in rows:
         starts = np.cumsum([0] + [len(r) for r in lane[:-1]]).tolist()
         rowptr.append(tuple(int(s) | len(r) << start_bits for s, r in zip(starts, lane)))
-        entries.append(tuple(i | neg << row_bits for r in lane for i, neg in r) or (0,))
+        entries.append(tuple(i | f << row_bits for r in lane for i, f in r) or (0,))
     order = sorted(range(len(core.synapses)), key=lambda k: names.index(core.synapses[k].pre))
-    blocks = []
+    blocks, fan_in = [], [0] * len(names)
     for k in order:
-        s = core.synapses[k]
-        post = names.index(s.post)
-        blocks.append(Block(names.index(s.pre), post, q.alpha_q[k], row_base[s.matrix], slots.word_base[post]))
+        s, dense = core.synapses[k], core.is_dense(core.synapses[k].matrix)
+        pre, post = names.index(s.pre), names.index(s.post)
+        blocks.append(Block(pre, post, q.alpha_q[k], row_base[stored[k][0]], slots.word_base[post], dense))
+        # largest |synaptic input| of the post group: every synapse of every block active
+        if dense:
+            w = core.block_weights(s)
+            fan_in[post] += int(np.bincount(w.rows, np.abs(w.quantized), minlength=1).max())
+        else:
+            fan_in[post] += q.alpha_q[k] * slots.sizes[pre]
     groups = range(len(names))
     pre_first = tuple(next((b for b, blk in enumerate(blocks) if blk.pre == g), 0) for g in groups)
     pre_count = tuple(sum(blk.pre == g for blk in blocks) for g in groups)
-    # Largest |synaptic input| a post group can see: every synapse of every block active.
-    fan_in = [sum(b.alpha_q * slots.sizes[b.pre] for b in blocks if b.post == g) for g in groups]
     bias = slots.to_slots(q.bias_q)
     first = list(slots.offsets)
+    values = {"beta": (q.beta_q, 0), "theta": (q.theta_q, q.v_max)}
+    cuba = tuple(bool(g.synaptic) for g in core.groups)
+    if any(cuba):
+        values["beta_syn"] = (q.beta_syn_q, 0)
+    memories = tuple((name, _memory(slots, v, pad)) for name, (v, pad) in values.items() if _per_group(slots, v) is None)
     return Image(
         slots=slots, Wv=q.Wv, Fb=q.Fb, beta_q=tuple(int(q.beta_q[i]) for i in first),
-        theta_q=tuple(int(q.theta_q[i]) for i in first), subtract=tuple(bool(q.subtract[i]) for i in first),
+        theta_q=tuple(int(q.theta_q[i]) for i in first), reset=tuple(g.reset for g in core.groups),
         blocks=tuple(blocks), pre_first=pre_first, pre_count=pre_count, start_bits=start_bits,
-        count_bits=bits(max(slots.words)), row_bits=row_bits, acc_width=bits(max(fan_in)) + 1,
+        count_bits=bits(max(slots.words)), row_bits=row_bits, acc_width=bits(max(max(fan_in), 1 << (field - 1))) + 1,
         bias=tuple(tuple(int(b) for b in bias[:, lane]) for lane in range(lanes)),
-        rowptr=tuple(rowptr), entries=tuple(entries),
+        rowptr=tuple(rowptr), entries=tuple(entries), weight_bits=field,
+        beta_syn_q=tuple(int(q.beta_syn_q[i]) for i in first) if any(cuba) else (),
+        current_delay=tuple(int(g.current_delay) for g in core.groups) if any(cuba) else (),
+        cuba=cuba if any(cuba) else (), parameters=memories,
     )

@@ -1,20 +1,27 @@
-"""Pipelined LIF update of one lane: leak, reset, input, bias, synaptic input, saturate, compare.
+"""Pipelined neuron update of one lane: leak, reset, input, bias, synaptic input, saturate, compare.
 
-For the neuron at word ``a`` of group g (contract.md, fixed point; all products exact)::
+For the neuron at word ``a`` (contract.md, fixed point; all products exact; ``J`` the current it
+integrates, ``I = x + b[a] + acc[a]``)::
 
-    zero:      v' = sat_Wv( floor(beta_q[g] * v * (1 - s) / 2**Fb) + x + b[a] + acc[a] )
-    subtract:  v' = sat_Wv( floor(beta_q[g] * v / 2**Fb) - theta_q[g] * s + x + b[a] + acc[a] )
-    s' = v' >= theta_q[g]
+    zero:                   v' = sat_Wv( floor(beta_q * v * (1 - s) / 2**Fb) + J )
+    subtract:               v' = sat_Wv( floor(beta_q * v / 2**Fb) - theta_q * s + J )
+    subtract_before_decay:  v' = sat_Wv( floor(beta_q * (v - theta_q * s) / 2**Fb) + J )
+    zero_drop_input:        v' = sat_Wv( (floor(beta_q * v / 2**Fb) + J) * (1 - s) )
+    s' = v' >= theta_q
+    LIF, IF:  J = I;   CubaLIF:  i' = sat_Wv( floor(beta_syn_q * i / 2**Fb) + I ),  J = i' (current_delay 0) or i (1)
 
 ``v`` (signed Wv) and ``s`` share one membrane word ``{s, v}`` (Wv + 1 bits); ``floor`` is an
-arithmetic shift right. Stages (one neuron per cycle, latency 5):
+arithmetic shift right. ``beta_q``, ``theta_q``, ``beta_syn_q`` are per-group constants, or per-neuron
+memories where a group's neurons differ; the reset modes and the CubaLIF current (a ``current`` memory
+and a second multiplier) are built only into a core that has them. Stages (one neuron per cycle, latency 5):
 
-0. ``in_valid``: read membrane[a], bias[a] (the accumulator is read by the caller at the same address);
-1. register v, s and ``x + b``; the accumulator value arrives;
-2. ``beta_q * v`` (a multiplier with registered inputs and output), ``x + b + acc``;
-3. ``leak - theta_q * s`` or the zero reset, plus the input sum;
+0. ``in_valid``: read membrane[a], bias[a] (and current[a], parameters[a]; the accumulator is read by
+   the caller at the same address);
+1. register v (``v - theta_q * s`` for subtract_before_decay), s and ``x + b``; the accumulator value arrives;
+2. ``beta_q * v`` (a multiplier with registered inputs and output), ``x + b + acc``; ``beta_syn_q * i``;
+3. ``leak - theta_q * s`` or the zero reset, plus J (i' computed here), or 0 (zero_drop_input after a spike);
 4. saturate, and compare (in parallel: ``0 < theta_q <= v_max``, so the comparison may use the
-   unsaturated sum);
+   unsaturated sum); write i' back;
 5. write ``{s', v'}`` back; ``out_*`` valid.
 """
 
@@ -26,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 
 from .layout import Image, bits
 
-__all__ = ["LATENCY", "state_memory", "load_signature", "group_of", "NeuronLane"]
+__all__ = ["LATENCY", "state_memory", "load_signature", "group_of", "neuron_memories", "NeuronLane"]
 
 LATENCY = 5
 
@@ -48,8 +55,32 @@ def group_of(image: Image, addr) -> Signal:
     return sum((addr >= b for b in bounds), Const(0, bits(len(bounds))))
 
 
+def neuron_memories(image: Image) -> tuple[tuple[str, int, bool], ...]:
+    """``(name, width, signed)`` of a lane's per-neuron memories beyond membranes and biases: ``current`` (the
+    synaptic state i, a core with CubaLIF groups) and the parameters held per neuron (``image.parameters``)."""
+    widths = {"beta": (image.Fb + 1, False), "theta": (image.Wv, True), "beta_syn": (image.Fb + 1, False)}
+    current = (("current", image.Wv, True),) if image.cuba else ()
+    return current + tuple((name, *widths[name]) for name in image.per_neuron)
+
+
+class _Carried:
+    """A per-neuron parameter along the pipeline: ``chain[k]`` in cycle ``k + 1``, indexed like a per-group
+    table by the group signal of that cycle (``group[k]``)."""
+
+    def __init__(self, chain: list, group: list):
+        self.chain, self.group = chain, group
+
+    def __getitem__(self, stage_group):
+        return self.chain[next(k for k, g in enumerate(self.group) if g is stage_group)]
+
+
+def _flags(values) -> Array:
+    """A per-group one-bit constant table (indexed by a group signal)."""
+    return Array(Const(int(v), 1) for v in values)
+
+
 class NeuronLane(wiring.Component):
-    """Update pipeline of lane ``lane``: membranes and biases of its ``n_words`` slots.
+    """Update pipeline of lane ``lane``: membranes, biases (and currents, parameters) of its ``n_words`` slots.
 
     ``preload=False`` leaves the bias memory uninitialised (to be written through ``load_bias``);
     ``lutram`` puts membranes and biases in LUT RAM.
@@ -91,19 +122,51 @@ class NeuronLane(wiring.Component):
         a pipeline write-back in the same cycle takes precedence.
     load_bias : In(load_signature(image.word_bits, image.Wv))
         Run-time write port (``en``, ``addr``, ``data``) of the bias memory: signed Wv words.
+    load_current, load_beta, load_theta, load_beta_syn : In(load_signature(image.word_bits, width))
+        Only in a core that has these memories (:func:`neuron_memories`): their run-time write ports
+        (the current i: signed Wv, a pipeline write-back takes precedence; beta_q, beta_syn_q: Fb + 1
+        bits; theta_q: Wv bits).
     """
 
     def __init__(self, image: Image, lane: int, preload: bool = True, lutram: bool = False):
         self.image, self.lane, self.preload, self.lutram = image, lane, preload, lutram
         words, wv = image.slots.n_words, image.Wv
         aw = bits(words - 1)
+        loads = {f"load_{name}": In(load_signature(aw, width)) for name, width, _ in neuron_memories(image)}
         super().__init__({
             "in_valid": In(1), "in_addr": In(aw), "in_x": In(signed(wv)),
             "acc_data": In(signed(image.acc_width)),
             "out_valid": Out(1), "out_addr": Out(aw), "out_spike": Out(1), "out_v": Out(signed(wv)),
             "busy": Out(1),
-            "load_membrane": In(load_signature(aw, wv + 1)), "load_bias": In(load_signature(aw, wv)),
+            "load_membrane": In(load_signature(aw, wv + 1)), "load_bias": In(load_signature(aw, wv)), **loads,
         })
+
+    def _memory(self, m: Module, name: str, shape, init) -> memory.ReadPort:
+        """A per-neuron memory ``name`` of the lane, written through ``load_<name>``, read at ``in_addr``."""
+        image = self.image
+        m.submodules[name] = mem = state_memory(shape, image.slots.n_words, init if self.preload else (), self.lutram)
+        wr, rd, port = mem.write_port(), mem.read_port(), getattr(self, f"load_{name}")
+        m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data), rd.addr.eq(self.in_addr)]
+        return rd
+
+    def _parameters(self, m: Module, group: list) -> dict:
+        """``name -> table`` of the parameters (``beta``, ``theta``, ``beta_syn``): ``table[group[k]]`` is the
+        value of the neuron in pipeline cycle ``k + 1`` (``group[k]`` its group): a per-group constant, or the
+        lane's per-neuron memory read at the issue and carried along the pipeline (:class:`_Carried`)."""
+        im, out = self.image, {}
+        shapes = {"beta": unsigned(im.Fb + 1), "theta": signed(im.Wv), "beta_syn": unsigned(im.Fb + 1)}
+        per_group = {"beta": im.beta_q, "theta": im.theta_q, "beta_syn": im.beta_syn_q}
+        memories = dict(im.parameters)
+        for name in ("beta", "theta", "beta_syn")[: 3 if im.cuba else 2]:
+            if name in memories:
+                chain = [self._memory(m, name, shapes[name], memories[name][self.lane]).data]
+                for k in range(2, LATENCY):
+                    chain.append(Signal(shapes[name], name=f"{name}{k}"))
+                    m.d.sync += chain[-1].eq(chain[-2])
+                out[name] = _Carried(chain, group)
+            else:
+                out[name] = Array(Const(v, shapes[name]) for v in per_group[name])
+        return out
 
     def elaborate(self, platform):
         im, m = self.image, Module()
@@ -113,9 +176,8 @@ class NeuronLane(wiring.Component):
         m.submodules.bias = bias = state_memory(signed(wv), words, im.bias[self.lane] if self.preload else (), lutram)
         v_wr, b_wr = membrane.write_port(), bias.write_port()
         v_rd, b_rd = membrane.read_port(), bias.read_port()
-        beta = Array(Const(b, unsigned(im.Fb + 1)) for b in im.beta_q)
-        theta = Array(Const(t, signed(wv)) for t in im.theta_q)
-        subtract = Array(Const(s, 1) for s in im.subtract)
+        modes = set(im.reset)
+        subtract = _flags(im.subtract)
 
         valid = [Signal(name=f"valid{k}") for k in range(1, LATENCY + 1)]
         addr = [Signal.like(self.in_addr, name=f"addr{k}") for k in range(1, LATENCY + 1)]
@@ -123,29 +185,43 @@ class NeuronLane(wiring.Component):
         m.d.sync += [valid[0].eq(self.in_valid), addr[0].eq(self.in_addr), group[0].eq(group_of(im, self.in_addr))]
         m.d.sync += [d.eq(s) for chain in (valid, addr, group) for d, s in zip(chain[1:], chain[:-1])]
         m.d.comb += [v_rd.addr.eq(self.in_addr), b_rd.addr.eq(self.in_addr)]
+        param = self._parameters(m, group)
+        beta, theta = param["beta"], param["theta"]
 
         x1 = Signal(signed(wv))
         m.d.sync += x1.eq(self.in_x)
-        v2, s2 = Signal(signed(wv)), Signal()
+        # subtract_before_decay: v - theta_q * s enters the multiplier (one bit wider)
+        v2, s2 = Signal(signed(wv + ("subtract_before_decay" in modes))), Signal()
         input2 = Signal(signed(max(wv, im.acc_width) + 2))
-        m.d.sync += [v2.eq(v_rd.data[:wv]), s2.eq(v_rd.data[wv]), input2.eq(x1 + b_rd.data + self.acc_data)]
+        v1 = v_rd.data[:wv]
+        if "subtract_before_decay" in modes:
+            before = _flags(r == "subtract_before_decay" for r in im.reset)[group[0]] & v_rd.data[wv]
+            v1 = v1.as_signed() - Mux(before, theta[group[0]], 0)
+        m.d.sync += [v2.eq(v1), s2.eq(v_rd.data[wv]), input2.eq(x1 + b_rd.data + self.acc_data)]
 
-        product3 = Signal(signed(wv + im.Fb + 2))
+        product3 = Signal(signed(len(v2) + im.Fb + 2))
         s3, input3 = Signal(), Signal.like(input2)
         m.d.sync += [product3.eq(v2 * beta[group[1]]),
                      s3.eq(s2), input3.eq(input2)]
 
-        leak = Signal(signed(wv + 1))
+        leak = Signal(signed(len(v2) + 1))
         m.d.comb += leak.eq(product3 >> im.Fb)
-        reset_leak = Mux(subtract[group[2]], leak - Mux(s3, theta[group[2]], 0), Mux(s3, 0, leak))
+        if modes <= {"zero", "subtract"}:
+            reset_leak = Mux(subtract[group[2]], leak - Mux(s3, theta[group[2]], 0), Mux(s3, 0, leak))
+        else:
+            zero = _flags(r == "zero" for r in im.reset)[group[2]]
+            reset_leak = Mux(subtract[group[2]], leak - Mux(s3, theta[group[2]], 0), Mux(s3 & zero, 0, leak))
         total4 = Signal(signed(input2.shape().width + 2))
-        m.d.sync += total4.eq(reset_leak + input3)
+        current = self._current(m, param["beta_syn"], valid, addr, group, input3) if im.cuba else input3
+        if "zero_drop_input" in modes:
+            drop = _flags(r == "zero_drop_input" for r in im.reset)[group[2]] & s3
+            m.d.sync += total4.eq(Mux(drop, 0, reset_leak + current))
+        else:
+            m.d.sync += total4.eq(reset_leak + current)
 
         # saturate and compare in parallel: 0 < theta_q <= v_max, so sat(v) >= theta_q iff v >= theta_q
-        v_max, v_min = (1 << (wv - 1)) - 1, -(1 << (wv - 1))
         v5, spike5 = Signal(signed(wv)), Signal()
-        m.d.sync += [v5.eq(Mux(total4 > v_max, v_max, Mux(total4 < v_min, v_min, total4))),
-                     spike5.eq(total4 >= theta[group[3]])]
+        m.d.sync += [v5.eq(_saturate(total4, wv)), spike5.eq(total4 >= theta[group[3]])]
         m.d.comb += [
             v_wr.en.eq(valid[4] | self.load_membrane.en),
             v_wr.addr.eq(Mux(valid[4], addr[4], self.load_membrane.addr)),
@@ -155,3 +231,30 @@ class NeuronLane(wiring.Component):
             self.out_v.eq(v5), self.busy.eq(Cat(valid).any()),
         ]
         return m
+
+    def _current(self, m: Module, beta_syn, valid: list, addr: list, group: list, input3):
+        """The synaptic state of CubaLIF groups, beside the membrane: read with it, ``i' = sat_Wv(floor(beta_syn_q *
+        i / 2**Fb) + I)`` in cycle 3 and written back in cycle 4; returns what the membrane integrates in cycle 3:
+        ``I`` (LIF and IF groups), ``i'`` (``current_delay`` 0) or ``i`` (``current_delay`` 1)."""
+        im, wv = self.image, self.image.Wv
+        m.submodules.current = mem = state_memory(signed(wv), im.slots.n_words, lutram=self.lutram)
+        wr, rd, load = mem.write_port(), mem.read_port(), self.load_current
+        m.d.comb += rd.addr.eq(self.in_addr)
+        i2, i3 = Signal(signed(wv)), Signal(signed(wv))
+        decay3 = Signal(signed(wv + im.Fb + 2))
+        m.d.sync += [i2.eq(rd.data), i3.eq(i2), decay3.eq(i2 * beta_syn[group[1]])]
+        i_next = _saturate((decay3 >> im.Fb) + input3, wv)
+        i4 = Signal(signed(wv))
+        m.d.sync += i4.eq(i_next)
+        m.d.comb += [
+            wr.en.eq(valid[3] | load.en), wr.addr.eq(Mux(valid[3], addr[3], load.addr)),
+            wr.data.eq(Mux(valid[3], i4, load.data)),
+        ]
+        delayed = _flags(im.current_delay)[group[2]]
+        return Mux(_flags(im.cuba)[group[2]], Mux(delayed, i3, i_next), input3)
+
+
+def _saturate(value, width: int):
+    """``value`` clamped to the signed ``width``-bit range."""
+    v_max, v_min = (1 << (width - 1)) - 1, -(1 << (width - 1))
+    return Mux(value > v_max, v_max, Mux(value < v_min, v_min, value))

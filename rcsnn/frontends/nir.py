@@ -1,38 +1,19 @@
 """NIR interop: write the IR (:class:`~rcsnn.ir.graph.Graph`) as a NIR graph and read NIR graphs back.
 
-NIR's LIF is continuous-time and carries neither a step Δt nor a reset mode::
+NIR's neurons are continuous-time and carry neither a step Δt nor a reset mode::
 
-    tau * dv/dt = (v_leak - v) + r * I,   spike when v > v_threshold,   then v = v_reset
+    LIF: tau * dv/dt = (v_leak - v) + r * I,   IF: dv/dt = r * I,
+    CubaLIF: tau_syn * di/dt = -i + w_in * I,  tau_mem * dv/dt = (v_leak - v) + r * i
 
-Its forward-Euler step with Δt (the discretisation snnTorch's exporter inverts) is::
+How each framework steps them (beta, the gains folded into the weights and biases, the reset)
+is a *flavour* (:mod:`rcsnn.frontends.flavors`, ``docs/interop.md``); without one, a node is
+read as forward Euler with ``beta = 1 - dt/tau``, gain ``r*dt/tau``, bias ``(dt/tau)*v_leak``,
+``dt = 1e-4`` s (what ``snntorch.export_to_nir`` hard-codes) and ``reset = "subtract"``.
 
-    v[t] = (1 - dt/tau) * v[t-1] + (dt/tau) * v_leak + (r * dt/tau) * I[t]
-
-so a LIF node maps to the contract (``contract.md``) with ``beta = 1 - dt/tau`` (not
-``exp(-dt/tau)``), a *gain* ``r*dt/tau`` on every current entering the node and a constant
-bias ``(dt/tau) * v_leak``. The gain is folded into the input weights, the biases and the
-recurrent weights of the node. ``dt`` and the reset mode must therefore be given when
-reading; the CLI's defaults are ``dt = 1e-4`` s (what ``snntorch.export_to_nir`` hard-codes)
-and ``reset = "subtract"`` (snnTorch's default reset mechanism).
-
-Writing (:func:`graph_to_nir`, :func:`write_nir`), node keys are stable and derived from the
-group names; edges are written in the order below. The reader numbers neurons layer by
-layer — LIF nodes in feed-forward order from the Input (a recurrent cycle is one layer), nodes
-of one layer by natural order of their keys (``g2`` before ``g10``) — independent of the edge
-order (nirtorch's varies between processes), so a written core reads back in order:
-
-=========================================  ====================================================
-core                                       NIR
-=========================================  ====================================================
-input port (n_in)                          ``input``: Input, shape (n_in,)
-input_weight, bias of group g              ``in_<g>``: Affine input -> ``lif_<g>``
-group g (beta, theta)                      ``lif_<g>``: LIF, tau = dt/(1-beta), r = tau/dt,
-                                           v_leak = 0, v_threshold = theta, v_reset = 0
-synapses pre -> post, W = alpha*T          ``rec_<pre>_<post>``: Linear ``lif_<pre>`` -> ``lif_<post>``
-spikes of group g                          ``out_<g>``: Output fed by ``lif_<g>``
-readout_weight / readout_bias (optional)   ``ro_<g>``: Affine ``lif_<g>`` -> ``readout`` (Output; NIR
-                                           sums the inputs of a node); the bias is on ``ro_<first group>``
-=========================================  ====================================================
+Writing is :mod:`rcsnn.frontends.nir_export` (re-exported here). The reader numbers neurons
+layer by layer — neuron nodes in feed-forward order from the Input (a recurrent cycle is one
+layer), nodes of one layer by natural order of their keys (``g2`` before ``g10``) — independent
+of the edge order (nirtorch's varies between processes), so a written core reads back in order.
 
 Reading (:func:`nir_to_graph`, :func:`read_nir`); nested ``NIRGraph`` nodes (snnTorch's
 RLeaky) are flattened with keys joined by ``"."``; their Input/Output nodes are pass-throughs:
@@ -40,39 +21,31 @@ RLeaky) are flattened with keys joined by ``"."``; their Input/Output nodes are 
 =========================================  ====================================================
 NIR                                        core
 =========================================  ====================================================
-exactly one Input, shape (n_in,)           input port
-Input -> Affine/Linear -> LIF              input_weight rows (times the gain); Affine bias -> bias
-Input -> LIF                               identity input weights
-LIF (scalar or per-neuron params)          groups: contiguous runs of equal (tau, v_threshold);
-                                           group names from the node key (``lif_`` prefix dropped,
+exactly one Input, shape (n_in,)           input port (leading 1s of a shape dropped: [1, n])
+Input -> Affine/Linear -> neurons          input_weight rows (times the gain); Affine bias -> bias
+Input -> neurons                           identity input weights
+LIF / IF / CubaLIF node (scalar, 0-d or    one group per node, beta/theta (beta_syn) per neuron;
+per-neuron parameters)                     group name from the node key (``lif_`` prefix dropped,
                                            other characters than ASCII letters, digits, ``_`` -> ``_``)
-LIF -> Affine/Linear -> LIF, on a cycle    synapse blocks alpha*T, one alpha per block after the
-(self-loop or strongly connected)          gain; delay 1 (spikes of step t-1); Affine bias -> bias
-LIF -> Affine/Linear -> LIF, off cycles    synapse blocks alpha*T with delay 0: the spikes of the
-(feed-forward layers)                      same step, the pre group updated first (as snnTorch runs
-                                           a Sequential of layers)
-LIF -> Output                              spikes (nothing to store)
-LIF -> Affine/Linear -> Output             readout_weight / readout_bias (one such Output)
+neurons -> Affine/Linear -> neurons, on a  a synapse block (alpha*T when its nonzero weights share
+cycle (self-loop or strongly connected)    one magnitude after the gain, else dense M); delay 1
+neurons -> Affine/Linear -> neurons, off   the same with delay 0: the spikes of the same step, the
+cycles (feed-forward layers)               pre group updated first (as frameworks run a Sequential)
+neurons -> Output                          spikes (nothing to store)
+neurons -> Affine/Linear -> Output         readout_weight / readout_bias (one such Output)
 =========================================  ====================================================
 
 Refused, with one :class:`~rcsnn.errors.RcsnnError` line naming the node: any other node
-type (CubaLIF, IF, LI, I, Conv*, Flatten, Delay, Scale, Threshold, pooling, ...);
-zero or several Input nodes; weight nodes without exactly one source or chained weight
-nodes; ``tau <= dt``; ``v_threshold <= 0``; ``v_reset != 0`` (both reset modes reset to 0 or
-subtract ``theta``); weights between LIF nodes that are not ``alpha * {-1, 0, +1}`` per
-block. In snnTorch and NIR's usual discrete semantics a feed-forward edge delivers spikes
-in the *same* step and a recurrent one (RLeaky) those of step t-1; the core's synapse
-blocks carry that delay. Inside a cycle through several LIF nodes every edge is taken with the
+type (LI, I, Conv*, Flatten, Delay, Scale, Threshold, pooling, ...); zero or several Input
+nodes; weight nodes without exactly one source or chained weight nodes; what
+:func:`~rcsnn.frontends.flavors.neuron_params` refuses (tau <= dt, v_threshold <= 0,
+v_reset != 0). Inside a cycle through several neuron nodes every edge is taken with the
 one-step delay; NIR tools that break such a cycle at a single edge will differ.
 
-Differences that remain: NIR and snnTorch fire on ``v > theta``, the contract on
-``v >= theta`` (only exact ties differ); the reset mode is not carried, so a core mixing
-reset modes does not round-trip; ``tau`` and ``r`` are rounded, so ``beta`` and the gain read
-back within a few ulp (exactly when dt and ``1 - beta`` are powers of two). A readout sees
-the spikes of the same step. snnTorch: ``export_to_nir`` (with nirtorch 2) writes an RLeaky
-flat as ``<i>.lif`` / ``<i>.w_rec`` (group ``<i>_lif``); a Leaky's ``zero`` reset is the
-contract's, but an RLeaky's is not (it also drops the step's input, see
-:mod:`rcsnn.frontends.snntorch`), and the graph does not say which one wrote it.
+Differences that remain: snnTorch and Norse fire on ``v > theta``, the contract on
+``v >= theta`` (only exact ties differ); the reset mode is not carried (but written to
+metadata), so a core mixing reset modes does not round-trip; ``tau`` and ``r`` are rounded,
+so ``beta`` and the gain read back within a few ulp. A readout sees the spikes of the same step.
 """
 
 from __future__ import annotations
@@ -87,20 +60,19 @@ import nir
 import numpy as np
 
 from ..errors import RcsnnError
-from ..files import atomic_file
 from ..ir.arrays import Core, NeuronGroup, SynapseBlock
 from ..ir.graph import Graph
-from ..ir.nodes import RESET_MODES
+from .flavors import neuron_params, resolve_flavor
+from .nir_export import EXPORT_TARGETS, graph_to_nir, on_cycle, write_nir
 
-__all__ = ["DEFAULT_DT", "DEFAULT_RESET", "Population", "Projection", "assemble", "graph_to_nir", "write_nir",
+__all__ = ["EXPORT_TARGETS", "Population", "Projection", "assemble", "graph_to_nir", "write_nir",
            "read_nir", "nir_to_graph"]
 
-DEFAULT_DT = 1e-4
-DEFAULT_RESET = "subtract"
 
 _WEIGHTS = (nir.Affine, nir.Linear)
-_LIF_FIELDS = ("tau", "r", "v_leak", "v_threshold", "v_reset")
-_SUPPORTED = "Input, Output, Affine, Linear, LIF and nested NIRGraph"
+_NEURONS = (nir.LIF, nir.IF, nir.CubaLIF)
+_NEURON_FIELDS = ("tau", "tau_mem", "tau_syn", "r", "w_in", "v_leak", "v_threshold", "v_reset")
+_SUPPORTED = "Input, Output, Affine, Linear, LIF, IF, CubaLIF and nested NIRGraph"
 
 
 # --------------------------------------------------------------------------- assembly
@@ -108,13 +80,14 @@ _SUPPORTED = "Input, Output, Affine, Linear, LIF and nested NIRGraph"
 
 @dataclass
 class Population:
-    """One LIF layer in contract units, per neuron (a NIR LIF node, an snnTorch RLeaky).
+    """One neuron layer in contract units, per neuron (a NIR LIF/IF/CubaLIF node, an snnTorch RLeaky).
 
     Attributes:
-        name: group name (a suffix ``_k`` is added when the layer splits into groups).
+        name: group name.
         beta, theta: ``(n,)`` leak factor per step and threshold.
         bias: ``(n,)`` constant current per step.
         input_weight: ``(n, n_in)`` input-port -> current.
+        beta_syn: ``(n,)`` synaptic-current leak (CubaLIF), or None (no synaptic state).
     """
 
     name: str
@@ -122,11 +95,12 @@ class Population:
     theta: np.ndarray
     bias: np.ndarray
     input_weight: np.ndarray
+    beta_syn: np.ndarray | None = None
 
 
 @dataclass
 class Projection:
-    """Recurrent weights ``(n_post, n_pre)`` in contract units; ``where`` names their origin."""
+    """Weights ``(n_post, n_pre)`` between populations in contract units; ``where`` names their origin."""
 
     pre: str
     post: str
@@ -144,39 +118,44 @@ def assemble(
     where: str,
     readout_weight: np.ndarray | None = None,
     readout_bias: np.ndarray | None = None,
+    current_delay: int = 0,
+    max_spikes: int = 1,
 ) -> Graph:
-    """Build and validate the IR from per-neuron layers.
+    """Build and validate the IR from per-neuron layers: one group per population.
 
-    Each population splits into groups at every change of ``(beta, theta)``; each
-    projection splits into blocks between those groups, and every nonzero block must be
-    ``alpha * T`` with ternary ``T`` and one ``alpha > 0``. Identical ``T`` are stored once
-    (``"T"`` if there is one, else ``"T0"``, ``"T1"``, ... in order of first use).
+    ``beta``, ``theta`` (and ``beta_syn``) are stored as one float when all neurons share them,
+    else per neuron; every group gets ``max_spikes`` (1: binary spikes). A projection whose nonzero
+    weights share one magnitude is stored as
+    ``alpha * T`` with ternary ``T`` (identical ``T`` once: ``"T"`` if there is one, else ``"T0"``,
+    ``"T1"``, ...); any other as a dense float64 ``M`` (``"M0"``, ``"M1"``, ...) with ``alpha = 1``.
     """
-    groups, pieces = [], {}
+    groups = []
     for pop in populations:
-        change = np.flatnonzero((pop.beta[1:] != pop.beta[:-1]) | (pop.theta[1:] != pop.theta[:-1])) + 1
-        bounds = [0, *change.tolist(), pop.beta.size]
-        runs = list(zip(bounds[:-1], bounds[1:]))
-        names = [pop.name] if len(runs) == 1 else [f"{pop.name}_{k}" for k in range(len(runs))]
-        pieces[pop.name] = list(zip(names, runs))
-        for name, (a, b) in pieces[pop.name]:
-            groups.append(NeuronGroup(name, b - a, float(pop.beta[a]), float(pop.theta[a]), reset))
-    shared: dict[tuple, tuple[int, np.ndarray]] = {}  # (shape, bytes) of T -> (index, T)
+        synaptic = pop.beta_syn is not None
+        groups.append(NeuronGroup(pop.name, pop.beta.size, _compact(pop.beta), _compact(pop.theta), reset,
+                                  _compact(pop.beta_syn) if synaptic else 0.0, current_delay if synaptic else 0,
+                                  max_spikes=max_spikes))
+    ternary: dict[tuple, tuple[int, np.ndarray]] = {}  # (shape, bytes) of T -> (index, T)
+    dense: list[np.ndarray] = []
     blocks = []
     for proj in projections:
-        split = len(pieces[proj.pre]) * len(pieces[proj.post]) > 1
-        for pre, (pa, pb) in pieces[proj.pre]:
-            for post, (qa, qb) in pieces[proj.post]:
-                w = proj.weight[qa:qb, pa:pb]
-                if w.any():
-                    alpha, t = _ternary(w, f"{proj.where} (block {pre}->{post})" if split else proj.where)
-                    index, _ = shared.setdefault((t.shape, t.tobytes()), (len(shared), t))
-                    blocks.append((pre, post, index, alpha, proj.delay))
-    names = ["T"] if len(shared) == 1 else [f"T{k}" for k in range(len(shared))]
+        if not proj.weight.any():
+            continue
+        found = _ternary(proj.weight)
+        if found is None:
+            dense.append(proj.weight)
+            blocks.append((proj.pre, proj.post, f"M{len(dense) - 1}", 1.0, proj.delay))
+        else:
+            alpha, t = found
+            index, _ = ternary.setdefault((t.shape, t.tobytes()), (len(ternary), t))
+            blocks.append((proj.pre, proj.post, index, alpha, proj.delay))
+    names = ["T"] if len(ternary) == 1 else [f"T{k}" for k in range(len(ternary))]
+    matrices = {names[k]: t for k, t in ternary.values()} | {f"M{k}": m for k, m in enumerate(dense)}
     return Graph.from_arrays(Core(
         groups=tuple(groups),
-        matrices={names[k]: t for k, t in shared.values()},
-        synapses=tuple(SynapseBlock(pre, post, names[k], alpha, delay) for pre, post, k, alpha, delay in blocks),
+        matrices=matrices,
+        synapses=tuple(SynapseBlock(pre, post, m if isinstance(m, str) else names[m], alpha, delay)
+                       for pre, post, m, alpha, delay in blocks),
         bias=np.concatenate([p.bias for p in populations]),
         input_weight=np.vstack([p.input_weight for p in populations]),
         dt=dt,
@@ -185,112 +164,51 @@ def assemble(
     ), where)
 
 
-def _ternary(w: np.ndarray, where: str) -> tuple[float, np.ndarray]:
-    """``(alpha, T)`` with ``w == alpha * T`` exactly, T ternary int8; else raise naming ``where``."""
+def _compact(values: np.ndarray) -> float | np.ndarray:
+    """One float when every neuron has the same value, else the ``(n,)`` float64 array."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values[0]) if (values == values[0]).all() else values.copy()
+
+
+def _ternary(w: np.ndarray) -> tuple[float, np.ndarray] | None:
+    """``(alpha, T)`` with ``w == alpha * T`` exactly and T ternary int8, or None."""
     mags = np.unique(np.abs(w[w != 0]))
-    if mags.size != 1:
-        raise RcsnnError(
-            f"{where}: weights take {mags.size} distinct magnitudes ({mags.min():.6g} .. {mags.max():.6g}), "
-            "not alpha*{-1,0,+1}"
-        )
-    return float(mags[0]), np.sign(w).astype(np.int8)
-
-
-def _one_step_ok(links: nx.DiGraph, pre, post) -> bool:
-    """True if ``pre -> post`` lies on a cycle (or is a self-loop) of ``links``."""
-    return pre == post or nx.has_path(links, post, pre)
-
-
-def _check_args(dt: float, reset: str, where: str) -> None:
-    if not (np.isfinite(dt) and dt > 0):
-        raise RcsnnError(f"{where}: dt={dt} must be finite and > 0 (seconds per step)")
-    if reset not in RESET_MODES:
-        raise RcsnnError(f"{where}: reset {reset!r} is not one of {RESET_MODES}")
-
-
-# --------------------------------------------------------------------------- export
-
-
-def graph_to_nir(graph: Graph) -> nir.NIRGraph:
-    """The IR as a flat NIR graph (see the module docstring for keys and parameters).
-
-    A block on a cycle carries delay 1 and one off every cycle delay 0 in NIR readers;
-    blocks whose delay says otherwise are refused.
-    """
-    core = graph.arrays()
-    links = nx.DiGraph([(s.pre, s.post) for s in core.synapses])
-    for s in core.synapses:
-        if _one_step_ok(links, s.pre, s.post) != bool(s.delay):
-            raise RcsnnError(
-                f"core: synapses {s.pre}->{s.post} have delay {s.delay}, but NIR readers deliver a connection "
-                f"{'on' if s.delay == 0 else 'off'} a cycle {'one step later' if s.delay == 0 else 'in the same step'}"
-            )
-    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array([core.n_inputs]))}
-    edges: list[tuple[str, str]] = []
-
-    def add(key: str, node: nir.NIRNode, *new_edges: tuple[str, str]) -> None:
-        if key in nodes:
-            raise RcsnnError(f"core: NIR node key {key!r} is used twice (rename the groups)")
-        nodes[key] = node
-        edges.extend(new_edges)
-
-    offsets = core.offsets()
-    for g in core.groups:
-        if not re.fullmatch(r"\w+", g.name):
-            raise RcsnnError(f"core: group name {g.name!r} is not a NIR node key (letters, digits, _)")
-        sl, tau = offsets[g.name], np.full(g.size, core.dt / (1.0 - g.beta))
-        add(f"in_{g.name}", nir.Affine(weight=core.input_weight[sl], bias=core.bias[sl]), ("input", f"in_{g.name}"))
-        zeros = np.zeros(g.size)
-        lif = nir.LIF(tau=tau, r=tau / core.dt, v_leak=zeros, v_threshold=np.full(g.size, g.theta), v_reset=zeros)
-        add(f"lif_{g.name}", lif, (f"in_{g.name}", f"lif_{g.name}"))
-    for s in core.synapses:
-        key = f"rec_{s.pre}_{s.post}"
-        weight = s.alpha * core.matrices[s.matrix].astype(np.float64)
-        add(key, nir.Linear(weight=weight), (f"lif_{s.pre}", key), (key, f"lif_{s.post}"))
-    for g in core.groups:
-        add(f"out_{g.name}", nir.Output(output_type=np.array([g.size])), (f"lif_{g.name}", f"out_{g.name}"))
-    if core.readout_weight is not None:
-        n_out = core.readout_weight.shape[0]
-        add("readout", nir.Output(output_type=np.array([n_out])))
-        for k, g in enumerate(core.groups):
-            bias = core.readout_bias if k == 0 and core.readout_bias is not None else np.zeros(n_out)
-            affine = nir.Affine(weight=core.readout_weight[:, offsets[g.name]], bias=bias)
-            add(f"ro_{g.name}", affine, (f"lif_{g.name}", f"ro_{g.name}"), (f"ro_{g.name}", "readout"))
-    return nir.NIRGraph(nodes=nodes, edges=edges)
-
-
-def write_nir(graph: Graph, path: str | Path) -> None:
-    """Write ``graph_to_nir(graph)`` to a ``.nir`` (HDF5) file, whole or not at all; same graph, same bytes."""
-    nir_graph = graph_to_nir(graph)
-    with atomic_file(path) as tmp:
-        nir.write(str(tmp), nir_graph)
+    return (float(mags[0]), np.sign(w).astype(np.int8)) if mags.size == 1 else None
 
 
 # --------------------------------------------------------------------------- import
 
 
-def read_nir(path: str | Path, dt: float, reset: str) -> Graph:
+def read_nir(path: str | Path, dt: float | None = None, reset: str | None = None, *, flavor: str | None = None,
+             discretize: str | None = None, max_spikes: int | None = None) -> Graph:
     """Read a ``.nir`` file with :func:`nir_to_graph`; errors name the file."""
     try:
-        graph = nir.read(str(path))
+        graph = nir.read(str(path), type_check=False)  # exporters write inconsistent port shapes ([1, n] vs [n])
     except Exception as exc:  # h5py and nir raise many types; the user needs one line
         raise RcsnnError(f"{path}: cannot read as a NIR graph ({type(exc).__name__}: {exc})") from exc
-    return nir_to_graph(graph, dt, reset, where=str(path))
+    return nir_to_graph(graph, dt, reset, where=str(path), flavor=flavor, discretize=discretize, max_spikes=max_spikes)
 
 
-def nir_to_graph(graph: nir.NIRGraph, dt: float, reset: str, where: str = "NIR graph") -> Graph:
+def nir_to_graph(graph: nir.NIRGraph, dt: float | None = None, reset: str | None = None, where: str = "NIR graph", *,
+                 flavor: str | None = None, discretize: str | None = None, max_spikes: int | None = None) -> Graph:
     """Map a NIR graph to the IR, or raise :class:`RcsnnError` naming the node that cannot map.
 
     Args:
         graph: flat or nested NIR graph (see the module docstring for what maps).
-        dt: seconds per step, the Δt the graph was exported with (snnTorch: 1e-4).
-        reset: ``"zero"`` or ``"subtract"`` (snnTorch's RLeaky/Leaky default), for every group.
+        dt: seconds per step, the Δt the graph was exported with (default: the flavour's).
+        reset: one of :data:`~rcsnn.ir.nodes.RESET_MODES` for every group (default: the flavour's).
         where: label for error messages (the file name).
+        flavor: the framework that wrote the graph (:data:`~rcsnn.frontends.flavors.FLAVORS`);
+            None reads as rcsnn always did (snnTorch's conventions).
+        discretize: ``"euler"`` or ``"exact"`` (default: the flavour's).
+        max_spikes: spikes per neuron per step at most, 0 for no limit (default: the flavour's, the
+            framework's default spike function; 1 without a flavour). NIR does not record it.
     """
-    _check_args(dt, reset, where)
+    preset, dt_given = resolve_flavor(flavor, dt=dt, reset=reset, discretize=discretize, max_spikes=max_spikes,
+                                      where=where)
     nodes, edges = _flatten(graph, where)
     for key, node in nodes.items():
-        if not isinstance(node, (nir.Input, nir.Output, nir.LIF, *_WEIGHTS)):
+        if not isinstance(node, (nir.Input, nir.Output, *_NEURONS, *_WEIGHTS)):
             raise RcsnnError(f"{where}: node {key!r} is a {type(node).__name__}: not supported (supported: {_SUPPORTED})")
     inputs = [k for k, n in nodes.items() if isinstance(n, nir.Input)]
     if len(inputs) != 1:
@@ -308,7 +226,7 @@ def nir_to_graph(graph: nir.NIRGraph, dt: float, reset: str, where: str = "NIR g
         if src in inputs and dst not in sizes:
             raise RcsnnError(f"{where}: {label}: the Input reaches an Output without passing neurons; not supported")
         if dst not in sizes:
-            continue  # LIF -> Output (spikes) or a readout, see _readout
+            continue  # neurons -> Output (spikes) or a readout, see _readout
         weight, bias = _weights(nodes, w_key, label, sizes[dst], sizes.get(src, n_in), where)
         raw_bias[dst] += bias
         if src in inputs:
@@ -316,19 +234,32 @@ def nir_to_graph(graph: nir.NIRGraph, dt: float, reset: str, where: str = "NIR g
         else:
             raw_rec.setdefault((src, dst), [0.0, label])[0] += weight
 
-    pops, gains = {}, {}
+    pops, gains, steps = {}, {}, set()
     for key, n in sizes.items():
-        name, beta, theta, leak, gains[key] = _lif_params(key, nodes[key], n, dt, where)
-        pops[key] = Population(name, beta, theta, gains[key] * raw_bias[key] + leak, gains[key][:, None] * raw_in[key])
+        p = neuron_params(preset, nodes[key], n, f"{where}: {type(nodes[key]).__name__} node {key!r}", dt_given)
+        gains[key] = p.gain
+        steps.add(p.dt)
+        synaptic = p.beta_syn if isinstance(nodes[key], nir.CubaLIF) else None
+        pops[key] = Population(_group_name(key), p.beta, p.theta, p.gain * raw_bias[key] + p.leak,
+                               p.gain[:, None] * raw_in[key], synaptic)
     projections = [
-        Projection(pops[a].name, pops[b].name, gains[b][:, None] * w, f"{where}: {label}", int(_one_step_ok(links, a, b)))
+        Projection(pops[a].name, pops[b].name, gains[b][:, None] * w, f"{where}: {label}", int(on_cycle(links, a, b)))
         for (a, b), (w, label) in raw_rec.items()
     ]
     readout_weight, readout_bias = _readout(nodes, paths, sizes, where)
+    if len(steps) > 1:
+        raise RcsnnError(f"{where}: the neuron nodes' r give different dt {sorted(steps)}; pass --dt")
     return assemble(
-        list(pops.values()), projections, dt=dt, reset=reset, where=where,
-        readout_weight=readout_weight, readout_bias=readout_bias,
+        list(pops.values()), projections, dt=steps.pop() if steps else preset.dt, reset=preset.reset, where=where,
+        readout_weight=readout_weight, readout_bias=readout_bias, current_delay=preset.current_delay,
+        max_spikes=preset.max_spikes,
     )
+
+
+def _group_name(key: str) -> str:
+    """The group name of a neuron node key: ``lif_`` prefix dropped, other characters than ``\\w`` -> ``_``."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", key)
+    return name[4:] if name.startswith("lif_") and len(name) > 4 else name
 
 
 def _readout(nodes: dict, paths: list, sizes: dict[str, int], where: str) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -423,12 +354,13 @@ def _lif_sizes(nodes: dict, paths: list, n_in: int, where: str) -> dict[str, int
     Taken from per-neuron parameters, the weights into and out of the node and direct
     Input edges; scalar parameters are broadcast to it.
     """
-    order = _layer_order([k for k, n in nodes.items() if isinstance(n, nir.LIF)], paths)
+    order = _layer_order([k for k, n in nodes.items() if isinstance(n, _NEURONS)], paths)
     seen: dict[str, set] = {k: set() for k in order}
     for key in order:
-        seen[key] |= {np.size(getattr(nodes[key], f)) for f in _LIF_FIELDS} - {1}
+        seen[key] |= {np.asarray(getattr(nodes[key], f)).size for f in _NEURON_FIELDS
+                      if getattr(nodes[key], f, None) is not None} - {1}
     for a, w, b in paths:
-        shape = np.shape(nodes[w].weight) if w else None
+        shape = np.asarray(nodes[w].weight).shape if w else None
         if a in seen and shape:
             seen[a].add(shape[-1])
         if b in seen:
@@ -457,28 +389,6 @@ def _layer_order(lif: list[str], paths: list) -> list[str]:
     return sorted(lif, key=lambda k: (depth[layers.graph["mapping"][k]], natural(k)))
 
 
-def _lif_params(key: str, lif: nir.LIF, n: int, dt: float, where: str):
-    """``(group name, beta, theta, leak bias, gain)`` of a LIF node, per neuron.
-
-    ``beta = 1 - dt/tau``, leak bias ``(dt/tau) * v_leak``, gain ``r * dt/tau``.
-    """
-    tau, r, v_leak, theta, v_reset = (
-        _array(getattr(lif, f), n, f"{where}: LIF node {key!r}: {f}") for f in _LIF_FIELDS
-    )
-    if (tau <= dt).any():
-        raise RcsnnError(f"{where}: LIF node {key!r}: tau={tau.min():.6g} <= dt={dt:.6g} gives beta = 1 - dt/tau <= 0 "
-                         "(give the dt the graph was exported with)")
-    if (theta <= 0).any():
-        raise RcsnnError(f"{where}: LIF node {key!r}: v_threshold={theta.min():.6g} must be > 0")
-    if (v_reset != 0).any():
-        raise RcsnnError(f"{where}: LIF node {key!r}: v_reset={v_reset[v_reset != 0][0]:.6g}; both reset modes "
-                         "(zero: v -> 0, subtract: v -> v - theta) need v_reset = 0")
-    name = re.sub(r"[^A-Za-z0-9_]", "_", key)
-    name = name[4:] if name.startswith("lif_") and len(name) > 4 else name
-    k = dt / tau
-    return name, 1.0 - k, theta, k * v_leak, r * k
-
-
 def _weights(nodes: dict, key: str | None, label: str, n_out: int | None, n_src: int, where: str):
     """``(weight, bias)`` of weight node ``key`` (identity for a direct edge), shape-checked."""
     node = nodes.get(key)
@@ -504,8 +414,10 @@ def _array(value, n: int | None, where: str) -> np.ndarray:
 
 
 def _shape(shape, key: str, where: str) -> int:
-    """The length of a 1-D NIR shape."""
+    """The length of a 1-D NIR shape; leading 1s (Rockpool's ``[1, n]``, a batch axis) are dropped."""
     shape = np.asarray(shape).reshape(-1)
+    while shape.size > 1 and shape[0] == 1:
+        shape = shape[1:]
     if shape.size != 1:
         raise RcsnnError(f"{where}: node {key!r}: shape {shape.tolist()}; only 1-D ports are supported")
     return int(shape[0])

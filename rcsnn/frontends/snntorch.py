@@ -1,4 +1,4 @@
-"""snnTorch interop: a ternary ``snntorch.RLeaky`` layer (module or state_dict) as a core.
+"""snnTorch interop: an ``snntorch.RLeaky`` layer (module or state_dict) as a core.
 
 snnTorch's RLeaky (checked against snntorch 1.0.0, ``_neurons/rleaky.py`` and
 ``neurons.py``), per step with ``reset_mechanism="subtract"`` and ``reset_delay=True``::
@@ -9,7 +9,8 @@ snnTorch's RLeaky (checked against snntorch 1.0.0, ``_neurons/rleaky.py`` and
 
 with ``recurrent(s) = W s + b`` (``all_to_all=True``: an ``nn.Linear``) or ``V * s``
 (``all_to_all=False``). That is the contract's subtract reset with input weights = identity
-(``x`` is the layer's input current), ``W = alpha * T`` and neuron bias ``b``. Differences:
+(``x`` is the layer's input current), ``W`` (stored ``alpha * T`` when ternary, else dense) and neuron
+bias ``b``. Differences:
 
 * snnTorch fires on ``>``, the contract on ``>=`` (only exact ties differ);
 * snnTorch clamps beta to [0, 1]; the contract needs ``0 < beta < 1`` (else refused);
@@ -17,8 +18,9 @@ with ``recurrent(s) = W s + b`` (``all_to_all=True``: an ``nn.Linear``) or ``V *
 * every snnTorch surrogate's forward is ``(v - threshold > 0)``; a custom ``spike_grad``
   must be too (it cannot be checked);
 * ``reset_mechanism="zero"`` computes ``(beta*mem + x + rec) * (1 - reset)``: it drops the
-  step's input too, while the contract's zero reset is ``v = beta*v*(1 - s) + I``. Refused,
-  as are ``"none"``, ``reset_delay=False`` (immediate reset), ``inhibition``, ``state_quant``,
+  step's input too, the contract's ``zero_drop_input`` reset (a Leaky's zero reset,
+  ``beta*mem*(1 - reset) + x``, is the contract's ``zero``);
+* refused: ``"none"``, ``reset_delay=False`` (immediate reset), ``inhibition``, ``state_quant``,
   graded spikes (``graded_spikes_factor != 1``) and convolutional recurrence.
 
 A state_dict carries beta, threshold, the reset mechanism, the graded-spike factor and the
@@ -39,11 +41,7 @@ from .nir import Population, Projection, assemble
 
 __all__ = ["load_state_dict_file", "graph_from_rleaky"]
 
-_RESETS = {0: "subtract", 1: "zero", 2: "none"}
-_ZERO_RESET = (
-    "snnTorch's zero reset computes (beta*mem + input) * (1 - reset), dropping that step's input; the core's zero "
-    "reset is v = beta*v*(1 - s) + I, so only reset_mechanism='subtract' maps"
-)
+_RESETS = {0: "subtract", 1: "zero_drop_input", 2: "none"}  # reset_mechanism_val -> the contract's reset
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -72,23 +70,26 @@ def graph_from_rleaky(
     *,
     beta: float | np.ndarray | None = None,
     threshold: float | np.ndarray | None = None,
-    reset: str = "subtract",
+    reset: str | None = None,
     dt: float = 1e-3,
     where: str = "RLeaky",
 ) -> Graph:
-    """The IR of one RLeaky layer: input weights = identity, ``W = alpha * T``, bias = recurrent bias.
+    """The IR of one RLeaky layer: input weights = identity, ``W`` the recurrent weights, bias = recurrent bias.
 
     Args:
         module_or_state_dict: an ``snntorch.RLeaky`` or its state_dict (keys may carry one
             prefix such as ``"1."`` from an ``nn.Sequential``).
         beta, threshold: used when the state_dict lacks them; when both are given they must
             agree at the stored precision.
-        reset: must be ``"subtract"`` (see the module docstring for why zero is refused).
+        reset: ``"subtract"`` or ``"zero_drop_input"`` (an RLeaky's ``"zero"``, see the module docstring);
+            default: the layer's ``reset_mechanism_val`` (subtract when the state_dict lacks it), which
+            must agree when both are given.
         dt: seconds per step recorded in the core (snnTorch has no time step).
         where: label for error messages (the file name).
     """
-    if reset != "subtract":
-        raise RcsnnError(f"{where}: reset={reset!r}: {_ZERO_RESET}")
+    if reset not in (None, "subtract", "zero_drop_input"):
+        raise RcsnnError(f"{where}: reset={reset!r}: an RLeaky resets by subtract or (reset_mechanism='zero') "
+                         "zero_drop_input")
     if isinstance(module_or_state_dict, torch.nn.Module):
         _check_module(module_or_state_dict, where)
         state = module_or_state_dict.state_dict()
@@ -111,10 +112,11 @@ def graph_from_rleaky(
             raise RcsnnError(f"{where}: key {prefix + key!r} contains NaN or inf")
         return a
 
-    mode = int(value("reset_mechanism_val", default=0))
-    if mode != 0:
-        raise RcsnnError(f"{where}: key {prefix + 'reset_mechanism_val'!r} = {mode} ({_RESETS.get(mode, '?')}): "
-                         + (_ZERO_RESET if mode == 1 else "only reset_mechanism='subtract' maps"))
+    mode = int(value("reset_mechanism_val", default=1 if reset == "zero_drop_input" else 0))
+    reset = reset or _RESETS.get(mode)
+    if _RESETS.get(mode) != reset or reset == "none":
+        raise RcsnnError(f"{where}: key {prefix + 'reset_mechanism_val'!r} = {mode} ({_RESETS.get(mode, '?')}) "
+                         f"differs from reset={reset!r} (0: subtract, 1: zero_drop_input; 'none' does not map)")
     graded = value("graded_spikes_factor", default=1.0)
     if (graded != 1).any():
         raise RcsnnError(f"{where}: key {prefix + 'graded_spikes_factor'!r} = {graded}: graded spikes do not map "
@@ -144,7 +146,7 @@ def graph_from_rleaky(
         raise RcsnnError(f"{where}: key {prefix + 'recurrent.bias'!r}: shape {bias.shape}, expected ({n},)")
     pop = Population("rleaky", b, theta, bias, np.eye(n))
     return assemble([pop], [Projection("rleaky", "rleaky", weight, f"{where}: key {key!r}")],
-                         dt=dt, reset="subtract", where=where)
+                    dt=dt, reset=reset, where=where)
 
 
 def _check_module(module: torch.nn.Module, where: str) -> None:

@@ -7,56 +7,88 @@ order; a raster is ``(steps, N_total)``. The semantics are those of
 
 .. math::
 
-    I_i[t] = x_i[t] + b_i + \\sum_j W_{ij} s_j[t-d_{ij}], \\qquad W = \\alpha T
+    I_i[t] = x_i[t] + b_i + \\sum_j W_{ij} s_j[t-d_{ij}], \\qquad W = \\alpha T \\text{ or } \\alpha M
 
-    \\text{zero:}\\quad v_i[t] = \\beta_g v_i[t-1] (1 - s_i[t-1]) + I_i[t]
+    \\text{zero:}\\quad v_i[t] = \\beta_i v_i[t-1] (1 - s_i[t-1]) + J_i[t], \\quad \\ldots
 
-    \\text{subtract:}\\quad v_i[t] = \\beta_g v_i[t-1] - \\theta_g s_i[t-1] + I_i[t]
+    s_i[t] = [v_i[t] \\ge \\theta_i]
 
-    s_i[t] = [v_i[t] \\ge \\theta_g]
-
-where the external input is ``x[t] = input_weight @ u[t]`` for the input-port
-vector ``u[t]`` (a token embedding in the language model) and the synaptic delay
-``d`` is 1 (the contract's recurrent synapses) or 0 for same-step feed-forward
+with ``J = I`` for LIF and IF neurons and the synaptic state ``i`` for CubaLIF neurons; every
+reset mode and kind is in :class:`rcsnn.ir.nodes.LIF`. Parameters are per neuron
+(:meth:`Core.per_neuron`); a block's weights are :meth:`Core.block_weights`. The external
+input is ``x[t] = input_weight @ u[t]`` for the input-port vector ``u[t]`` (a token embedding
+in the language model) and the synaptic delay ``d`` is 1 (the contract's recurrent synapses) or 0 for same-step feed-forward
 blocks between groups, which must form no cycle; groups update in
-:meth:`Core.update_order`. The analog and digital backends take ``d = 1`` only.
+:meth:`Core.update_order`. The analog and digital backends take ``d = 1`` only
+(:func:`rcsnn.ir.passes.retime` turns a feed-forward stack into such a core).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from ..errors import RcsnnError
-from .nodes import RESET_MODES
+from .nodes import RESET_MODES, kind_of, time_constant
 
-__all__ = ["Core", "NeuronGroup", "SynapseBlock", "FixedFormat", "TokenFrontend", "check_array", "array_view"]
+__all__ = ["Core", "NeuronGroup", "SynapseBlock", "FixedFormat", "BlockWeights", "TokenFrontend", "check_array",
+           "array_view"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NeuronGroup:
-    """N LIF neurons sharing leak, threshold and reset mode.
+    """N neurons sharing a reset mode; the equations are :class:`rcsnn.ir.nodes.LIF`'s.
 
     Attributes:
         name: unique group name.
         size: number of neurons.
-        beta: leak factor per step, ``0 < beta < 1`` (``exp(-dt/tau)`` in our models).
-        theta: firing threshold (membrane units), ``> 0``.
-        reset: ``"zero"`` or ``"subtract"``.
+        beta: membrane leak factor per step, ``0 < beta <= 1`` (``exp(-dt/tau)`` in our models;
+            1 for IF neurons); a float or a ``(size,)`` float64 array (per neuron).
+        theta: firing threshold (membrane units), ``> 0``; a float or a ``(size,)`` array.
+        reset: one of :data:`~rcsnn.ir.nodes.RESET_MODES`.
+        beta_syn: synaptic-current leak, ``0 <= beta_syn <= 1``; a float or a ``(size,)`` array.
+        current_delay: 0 or 1, which synaptic current the membrane integrates (CubaLIF).
+        skew: steps this group runs late in a retimed core (:func:`rcsnn.ir.passes.retime`), else 0.
+        max_spikes: spikes per neuron per step at most (1: binary spikes), or
+            :data:`~rcsnn.ir.nodes.UNBOUNDED` (0): spike counts without a limit.
+
+    Read the parameters per neuron with :meth:`Core.per_neuron`, never as one value per group.
     """
 
     name: str
     size: int
-    beta: float
-    theta: float
+    beta: float | np.ndarray
+    theta: float | np.ndarray
     reset: str
+    beta_syn: float | np.ndarray = 0.0
+    current_delay: int = 0
+    skew: int = 0
+    max_spikes: int = 1
+
+    def __eq__(self, other) -> bool:
+        """Equal names, sizes, modes and per-neuron values (a per-group value equals the same value per neuron)."""
+        return isinstance(other, NeuronGroup) and self.size == other.size and all(
+            np.array_equal(np.broadcast_to(getattr(self, f.name), (self.size,)),
+                           np.broadcast_to(getattr(other, f.name), (self.size,))) for f in fields(self))
+
+    __hash__ = None
 
     @property
-    def tau_steps(self) -> float:
-        """Membrane time constant in steps, ``-1 / ln(beta)``."""
-        return -1.0 / math.log(self.beta)
+    def kind(self) -> str:
+        """``"CubaLIF"``, ``"IF"`` or ``"LIF"``, :func:`~rcsnn.ir.nodes.kind_of` the group's values."""
+        return kind_of(self.beta, self.beta_syn, self.current_delay)
+
+    @property
+    def synaptic(self) -> bool:
+        """True for a CubaLIF group: it has the synaptic current state ``i`` (back ends skip it otherwise)."""
+        return self.kind == "CubaLIF"
+
+    @property
+    def tau_steps(self) -> float | np.ndarray:
+        """Membrane time constant in steps, ``-1 / ln(beta)`` (inf where β = 1); an array if β is one."""
+        return time_constant(self.beta)
 
 
 @dataclass(frozen=True)
@@ -84,12 +116,14 @@ class FixedFormat:
     Attributes:
         Wv: signed width of the membrane (and of every quantised parameter and input).
         Fv: fractional bits of membrane, threshold, weights, bias and input.
-        Fb: fractional bits of the leak factor beta.
+        Fb: fractional bits of the leak factors beta and beta_syn.
+        Ww: signed width of a dense weight ``w_q`` (ternary blocks use ``alpha_q`` of width Wv).
     """
 
     Wv: int = 24
     Fv: int = 12
     Fb: int = 14
+    Ww: int = 16
 
     def check(self, where: str = "fixed-point format") -> None:
         if not 2 <= self.Wv <= 40:
@@ -98,6 +132,33 @@ class FixedFormat:
             raise RcsnnError(f"{where}: Fv={self.Fv} is outside 0..Wv-1")
         if not 1 <= self.Fb <= 20:
             raise RcsnnError(f"{where}: Fb={self.Fb} is outside 1..20")
+        if not 2 <= self.Ww <= 40:
+            raise RcsnnError(f"{where}: Ww={self.Ww} is outside 2..40")
+
+    def quantize(self, values, width: int | None = None) -> np.ndarray:
+        """``sat(round(values * 2**Fv))`` as int64, saturated to ``width`` signed bits (default Wv).
+
+        ``round`` is numpy's round-half-to-even; ``sat`` clamps to ``[-2**(width-1), 2**(width-1) - 1]``.
+        """
+        bits = self.Wv if width is None else width
+        scaled = np.round(np.asarray(values, dtype=np.float64) * float(1 << self.Fv))
+        return np.clip(np.clip(scaled, -(2.0**62), 2.0**62), -(1 << (bits - 1)), (1 << (bits - 1)) - 1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class BlockWeights:
+    """The nonzero weights of one synapse block, row-major (post-local row, pre-local column).
+
+    Attributes:
+        rows, cols: ``(K,)`` int64 indices into the post and pre groups.
+        value: ``(K,)`` float64 weights ``W_ij`` (``alpha * T_ij`` or ``alpha * M_ij``).
+        quantized: ``(K,)`` int64, ``alpha_q * T_ij`` (ternary) or ``w_q = sat_Ww(round(alpha * M_ij * 2**Fv))``.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    value: np.ndarray
+    quantized: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -121,7 +182,7 @@ class Core:
 
     Attributes:
         groups: neuron groups, in neuron-numbering order.
-        matrices: ternary int8 matrices by name.
+        matrices: ternary int8 (T) or dense float64 (M) matrices by name.
         synapses: recurrent synapse blocks referring to ``matrices``.
         bias: ``(N_total,)`` constant input current per neuron.
         input_weight: ``(N_total, n_in)`` input-port -> neuron current.
@@ -187,12 +248,50 @@ class Core:
         return [s for s in self.synapses if s.delay == 0]
 
     def per_neuron(self, attribute: str) -> np.ndarray:
-        """A group attribute (``beta``, ``theta``) broadcast to ``(N_total,)``."""
-        return np.concatenate([np.full(g.size, getattr(g, attribute), dtype=np.float64) for g in self.groups])
+        """A group attribute broadcast to ``(N_total,)``: the one way back ends read neuron parameters.
+
+        ``beta``, ``theta``, ``beta_syn``, ``current_delay``, ``skew`` give float64; ``reset`` and
+        ``kind`` give str. A per-group value is repeated; a per-neuron array is used as it is.
+        """
+        values = [np.broadcast_to(np.asarray(getattr(g, attribute)), (g.size,)) for g in self.groups]
+        out = np.concatenate(values)
+        return out if out.dtype.kind == "U" else out.astype(np.float64)
+
+    def multi_spike(self) -> list[NeuronGroup]:
+        """The groups that emit spike counts (``max_spikes != 1``); back ends without counts refuse them."""
+        return [g for g in self.groups if g.max_spikes != 1]
+
+    def require_binary_spikes(self, backend: str) -> None:
+        """Raise naming the first group with spike counts (``max_spikes != 1``): ``backend`` carries 0/1 spikes only."""
+        for g in self.multi_spike():
+            raise RcsnnError(f"{backend}: group {g.name!r} has max_spikes={g.max_spikes or 'unbounded'} (spike counts); "
+                             "this back end carries one spike per neuron per step: read the NIR file with "
+                             "--max-spikes 1 (binary spikes) or use the float/fixed references")
 
     def reset_subtract(self) -> np.ndarray:
-        """``(N_total,)`` bool, True where the neuron's group resets by subtraction."""
-        return np.concatenate([np.full(g.size, g.reset == "subtract") for g in self.groups])
+        """``(N_total,)`` bool, True where the neuron's group resets by ``subtract`` (after the decay)."""
+        return self.per_neuron("reset") == "subtract"
+
+    def is_dense(self, key: str) -> bool:
+        """True if matrix ``key`` is a dense float ``M`` (``W = alpha*M``), False if ternary ``T`` (int8, or any
+        integer type holding -1, 0, 1)."""
+        return self.matrices[key].dtype.kind == "f"
+
+    def block_weights(self, block: SynapseBlock) -> BlockWeights:
+        """The nonzero weights of ``block`` with their float values and their quantised integers.
+
+        Ternary: ``value = alpha * T_ij``, ``quantized = alpha_q * T_ij`` with
+        ``alpha_q = sat_Wv(round(alpha * 2**Fv))``; dense: ``value = alpha * M_ij``,
+        ``quantized = sat_Ww(round(alpha * M_ij * 2**Fv))`` (contract, fixed point).
+        """
+        m = self.matrices[block.matrix]
+        rows, cols = np.nonzero(m)
+        if self.is_dense(block.matrix):
+            value = block.alpha * m[rows, cols]
+            return BlockWeights(rows, cols, value, self.fixed.quantize(value, self.fixed.Ww))
+        signs = m[rows, cols].astype(np.int64)
+        return BlockWeights(rows, cols, block.alpha * signs.astype(np.float64),
+                            int(self.fixed.quantize(block.alpha)) * signs)
 
     def nonzeros(self) -> int:
         """Number of recurrent synapses (nonzeros over all blocks, shared T counted per use)."""
@@ -228,23 +327,23 @@ class Core:
         names = [g.name for g in self.groups]
         if len(set(names)) != len(names):
             raise RcsnnError(f"{where}: duplicate group names {names}")
+        start = 0
         for k, g in enumerate(self.groups):
-            gw = f"{where}: group {g.name!r}"
-            if int(g.size) != g.size or g.size < 1:
-                raise RcsnnError(f"{gw}: size {g.size} is not a positive integer")
-            if not (math.isfinite(g.beta) and 0.0 < g.beta < 1.0):
-                raise RcsnnError(f"{where}: key 'groups.beta'[{k}] (group {g.name!r}) = {g.beta} is outside (0, 1)")
-            if not (math.isfinite(g.theta) and g.theta > 0.0):
-                raise RcsnnError(f"{where}: key 'groups.theta'[{k}] (group {g.name!r}) = {g.theta}, must be finite and > 0")
-            if g.reset not in RESET_MODES:
-                raise RcsnnError(f"{gw}: reset {g.reset!r} is not one of {RESET_MODES}")
+            _check_group(g, k, start, where)
+            start += g.size
         for key, m in self.matrices.items():
             if m.ndim != 2:
                 raise RcsnnError(f"{where}: key 'matrix.{key}': shape {m.shape}, expected 2-D")
+            if self.is_dense(key):
+                if m.dtype != np.float64:
+                    raise RcsnnError(f"{where}: key 'matrix.{key}': dtype {m.dtype}, dense weights are float64")
+                check_array(where, f"matrix.{key}", m, m.shape)
+                continue
             bad = ~np.isin(m, (-1, 0, 1))
             if bad.any():
                 i, j = np.argwhere(bad)[0]
-                raise RcsnnError(f"{where}: key 'matrix.{key}': not ternary, entry [{i}, {j}] = {m[i, j]}")
+                raise RcsnnError(f"{where}: key 'matrix.{key}': not ternary, entry [{i}, {j}] = {m[i, j]} "
+                                 f"(a {m.dtype} matrix; dense weights are float64)")
         for k, s in enumerate(self.synapses):
             sw = f"{where}: synapses {s.pre}->{s.post}"
             if s.pre not in names or s.post not in names:
@@ -276,6 +375,38 @@ class Core:
             raise RcsnnError(f"{where}: dt={self.dt} must be finite and > 0")
         self.fixed.check(f"{where}: fixed-point format")
         return self
+
+
+#: Checkpoint keys, bounds and their wording of the per-neuron parameters (scalar: ``groups.<name>``).
+_BOUNDS = {"beta": (0.0, False, 1.0, "outside (0, 1]"), "theta": (0.0, False, math.inf, "must be finite and > 0"),
+           "beta_syn": (0.0, True, 1.0, "outside [0, 1]")}
+
+
+def _check_group(g: NeuronGroup, k: int, start: int, where: str) -> None:
+    """One group's invariants; a bad parameter is named by its checkpoint key and index."""
+    gw = f"{where}: group {g.name!r}"
+    if int(g.size) != g.size or g.size < 1:
+        raise RcsnnError(f"{gw}: size {g.size} is not a positive integer")
+    for name, (low, closed, high, wording) in _BOUNDS.items():
+        value = getattr(g, name)
+        if np.ndim(value) and np.shape(value) != (g.size,):
+            raise RcsnnError(f"{where}: key 'neurons.{name}' (group {g.name!r}): shape {np.shape(value)}, "
+                             f"expected a float or ({g.size},)")
+        a = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        bad = ~(np.isfinite(a) & ((a >= low) if closed else (a > low)) & (a <= high))
+        if bad.any():
+            i = int(np.argmax(bad))
+            key = f"'neurons.{name}'[{start + i}] (group {g.name!r}, neuron {i})" if np.ndim(value) \
+                else f"'groups.{name}'[{k}] (group {g.name!r})"
+            raise RcsnnError(f"{where}: key {key} = {a[i]} is {wording}".replace("is must", "must"))
+    if g.reset not in RESET_MODES:
+        raise RcsnnError(f"{gw}: reset {g.reset!r} is not one of {RESET_MODES}")
+    if g.current_delay not in (0, 1):
+        raise RcsnnError(f"{gw}: current_delay {g.current_delay!r} is not 0 (this step's current) or 1 (last step's)")
+    if not isinstance(g.max_spikes, (int, np.integer)) or isinstance(g.max_spikes, bool) or g.max_spikes < 0:
+        raise RcsnnError(f"{gw}: max_spikes {g.max_spikes!r} is not a whole number >= 1 (or 0: no limit)")
+    if not isinstance(g.skew, (int, np.integer)) or g.skew < 0:
+        raise RcsnnError(f"{gw}: skew {g.skew!r} is not a whole number of steps >= 0")
 
 
 def check_array(where: str, key: str, a: np.ndarray, shape: tuple[int, ...]) -> None:

@@ -8,7 +8,7 @@ A :class:`Graph` wraps a ``networkx.DiGraph`` (:attr:`Graph.nx`):
 * edges carry ``op`` — :class:`~rcsnn.ir.nodes.Projection` (input → group),
   :class:`~rcsnn.ir.nodes.Synapse` (group → group), :class:`~rcsnn.ir.nodes.Spikes` (group → output);
 * graph-level data: ``dt`` (seconds per step), ``fixed`` (the fixed-point format), ``matrices``
-  (ternary T by name, a shared T stored once), ``frontend`` (an LM's vocabulary and embedding).
+  (ternary T or dense float64 M by name, a shared T stored once), ``frontend`` (an LM's vocabulary and embedding).
 
 Neurons are numbered consecutively in group order (the order groups were added); synapse
 currents add in the order synapses were added. Passes (:mod:`rcsnn.ir.passes`) return a new
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import replace
 
 import networkx as nx
 import numpy as np
@@ -51,6 +52,14 @@ def check_name(name, what: str, where: str) -> str:
     return name
 
 
+def _parameter(value, where: str) -> float | np.ndarray:
+    """A neuron parameter as the IR holds it: one float, or a float64 array (one value per neuron)."""
+    try:
+        return np.asarray(value, dtype=np.float64) if np.ndim(value) else float(value)
+    except (TypeError, ValueError):
+        raise RcsnnError(f"{where} {str(value)[:40]!r} is not a number or an array of numbers") from None
+
+
 class Graph:
     """The IR of one spiking core; build it with the ``add_*`` methods, then :meth:`validate`.
 
@@ -58,7 +67,7 @@ class Graph:
         nx: the ``networkx.DiGraph`` (``op`` on every node and edge, pass results beside it).
         dt: seconds per step (NIR export/import and the analog clock use it).
         fixed: fixed-point format of the integer reference and the digital core.
-        matrices: ternary int8 matrices (post × pre) by name.
+        matrices: ternary int8 or dense float64 matrices (post × pre) by name.
         frontend: the token front end of a language-model core, or None.
         passes: names of the passes applied, in order.
     """
@@ -81,7 +90,8 @@ class Graph:
         self.nx.add_node(INPUT, op=Input(int(size)))
 
     def add_group(self, name: str, lif: LIF, input_weight: np.ndarray, where: str = "graph") -> None:
-        """A LIF group fed by the input port through ``input_weight`` ``(lif.size, n_in)``.
+        """A neuron group (any kind, :class:`~rcsnn.ir.nodes.LIF`) fed by the input port through
+        ``input_weight`` ``(lif.size, n_in)``.
 
         ``name`` must match :data:`NAME_PATTERN` (errors name ``where``, e.g. the file read)."""
         check_name(name, "group name", where)
@@ -91,17 +101,25 @@ class Graph:
             raise RcsnnError(f"{where}: duplicate group name {name!r}")
         if INPUT not in self.nx:
             raise RcsnnError("add the input port before the groups")
-        self.nx.add_node(name, op=lif)
+        self.nx.add_node(name, op=replace(lif, **{k: _parameter(getattr(lif, k), f"{where}: group {name!r}: {k}")
+                                                  for k in ("beta", "theta", "beta_syn")}))
         self.nx.add_edge(INPUT, name, op=Projection(np.asarray(input_weight, dtype=np.float64)))
         self._arrays = None
 
-    def add_matrix(self, key: str, matrix: np.ndarray, where: str = "graph") -> None:
-        """A ternary matrix that synapses name by ``key`` (a :data:`NAME_PATTERN` name; errors name ``where``)."""
+    def add_matrix(self, key: str, matrix: np.ndarray, where: str = "graph", dense: bool = False) -> None:
+        """A matrix that synapses name by ``key`` (a :data:`NAME_PATTERN` name; errors name ``where``).
+
+        Ternary (stored int8, entries -1, 0, 1) unless ``dense``: then float64 ``M`` with ``W = alpha*M``."""
         check_name(key, "matrix key", where)
         matrix = np.asarray(matrix)
-        if matrix.dtype != np.int8 and (matrix.dtype.kind not in "biuf" or not np.isin(matrix, (-1, 0, 1)).all()):
+        if dense:
+            if matrix.dtype.kind not in "biuf":
+                raise RcsnnError(f"{where}: key 'matrix.{key}': dtype {matrix.dtype} is not a real number type")
+            self.matrices[key] = matrix.astype(np.float64)
+        elif matrix.dtype != np.int8 and (matrix.dtype.kind not in "biuf" or not np.isin(matrix, (-1, 0, 1)).all()):
             raise RcsnnError(f"{where}: key 'matrix.{key}': dtype {matrix.dtype} with entries other than -1, 0, 1")
-        self.matrices[key] = matrix.astype(np.int8)
+        else:
+            self.matrices[key] = matrix.astype(np.int8)
         self._arrays = None
 
     def add_synapse(self, pre: str, post: str, synapse: Synapse) -> None:
@@ -168,7 +186,8 @@ class Graph:
                     raise RcsnnError(f"{where}: group {name!r}: {key} of shape {np.shape(a)}, expected {shape}")
         out = self.output
         return Core(
-            groups=tuple(NeuronGroup(n, g.size, g.beta, g.theta, g.reset) for n, g in groups),
+            groups=tuple(NeuronGroup(n, g.size, g.beta, g.theta, g.reset, g.beta_syn, g.current_delay,
+                                     self.nx.nodes[n].get("skew", 0), g.max_spikes) for n, g in groups),
             matrices=dict(self.matrices),
             synapses=tuple(SynapseBlock(pre, post, s.matrix, s.alpha, s.delay) for pre, post, s in self.synapses()),
             bias=np.concatenate([g.bias for _, g in groups]) if groups else np.zeros(0),
@@ -185,10 +204,13 @@ class Graph:
         g = cls(core.dt, core.fixed, core.frontend)
         g.add_input(core.n_inputs)
         for group, sl in zip(core.groups, core.offsets().values()):
-            g.add_group(group.name, LIF(group.size, group.beta, group.theta, group.reset, core.bias[sl].copy()),
+            g.add_group(group.name, LIF(group.size, group.beta, group.theta, group.reset, core.bias[sl].copy(),
+                                        group.beta_syn, group.current_delay, group.max_spikes),
                         core.input_weight[sl].copy(), where)
+            if group.skew:
+                g.nx.nodes[group.name]["skew"] = group.skew
         for key, m in core.matrices.items():
-            g.add_matrix(key, m, where)
+            g.add_matrix(key, m, where, dense=core.is_dense(key))
         for s in core.synapses:
             g.add_synapse(s.pre, s.post, Synapse(s.matrix, s.alpha, s.delay))
         g.add_output(core.readout_weight, core.readout_bias)

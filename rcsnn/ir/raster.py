@@ -7,7 +7,9 @@ holds:
 key                shape, dtype                 meaning
 =================  ===========================  ==============================================
 ``format``         0-d str                      ``"rcsnn-raster"``; ``version`` 0-d int = 1
-``spikes``         (steps, N) int8              s[t] of every neuron, step 0 first
+``spikes``         (steps, N) int8 or int32     s[t] of every neuron, step 0 first: 0/1 (int8), or
+                                                the spike count per step (int32) in a core with a
+                                                ``max_spikes != 1`` group
 ``membranes``      (steps, N) float64 or int64  v[t] after step t (absent if not recorded)
 ``unit``           0-d str                      unit of the membranes: ``"membrane"`` (model
                                                 units), ``"V"`` (a circuit) or ``"lsb"``
@@ -34,6 +36,7 @@ import numpy as np
 from ..errors import RcsnnError
 from ..files import atomic_file
 from .arrays import array_view
+from .reference import spike_dtype
 
 __all__ = ["Raster", "FORMAT", "VERSION", "UNITS"]
 
@@ -61,7 +64,7 @@ class Raster:
         """A raster of the IR ``graph``'s neurons."""
         core = array_view(graph)
         offsets = core.offsets()
-        return cls(np.asarray(spikes, dtype=np.int8), membranes, unit, backend, tuple(offsets),
+        return cls(np.asarray(spikes, dtype=spike_dtype(core)), membranes, unit, backend, tuple(offsets),
                    tuple(sl.start for sl in offsets.values()), tuple(g.size for g in core.groups), dict(provenance or {}))
 
     @property
@@ -126,7 +129,7 @@ class Raster:
                 and sizes.dtype.kind in "iu" and starts.dtype.kind in "iu" and groups.dtype.kind == "U"):
             raise RcsnnError(f"{path}: keys 'groups', 'group_start', 'group_size' are not one name and two whole "
                              "numbers per group")
-        if spikes.ndim != 2 or spikes.dtype != np.int8 or int(sizes.sum()) != spikes.shape[1]:
+        if spikes.ndim != 2 or spikes.dtype not in (np.int8, np.int32) or int(sizes.sum()) != spikes.shape[1]:
             raise RcsnnError(f"{path}: key 'spikes': {spikes.dtype} {spikes.shape} does not match the groups")
         membranes = data.get("membranes")
         if membranes is not None and (membranes.shape != spikes.shape or membranes.dtype.kind not in "iuf"):

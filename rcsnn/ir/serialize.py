@@ -7,8 +7,9 @@ fields; pass results (``beta_q``, ``blocks``, ``place``, ...) stand beside them,
 convert between that form and :class:`~rcsnn.ir.graph.Graph`.
 
 Arrays are written as ``{"dtype", "shape", "data"}`` (floats as Python's shortest
-repr, which reads back to the same float64); ternary matrices as CSR
-``{"ternary_csr": shape, "indptr", "indices", "signs"}``. GraphML holds only
+repr, which reads back to the same float64; a dense float64 weight matrix too); ternary
+matrices as CSR ``{"ternary_csr": shape, "indptr", "indices", "signs"}``. A neuron parameter
+(``beta``, ``theta``, ``beta_syn``) is a number or a per-neuron array. GraphML holds only
 scalars, so there every array-valued or dict-valued attribute is the JSON text
 of the same encoding. Output is deterministic: sorted keys, fixed node order.
 """
@@ -206,7 +207,8 @@ def read_graphml(path: Path) -> nx.DiGraph:
 def to_attributes(graph: Graph) -> nx.DiGraph:
     """The plain-attribute networkx form of ``graph`` (what JSON and GraphML files hold)."""
     g = nx.DiGraph(format=FORMAT, version=VERSION, dt=graph.dt,
-                   fixed={"Wv": graph.fixed.Wv, "Fv": graph.fixed.Fv, "Fb": graph.fixed.Fb},
+                   fixed={"Wv": graph.fixed.Wv, "Fv": graph.fixed.Fv, "Fb": graph.fixed.Fb,
+                          **({"Ww": graph.fixed.Ww} if graph.fixed.Ww != FixedFormat.Ww else {})},
                    matrices=dict(graph.matrices), **{k: v for k, v in graph.nx.graph.items()})
     if graph.passes:
         g.graph["passes"] = list(graph.passes)
@@ -215,8 +217,8 @@ def to_attributes(graph: Graph) -> nx.DiGraph:
     notes = lambda d: {k: v for k, v in d.items() if k != "op"}  # noqa: E731
     g.add_node(INPUT, kind="input", size=graph.input.size)
     for index, (name, lif) in enumerate(graph.groups()):
-        g.add_node(name, kind="lif", index=index, size=lif.size, beta=lif.beta, tau_steps=lif.tau_steps,
-                   theta=lif.theta, reset=lif.reset, bias=lif.bias, **notes(graph.nx.nodes[name]))
+        g.add_node(name, kind="lif", index=index, size=lif.size, beta=lif.beta, theta=lif.theta, reset=lif.reset,
+                   bias=lif.bias, **_optional_fields(lif), **notes(graph.nx.nodes[name]))
         g.add_edge(INPUT, name, kind="input", weight=graph.projection(name).weight)
     out = graph.output
     attrs = {"kind": "output", "size": out.size}
@@ -231,9 +233,30 @@ def to_attributes(graph: Graph) -> nx.DiGraph:
     return g
 
 
+def _optional_fields(lif: LIF) -> dict:
+    """``tau_steps`` (for a per-group β < 1, informative) and the CubaLIF fields where not their defaults, so a
+    LIF group's attributes are those of files written before they existed."""
+    out = {"tau_steps": lif.tau_steps} if not np.ndim(lif.beta) and lif.beta < 1.0 else {}
+    if np.any(np.asarray(lif.beta_syn) != 0):
+        out["beta_syn"] = lif.beta_syn
+    if lif.current_delay:
+        out["current_delay"] = lif.current_delay
+    if lif.max_spikes != 1:
+        out["max_spikes"] = lif.max_spikes
+    return out
+
+
+def _parameter(d: dict, key: str, where: str, default=None):
+    """A neuron parameter: a number, or a 1-D real array (per neuron; its length is checked with the group)."""
+    if isinstance(d.get(key), np.ndarray):
+        return _array_attr(d, key, where, 1)
+    return field(d, key, "number", where, **({} if default is None else {"default": default}))
+
+
 #: Attributes of each kind that are op fields or file bookkeeping (the rest are pass results).
 _FIELDS = {"input": {"kind", "size"}, "output": {"kind", "size", "readout_weight", "readout_bias"},
-           "lif": {"kind", "index", "size", "beta", "tau_steps", "theta", "reset", "bias"},
+           "lif": {"kind", "index", "size", "beta", "tau_steps", "theta", "reset", "bias", "beta_syn", "current_delay",
+                   "max_spikes"},
            "synapse": {"kind", "matrix", "alpha", "delay", "order"}}
 _GRAPH_FIELDS = {"format", "version", "dt", "fixed", "matrices", "vocab", "embedding", "passes",
                  "node_default", "edge_default"}  # the last two: GraphML bookkeeping of networkx
@@ -265,7 +288,7 @@ def from_attributes(g: nx.DiGraph, where: str = "graph") -> Graph:
         raise RcsnnError(f"{where}: graph: key 'passes' is not a list of pass names")
     out = Graph(dt=field(g.graph, "dt", "number", graph_where, default=1e-3),
                 fixed=FixedFormat(**{k: field(fixed, k, "int", graph_where, label=f"fixed.{k}")
-                                     for k in ("Wv", "Fv", "Fb") if k in fixed}),
+                                     for k in ("Wv", "Fv", "Fb", "Ww") if k in fixed}),
                 frontend=TokenFrontend(vocab, embedding) if vocab is not None else None)
     out.passes = list(passes)
     out.nx.graph.update({k: v for k, v in g.graph.items() if k not in _GRAPH_FIELDS})
@@ -274,14 +297,15 @@ def from_attributes(g: nx.DiGraph, where: str = "graph") -> Graph:
         d, node = g.nodes[name], f"{where}: node {name!r}"
         if not g.has_edge(INPUT, name):
             raise RcsnnError(f"{where}: group {name!r} has no input edge")
-        op = LIF(field(d, "size", "int", node, minimum=1), field(d, "beta", "number", node),
-                 field(d, "theta", "number", node), field(d, "reset", "str", node), _array_attr(d, "bias", node, 1))
+        op = LIF(field(d, "size", "int", node, minimum=1), _parameter(d, "beta", node), _parameter(d, "theta", node),
+                 field(d, "reset", "str", node), _array_attr(d, "bias", node, 1), _parameter(d, "beta_syn", node, 0.0),
+                 field(d, "current_delay", "int", node, default=0), field(d, "max_spikes", "int", node, default=1))
         out.add_group(name, op, _array_attr(g.edges[INPUT, name], "weight", f"{where}: edge {INPUT}->{name}", 2), where)
         out.nx.nodes[name].update({k: v for k, v in d.items() if k not in _FIELDS["lif"]})
     for key, m in field(g.graph, "matrices", "dict", graph_where, default={}).items():
         if not (isinstance(m, np.ndarray) and m.ndim == 2):
-            raise RcsnnError(f"{where}: graph: key 'matrices.{key}' is not a 2-D ternary matrix")
-        out.add_matrix(key, m, where)
+            raise RcsnnError(f"{where}: graph: key 'matrices.{key}' is not a 2-D ternary or float64 matrix")
+        out.add_matrix(key, m, where, dense=m.dtype.kind == "f")
     synapses = []
     for pre, post, d in g.edges(data=True):
         kind = d.get("kind")

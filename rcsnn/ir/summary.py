@@ -32,21 +32,38 @@ def sample_rates(core: Core, currents: np.ndarray) -> tuple[np.ndarray, np.ndarr
             np.array([np.abs(run.membranes[:, sl]).max() for sl in slices]))
 
 
+def _span(values, spec: str) -> str:
+    """One value, or ``min..max`` of per-neuron values that differ."""
+    a = np.asarray(values, dtype=np.float64)
+    low, high = a.min(), a.max()
+    return format(low, spec) if low == high else f"{format(low, spec).strip()}..{format(high, spec).strip()}"
+
+
 def describe(graph: Graph, currents: np.ndarray, sample_name: str) -> str:
     """A human-readable report of the IR ``graph`` with rates measured on ``currents``."""
     core = graph.arrays()
     lines = [f"core: {len(core.groups)} groups, {core.n_neurons} neurons, {core.n_inputs} inputs, dt = {core.dt:g} s"]
     rates, peaks = sample_rates(core, currents)
-    lines.append(f"{'group':>8} {'size':>5} {'tau/steps':>9} {'beta':>8} {'theta':>7} {'reset':>8} "
+    lines.append(f"{'group':>8} {'size':>5} {'tau/steps':>9} {'beta':>8} {'theta':>7} {'reset':>8} {'kind':>7} "
                  f"{'rate':>6} {'|v|max':>8}")
     for g, rate, peak in zip(core.groups, rates, peaks):
-        lines.append(f"{g.name:>8} {g.size:5d} {g.tau_steps:9.3f} {g.beta:8.5f} {g.theta:7.3g} {g.reset:>8} "
-                     f"{rate:6.3f} {peak:8.2f}")
+        extra = "".join(f" {key} {_span(getattr(g, key), '.4g')}" for key in ("beta_syn", "current_delay", "skew")
+                        if np.any(np.asarray(getattr(g, key)) != 0))
+        if g.max_spikes != 1:
+            extra += f" max_spikes {g.max_spikes or 'unbounded'}"
+        lines.append(f"{g.name:>8} {g.size:5d} {_span(g.tau_steps, '9.3f'):>9} {_span(g.beta, '8.5f'):>8} "
+                     f"{_span(g.theta, '7.3g'):>7} {g.reset:>8} {g.kind:>7} {rate:6.3f} {peak:8.2f}{extra}")
     lines.append(f"firing rates measured on {sample_name} ({currents.shape[0]} steps)")
     users: dict[str, list[str]] = {}
     for s in core.synapses:
         users.setdefault(s.matrix, []).append(f"{s.pre}->{s.post} (alpha {s.alpha:.6g})")
     for key, m in core.matrices.items():
+        if core.is_dense(key):
+            nz = m[m != 0]
+            span = _span(np.abs(nz), ".4g") if nz.size else "-"
+            lines.append(f"matrix {key}: {m.shape[0]}x{m.shape[1]} dense float64, {nz.size} nonzeros, |w| {span}; "
+                         f"used by {', '.join(users.get(key, ['nothing']))}")
+            continue
         nnz = int(np.count_nonzero(m))
         per_row = np.count_nonzero(m, axis=1)
         sizes = packed_sizes(m)
@@ -62,6 +79,7 @@ def describe(graph: Graph, currents: np.ndarray, sample_name: str) -> str:
     if diag:
         lines.append(f"self-synapses (diagonal nonzeros) per square matrix: {diag}")
     f = core.fixed
-    lines.append(f"fixed point: Wv={f.Wv} Fv={f.Fv} Fb={f.Fb} "
+    dense = f" Ww={f.Ww}" if any(core.is_dense(k) for k in core.matrices) else ""
+    lines.append(f"fixed point: Wv={f.Wv} Fv={f.Fv} Fb={f.Fb}{dense} "
                  f"(membrane range ±{2 ** (f.Wv - 1 - f.Fv):g}, resolution {2.0 ** -f.Fv:g})")
     return "\n".join(lines)

@@ -7,6 +7,10 @@ Three phases, counted in optimizer steps so a seed fixes the result:
    ``sparsity(k) = target · (1 - (1 - k/K)^3)`` to the target sparsity;
 3. *ternary*: mask frozen, ``W = α·sign(W)·mask`` with a straight-through gradient.
 
+Fine-tuning a trained core (``rcsnn finetune``) is a run of ternary steps only, from
+:func:`rcsnn.model.robust.model_from_core`. The hardware-aware terms and noise of
+:mod:`rcsnn.model.robust` (``TrainConfig.robust``) apply to every phase.
+
 Every phase uses Adam with a cosine learning rate over the whole run, gradient
 clipping at 1.0, batches of contiguous streams with the state carried across
 segments (truncated BPTT).
@@ -29,10 +33,13 @@ from ..ir.reference import Run, simulate_fixed, simulate_float
 from .corpus import Corpus, StreamBatches
 from .lm import SpikingLM
 from .readout import LOG2E, bits_per_char
+from .robust import Robustness, add_noise, margin_histogram, near_threshold, penalties
 
 __all__ = ["LOG2E", "TrainConfig", "train", "torch_bits_per_char", "reference_run", "bits_per_char_from_spikes",
-           "choose_width", "config_dict", "evaluate_core"]
+           "choose_width", "config_dict", "evaluate_core", "NEAR_THRESHOLD"]
 
+#: distances from threshold (θ units) whose event fractions ``evaluate_core`` reports
+NEAR_THRESHOLD = (1e-3, 1e-2, 5e-2)
 
 
 @dataclass
@@ -52,9 +59,7 @@ class TrainConfig:
     length: int = 128
     lr: float = 1e-2
     l1: float = 2e-5
-    membrane_penalty: float = 0.0
-    membrane_bound: float = 64.0
-    rate_penalty: float = 0.0
+    robust: Robustness = field(default_factory=Robustness)
     seed: int = 0
     dt: float = 1e-3
     fixed: FixedFormat = field(default_factory=FixedFormat)
@@ -71,15 +76,20 @@ def _phase(cfg: TrainConfig, step: int) -> str:
     return "prune" if step < cfg.float_steps + cfg.prune_steps else "ternary"
 
 
-def train(cfg: TrainConfig, corpus: Corpus, log=print) -> tuple[SpikingLM, dict]:
-    """Train a :class:`SpikingLM` on ``corpus.train``; ``log`` receives one progress line at a time.
+def train(cfg: TrainConfig, corpus: Corpus, log=print, model: SpikingLM | None = None) -> tuple[SpikingLM, dict]:
+    """Train a :class:`SpikingLM` (a new one, or ``model`` to fine-tune it) on ``corpus.train``; ``log``
+    receives one progress line at a time.
 
-    Returns the model (in ternary mode when ternary steps were run) and the held-out
-    bits/char of the torch model at the end of each phase (``bpc_<phase>``).
+    Returns the model (in ternary mode when ternary steps were run; with ``cfg.robust``'s noise installed,
+    active in training mode only) and the held-out bits/char of the torch model at the end of each phase
+    (``bpc_<phase>``), noise-free.
     """
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    model = SpikingLM(corpus.vocab, cfg.group_size, cfg.taus, cfg.embed, cfg.theta, cfg.reset)
+    if model is None:
+        model = SpikingLM(corpus.vocab, cfg.group_size, cfg.taus, cfg.embed, cfg.theta, cfg.reset)
+    add_noise(model, cfg.robust)
+    resample = getattr(model.recurrent, "resample", lambda: None)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(cfg.total_steps, 1))
     batches = StreamBatches(corpus.train, cfg.batch, cfg.length)
@@ -96,16 +106,15 @@ def train(cfg: TrainConfig, corpus: Corpus, log=print) -> tuple[SpikingLM, dict]
         inputs, targets, fresh = batches(step)
         if fresh or state is None:
             state = model.initial_state(cfg.batch)
+        resample()
         logits, state, spikes, membranes = model(torch.from_numpy(inputs), state)
         state = tuple(x.detach() for x in state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), torch.from_numpy(targets).reshape(-1))
         total = loss
         if phase == "prune":
             total = total + cfg.l1 * model.recurrent.latent.abs().sum()
-        if cfg.membrane_penalty:
-            total = total + cfg.membrane_penalty * F.relu(membranes.abs() - cfg.membrane_bound).pow(2).mean()
-        if cfg.rate_penalty:
-            total = total + cfg.rate_penalty * spikes.mean()
+        terms = penalties(cfg.robust, spikes, membranes, cfg.theta)
+        total = total + sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -118,12 +127,15 @@ def train(cfg: TrainConfig, corpus: Corpus, log=print) -> tuple[SpikingLM, dict]
                 f"step {step + 1:5d}/{cfg.total_steps} {phase:7s} loss {loss.item():.3f} "
                 f"bpc {loss.item() * LOG2E:.3f} sparsity {model.recurrent.sparsity():.3f} "
                 f"rates {' '.join(f'{r:.3f}' for r in rates.tolist())} "
-                f"|v|max {membranes.detach().abs().max().item():.0f} "
+                f"|v|max {membranes.detach().abs().max().item():.1f} "
+                + "".join(f"{name} {term.item():.4f} " for name, term in terms.items()) +
                 f"{cfg.log_every / (now - last):.2f} steps/s {now - start:.0f}s"
             )
             last = now
         if end_of_phase:
+            model.eval()
             metrics[f"bpc_{end_of_phase}"] = torch_bits_per_char(model, corpus.held_out)
+            model.train()
             log(f"end of {end_of_phase} phase: held-out {metrics[f'bpc_{end_of_phase}']:.4f} bits/char (torch, float32)")
     metrics["train_seconds"] = round(time.perf_counter() - start, 1)
     return model, metrics
@@ -172,6 +184,7 @@ def choose_width(core: Core, float_run: Run, headroom_bits: int = 1) -> FixedFor
 def config_dict(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
     d["taus"] = list(cfg.taus)
+    d["robust"] = asdict(cfg.robust)
     return d
 
 
@@ -181,7 +194,9 @@ def evaluate_core(graph: Graph, held_out: np.ndarray, log=print) -> tuple[Graph,
     ``bpc_float64`` and ``bpc_fixed`` are held-out bits/char of the float64 and
     fixed-point references; ``raster_mismatch`` is the fraction of (t, stream,
     neuron) where the two rasters differ (closed loop: one flip can cascade), and
-    ``first_mismatch_step`` the earliest step at which any stream differs.
+    ``first_mismatch_step`` the earliest step at which any stream differs; ``near_threshold``
+    the fraction of float64 membrane values within each of :data:`NEAR_THRESHOLD` (θ units) of
+    threshold, and ``margin_histogram`` their distances in decades (:func:`rcsnn.model.robust.margin_histogram`).
     """
     core = graph.arrays()
     float_run, data = reference_run(core, held_out, "float")
@@ -189,6 +204,7 @@ def evaluate_core(graph: Graph, held_out: np.ndarray, log=print) -> tuple[Graph,
     fixed_run, _ = reference_run(fitted, held_out, "fixed")
     differ = float_run.spikes != fixed_run.spikes
     steps_differ = np.flatnonzero(differ.any(axis=(1, 2)))
+    theta = core.per_neuron("theta")
     metrics = {
         "bpc_float64": bits_per_char_from_spikes(core, float_run.spikes, data),
         "bpc_fixed": bits_per_char_from_spikes(core, fixed_run.spikes, data),
@@ -197,9 +213,12 @@ def evaluate_core(graph: Graph, held_out: np.ndarray, log=print) -> tuple[Graph,
         "membrane_abs_max": float(np.abs(float_run.membranes).max()),
         "membrane_abs_mean": [float(np.abs(float_run.membranes[..., sl]).mean()) for sl in core.offsets().values()],
         "firing_rates": [float(float_run.spikes[..., sl].mean()) for sl in core.offsets().values()],
+        "near_threshold": {f"{d:g}": near_threshold(float_run.membranes, theta, d) for d in NEAR_THRESHOLD},
+        "margin_histogram": margin_histogram(float_run.membranes, theta),
         "fixed": dataclasses.asdict(fitted.fixed),
     }
     log(f"held-out: float64 reference {metrics['bpc_float64']:.4f} bits/char, fixed-point {metrics['bpc_fixed']:.4f} "
         f"(Wv={fitted.fixed.Wv} Fv={fitted.fixed.Fv} Fb={fitted.fixed.Fb}); rasters differ at "
-        f"{metrics['raster_mismatch']:.2%} of events, first at step {metrics['first_mismatch_step']}")
+        f"{metrics['raster_mismatch']:.2%} of events, first at step {metrics['first_mismatch_step']}; |v| <= "
+        f"{metrics['membrane_abs_max']:.2f}; within 1e-3 theta of threshold: {metrics['near_threshold']['0.001']:.2e}")
     return Graph.from_arrays(fitted), metrics

@@ -24,12 +24,13 @@ from ..digital.core import memory_map
 from ..digital.cycles import cycle_limit, cycle_report, lower_bound
 from ..digital.emit import design_info, emit, read_design, write_stimulus
 from ..digital.gate import run_gate
-from ..digital.layout import build_image, place
+from ..digital.layout import build_image, input_stream, place
 from ..digital.options import GATE_CYCLES, CheckOptions, DigitalOptions
 from ..digital.simulate import HardwareRun, run_icarus, run_pysim, run_verilator
 from ..digital.testbench import image_file
 from ..errors import RcsnnError
 from ..ir.graph import Graph
+from ..ir.passes import unskew_raster
 from ..ir.raster import Raster
 from ..ir.reference import quantize_core, simulate_fixed
 from ..ir.stimulus import Stimulus
@@ -130,14 +131,19 @@ def verify_digital(graph: Graph, stimulus: Stimulus, backend: str, options: Digi
     if checks.hdl is not None:
         check_design(placed, checks.hdl, checks.trust_edits)
     xq = quantize_core(graph).quantize(stimulus.currents)
-    reference = simulate_fixed(graph, xq)
     notes = []
+    if "retime" in placed.passes:  # same-step synapses: the retimed core on the skewed stream (rcsnn.ir.passes)
+        xq = input_stream(placed, xq)
+        skew = {g.name: g.skew for g in placed.arrays().groups if g.skew}
+        notes.append(f"retimed (same-step synapses): groups run late by {skew} steps; {len(xq)} steps of the skewed "
+                     "input stream against the retimed core's fixed-point reference")
+    reference = simulate_fixed(placed, xq)
     if backend == "gate":
         steps = checks.gate_steps or _gate_steps(graph, reference.spikes, options.lanes)
         if len(xq) > steps:
             notes.append(f"gate level: the first {steps} of {len(xq)} steps (--gate-steps)")
             xq = xq[:steps]
-            reference = simulate_fixed(graph, xq)
+            reference = simulate_fixed(placed, xq)
     work = Path(out) / f"digital-{backend}"
     work.mkdir(parents=True, exist_ok=True)
     _prepare(backend, placed, xq, work, checks.hdl)
@@ -172,6 +178,9 @@ def verify_digital(graph: Graph, stimulus: Stimulus, backend: str, options: Digi
                      f"-> {d['reference_v']}, hardware v {d['hardware_v']}, theta_q {d['theta_q']}; waveform {d['vcd']}")
     tools = {"amaranth": amaranth.__version__, **{t: version(t) for t in _TOOLS[backend]}}
     provenance = replace(provenance, tools={**provenance.tools, **tools})
+    if "retime" in placed.passes:  # the raster on the original steps
+        run = replace(run, spikes=unskew_raster(placed, run.spikes),
+                      membranes=None if run.membranes is None else unskew_raster(placed, run.membranes))
     raster = Raster.of(graph, run.spikes, run.membranes, "lsb", backend, asdict(provenance)).save(work / "raster.npz")
     report = Report(backend, "fixed-point reference", comparison.equal, comparison, lines, figures, provenance,
                     [*files, str(raster)])

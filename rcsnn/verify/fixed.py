@@ -10,7 +10,8 @@ fixed-point membrane error ``e[t] = v_fix[t]·2^-Fv − v_float[t]`` obeys, per 
 
 (``f`` the floor of the leak; the leak term vanishes in both after a zero reset), with the
 exactly known rounding errors ``δ_β = β_q 2^-Fb − β``, and
-``D[t] = δ_x[t] + δ_b + Σ_blocks δ_α (T s[t−d]) − δ_θ s[t−1]`` (the last for subtract reset).
+``D[t] = δ_x[t] + δ_b + Σ_blocks Σ_j δ_w,ij s_j[t−d] − δ_θ s[t−1]`` (the last for subtract reset);
+:func:`error_interval` states the recursion of every reset mode and the CubaLIF synaptic state.
 This recursion gives an interval ``[lo, hi]`` for every ``e[t]`` from the float run and the
 parameters alone — before the fixed-point run is looked at. The check PASSes if every fixed-point
 membrane lies in its interval (plus a float64 rounding slack); a saturating membrane makes its
@@ -38,46 +39,92 @@ __all__ = ["ROUNDING_SLACK", "error_interval", "verify_fixed"]
 ROUNDING_SLACK = 1e-13
 
 
-def _block_counts(core: Core, spikes: np.ndarray) -> list[tuple[slice, int, np.ndarray]]:
-    """Per block: (post slice, block index, (steps, post) spike counts T @ s[t-d]) of the forced raster."""
+def _drift(core: Core, ref: Run, x: np.ndarray, q: FixedCore) -> np.ndarray:
+    """``(steps, N)``: ``D[t] = I_q[t]·2^-Fv − I[t]`` given the forced raster, exactly known from the parameters.
+
+    Quantised input and bias, and per block the weight errors ``w_q·2^-Fv − w`` (``alpha_q`` of a
+    ternary block, ``w_q`` of a dense one, :meth:`Core.block_weights`) times the spikes they see.
+    """
+    lsb = 2.0 ** -q.Fv
     offsets = core.offsets()
-    out = []
-    for k, b in enumerate(core.synapses):
-        pre = spikes[:, offsets[b.pre]].astype(np.float64)
+    drift = q.quantize(x) * lsb - x + (q.bias_q * lsb - core.bias)
+    for b in core.synapses:
+        pre = ref.spikes[:, offsets[b.pre]].astype(np.float64)
         if b.delay:
             pre = np.concatenate([np.zeros((1, pre.shape[1])), pre[:-1]])
-        out.append((offsets[b.post], k, pre @ core.matrices[b.matrix].T.astype(np.float64)))
-    return out
+        w = core.block_weights(b)
+        delta = np.zeros(core.matrices[b.matrix].shape)
+        delta[w.rows, w.cols] = w.quantized * lsb - w.value
+        drift[:, offsets[b.post]] += pre @ delta.T
+    return drift
+
+
+def _bounded(lo: np.ndarray, hi: np.ndarray, value: np.ndarray, limits: tuple[float, float]):
+    """``(lo, hi)``, unbounded where ``value + error`` may reach a saturation limit."""
+    saturable = (value + lo <= limits[0]) | (value + hi >= limits[1])
+    return np.where(saturable, -np.inf, lo), np.where(saturable, np.inf, hi)
 
 
 def error_interval(core: Core, ref: Run, x: np.ndarray, q: FixedCore) -> tuple[np.ndarray, np.ndarray]:
-    """``(lo, hi)`` ``(steps, N)``: the interval of the open-loop fixed-point membrane error (membrane units)."""
+    """``(lo, hi)`` ``(steps, N)``: the interval of the open-loop fixed-point membrane error (membrane units).
+
+    Per step, ``g = β + δ_β``, ``s = s[t−1]`` (forced), ``f ∈ [0, 2^-Fv)`` the floor (0 where ``β_q`` is a
+    multiple of ``2^Fb``: IF neurons, β_syn = 0), ``E`` the error of
+    the current the membrane integrates (``D[t]``; for CubaLIF neurons the synaptic state's error
+    ``ε[t] = g_syn ε[t−1] + δ_βsyn i[t−1] − f + D[t]``, or ``ε[t−1]`` with current_delay 1)::
+
+        zero:                  e = E if s else g e' + δ_β v' − f + E
+        subtract:              e = g e' + δ_β v' − f − δ_θ s + E
+        subtract_before_decay: e = g (e' − δ_θ s) + δ_β (v' − θ s) − f + E
+        zero_drop_input:       e = 0 if s else g e' + δ_β v' − f + E
+    """
     lsb = 2.0 ** -q.Fv
     steps, n = ref.spikes.shape
-    beta = core.per_neuron("beta")
-    d_beta = q.beta_q / 2.0 ** q.Fb - beta
-    drift = np.full((steps, n), 0.0)
-    drift += q.quantize(x) * lsb - x
-    drift += q.bias_q * lsb - core.bias
-    for post, k, counts in _block_counts(core, ref.spikes):
-        drift[:, post] += (q.alpha_q[k] * lsb - core.synapses[k].alpha) * counts
+    beta, theta, beta_syn = (core.per_neuron(k) for k in ("beta", "theta", "beta_syn"))
+    d_beta, d_theta = q.beta_q / 2.0 ** q.Fb - beta, q.theta_q * lsb - theta
+    d_syn = q.beta_syn_q / 2.0 ** q.Fb - beta_syn
+    gain, gain_syn = beta + d_beta, beta_syn + d_syn
+    floor, floor_syn = (np.where(b % (1 << q.Fb) == 0, 0.0, lsb) for b in (q.beta_q, q.beta_syn_q))  # 0: exact
+    reset = core.per_neuron("reset")
+    synaptic = np.concatenate([np.full(g.size, g.synaptic) for g in core.groups])
+    delayed = core.per_neuron("current_delay") == 1
+    drift = _drift(core, ref, x, q)
     previous = np.concatenate([np.zeros((1, n)), ref.spikes[:-1].astype(np.float64)])
-    drift -= np.where(q.subtract, q.theta_q * lsb - core.per_neuron("theta"), 0.0) * previous
     v_prev = np.concatenate([np.zeros((1, n)), ref.membranes[:-1]])
+    i_ref = ref.synaptic if ref.synaptic is not None else np.zeros((steps, n))
+    i_prev = np.concatenate([np.zeros((1, n)), i_ref[:-1]])
     lo, hi = np.zeros((steps, n)), np.zeros((steps, n))
-    e_lo, e_hi = np.zeros(n), np.zeros(n)
-    gain = beta + d_beta
-    v_limit = (q.v_min * lsb, q.v_max * lsb)
+    e_lo, e_hi, c_lo, c_hi = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    limits = (q.v_min * lsb, q.v_max * lsb)
     for t in range(steps):
-        cleared = ~q.subtract & (previous[t] > 0)
+        s = previous[t]
         slack = ROUNDING_SLACK * (1.0 + np.abs(ref.membranes[t]) + np.abs(v_prev[t]))
-        leak_lo = np.where(cleared, 0.0, gain * e_lo + d_beta * v_prev[t] - lsb)
-        leak_hi = np.where(cleared, 0.0, gain * e_hi + d_beta * v_prev[t])
-        e_lo, e_hi = leak_lo + drift[t] - slack, leak_hi + drift[t] + slack
-        saturable = (ref.membranes[t] + e_lo <= v_limit[0]) | (ref.membranes[t] + e_hi >= v_limit[1])
-        e_lo, e_hi = np.where(saturable, -np.inf, e_lo), np.where(saturable, np.inf, e_hi)
+        i_slack = ROUNDING_SLACK * (1.0 + np.abs(i_ref[t]) + np.abs(i_prev[t]))
+        n_lo, n_hi = _bounded(gain_syn * c_lo + d_syn * i_prev[t] - floor_syn + drift[t] - i_slack,
+                              gain_syn * c_hi + d_syn * i_prev[t] + drift[t] + i_slack, i_ref[t], limits)
+        j_lo = np.where(synaptic, np.where(delayed, c_lo, n_lo), drift[t])
+        j_hi = np.where(synaptic, np.where(delayed, c_hi, n_hi), drift[t])
+        c_lo, c_hi = np.where(synaptic, n_lo, 0.0), np.where(synaptic, n_hi, 0.0)
+        before = reset == "subtract_before_decay"
+        shift = np.where(before, d_theta * s, 0.0)
+        known = d_beta * (v_prev[t] - np.where(before, theta * s, 0.0)) - np.where(reset == "subtract", d_theta * s, 0.0)
+        leak_lo, leak_hi = gain * (e_lo - shift) + known - floor, gain * (e_hi - shift) + known
+        cleared = ((reset == "zero") | (reset == "zero_drop_input")) & (s > 0)
+        leak_lo, leak_hi = np.where(cleared, 0.0, leak_lo), np.where(cleared, 0.0, leak_hi)
+        dropped = (reset == "zero_drop_input") & (s > 0)
+        e_lo = np.where(dropped, 0.0, leak_lo + j_lo - slack)
+        e_hi = np.where(dropped, 0.0, leak_hi + j_hi + slack)
+        e_lo, e_hi = _bounded(e_lo, e_hi, ref.membranes[t], limits)
         lo[t], hi[t] = e_lo, e_hi
     return lo, hi
+
+
+def _boundary(core, membranes: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """The spike boundary nearest each membrane: ``theta``, or for spike counts (``max_spikes != 1``) the
+    multiple ``k * theta`` (1 <= k <= max_spikes) where the count changes."""
+    limit = core.per_neuron("max_spikes")
+    k = np.maximum(np.round(membranes / theta), 1.0)
+    return theta * np.where(limit == 1, 1.0, np.where(limit > 0, np.minimum(k, limit), k))
 
 
 def verify_fixed(graph: Graph, stimulus: Stimulus, out, provenance: Provenance) -> Report:
@@ -93,7 +140,7 @@ def verify_fixed(graph: Graph, stimulus: Stimulus, out, provenance: Provenance) 
     comparison = compare_rasters(core, ref.spikes, fixed.spikes)
     width = hi - lo
     finite = np.isfinite(width)
-    margin = np.abs(ref.membranes - q.theta_q * lsb)
+    margin = np.abs(ref.membranes - _boundary(core, ref.membranes, q.theta_q * lsb))
     differ = ref.spikes != fixed.spikes
     figures = {"open_loop": True, "membranes_outside_interval": int(outside.sum()),
                "unbounded_events": int((~finite).sum()),

@@ -25,7 +25,16 @@ from ..ir.reference import quantize_core
 from ..model.generate import Generation, Stepper, generate, reference_stepper
 from .compare import locate
 
-__all__ = ["Recorder", "GenerationCheck", "check_generation"]
+__all__ = ["text_finding", "Recorder", "GenerationCheck", "check_generation"]
+
+
+def text_finding(text: str, reference_text: str, first_char: int | None) -> str:
+    """``"N generated characters identical"`` or where ``text`` first differs from ``reference_text``."""
+    n = len(reference_text)
+    if first_char is None:
+        return f"{n} generated characters identical"
+    return (f"text identical for {first_char} of {n} characters, then differs at character {first_char} "
+            f"({text[first_char]!r} instead of {reference_text[first_char]!r})")
 
 
 class Recorder:
@@ -83,13 +92,7 @@ class GenerationCheck:
     def lines(self) -> list[str]:
         """Findings, one sentence each."""
         n = len(self.text)
-        head = f"{self.backend} vs the {self.reference}: "
-        if self.first_char is None:
-            head += f"{n} generated characters identical"
-        else:
-            p = self.first_char
-            head += (f"text identical for {p} of {n} characters, then differs at character {p} "
-                     f"({self.text[p]!r} instead of {self.reference_text[p]!r})")
+        head = f"{self.backend} vs the {self.reference}: " + text_finding(self.text, self.reference_text, self.first_char)
         note = [f"  error budget: {self.budget_note}"] if self.budget_note else []
         if self.first_step is None:
             return [head + f"; rasters equal over {self.prompt_steps + n} steps", *note]

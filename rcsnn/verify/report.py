@@ -22,7 +22,7 @@ from .. import __version__
 from ..ir.stimulus import Stimulus
 from .compare import Comparison
 
-__all__ = ["Provenance", "Report", "machine", "write_summary"]
+__all__ = ["Provenance", "Report", "machine", "summary_table", "write_summary"]
 
 
 def machine() -> dict:
@@ -79,6 +79,7 @@ class Report:
         figures: the same as JSON-able numbers.
         files: paths the verification wrote (plots, waveforms, rasters).
         provenance: where it comes from.
+        seconds: wall-clock seconds the back end's run took (set by the caller that timed it), or None.
     """
 
     backend: str
@@ -89,6 +90,9 @@ class Report:
     figures: dict
     provenance: Provenance
     files: list[str] = field(default_factory=list)
+    seconds: float | None = None
+    directory: Path | None = field(default=None, compare=False)
+    """Where :meth:`write` last wrote the report (None before)."""
 
     @property
     def verdict(self) -> str:
@@ -102,7 +106,7 @@ class Report:
     def to_dict(self) -> dict:
         return {"backend": self.backend, "reference": self.reference, "verdict": self.verdict,
                 "comparison": self.comparison.to_dict(), "findings": self.lines, "figures": self.figures,
-                "files": self.files, "provenance": asdict(self.provenance)}
+                "files": self.files, "seconds": self.seconds, "provenance": asdict(self.provenance)}
 
     def markdown(self) -> str:
         p = self.provenance
@@ -121,23 +125,40 @@ class Report:
         """``report.json`` and ``report.md`` in ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
         paths = [directory / "report.json", directory / "report.md"]
         paths[0].write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
         paths[1].write_text(self.markdown())
         return paths
 
 
+def summary_table(reports: list[Report]) -> str:
+    """The Markdown table of ``verify --backend all``: one PASS/FAIL line per back end, then the verdict.
+
+    ``undecidable`` counts the events whose margin to threshold is within the a-priori budget (the
+    analog check lists them; they are not failed); the digital and fixed-point checks have none.
+    """
+    rows = []
+    for r in reports:
+        c = r.comparison
+        undecidable = r.figures.get("undecidable")
+        seconds = "—" if r.seconds is None else f"{r.seconds:.0f}"
+        rows.append(f"| {r.backend} | {r.reference} | {c.steps} | {c.steps * c.neurons:,} | {c.mismatches} | "
+                    f"{'—' if undecidable is None else len(undecidable)} | {seconds} | **{r.verdict}** |")
+    passed = all(r.passed for r in reports)
+    return "\n".join([f"# rcsnn verify: {'PASS' if passed else 'FAIL'}", "",
+                      "| back end | reference | steps | events | mismatches | undecidable | wall s | verdict |",
+                      "|---|---|---:|---:|---:|---:|---:|---|", *rows]) + "\n"
+
+
 def write_summary(reports: list[Report], directory: str | Path) -> list[Path]:
     """One table for several back ends (``verify --backend all``): ``summary.md`` and ``summary.json``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    rows = [f"| {r.backend} | {r.reference} | {r.comparison.steps} | {r.comparison.mismatches} | **{r.verdict}** |"
-            for r in reports]
     passed = all(r.passed for r in reports)
-    text = "\n".join([f"# rcsnn verify: {'PASS' if passed else 'FAIL'}", "",
-                      "| back end | reference | steps | mismatches | verdict |", "|---|---|---|---|---|", *rows]) + "\n"
     paths = [directory / "summary.md", directory / "summary.json"]
-    paths[0].write_text(text)
+    paths[0].write_text(summary_table(reports))
     paths[1].write_text(json.dumps({"verdict": "PASS" if passed else "FAIL",
-                                    "backends": {r.backend: r.verdict for r in reports}}, indent=1, sort_keys=True) + "\n")
+                                    "backends": {r.backend: r.verdict for r in reports},
+                                    "seconds": {r.backend: r.seconds for r in reports}}, indent=1, sort_keys=True) + "\n")
     return paths

@@ -34,6 +34,7 @@ from ..analog.simulate import SpiceRun, read_sidecar, simulate_dir
 from ..errors import RcsnnError
 from ..ir.arrays import Core
 from ..ir.graph import Graph
+from ..ir.passes import retime, skew_currents, unskew_raster
 from ..ir.raster import Raster
 from ..ir.reference import Run, simulate_float
 from ..ir.stimulus import Stimulus, load_npy
@@ -129,6 +130,13 @@ def _listed(core: Core, events: np.ndarray) -> str:
     return (f": {shown}" if shown else "") + (" ..." if len(events) > SHOWN else "")
 
 
+def _state_terms(b: dict) -> str:
+    """A CubaLIF group's state terms of its budget line (``budget.state`` in core.json), else ""."""
+    st = b.get("state")
+    return (f"; CubaLIF state: leak error {st['error']:.2g} x history {st['history']:.3g} V, gain error "
+            f"{st['gain']:.2g} x current {st['current']:.3g} V") if st else ""
+
+
 def findings(core: Core, v: Verdict, got: SpiceRun, design: Design, retries: tuple = ()) -> tuple[list[str], dict]:
     """The verdict's findings: sentences for people, and the same numbers for JSON."""
     judged = "all steps" if v.judged_steps == v.comparison.steps \
@@ -139,7 +147,7 @@ def findings(core: Core, v: Verdict, got: SpiceRun, design: Design, retries: tup
     lines += [f"a-priori budget {b['group']}: a = {b['a']:.3g} V ({b['a'] / b['theta']:.3g} theta), b = {b['b']:.3g} V/V "
               f"(|v_spice - v_ref| <= a + b*max(|v_ref| - theta, 0); ngspice max step {b['max_step']:.3g} s, "
               f"leak error {b['leak_error']:.2g}, gain error {b['gain_error']:.2g}, history {b['history']:.3g} V, "
-              f"safety {b['safety']:g})" for b in v.budgets]
+              f"safety {b['safety']:g}" + _state_terms(b) + ")" for b in v.budgets]
     for b in v.budgets:
         if b.get("disagrees"):
             lines.append(f"CALIBRATION DISAGREES for {b['group']}: the calibration decks do not implement the model "
@@ -244,6 +252,13 @@ def verify_spice(graph: Graph, stimulus: Stimulus, options: SpiceOptions, out: P
     ``netlist``, hand edits run with ``trust_edits``), ngspice, the verdict; report, raster and PNGs in ``out``."""
     from .plots import write_plots
 
+    notes = []
+    if netlist is None and graph.arrays().same_step_blocks():  # the retimed core on the skewed stream (rcsnn.ir.passes)
+        original, graph = graph, retime(graph)
+        stimulus = replace(stimulus, currents=skew_currents(graph, stimulus.currents), text=None)
+        skew = {g.name: g.skew for g in graph.arrays().groups if g.skew}
+        notes.append(f"retimed (same-step synapses): groups run late by {skew} steps; {stimulus.steps} steps of the "
+                     "skewed input stream against the retimed core's float64 reference")
     core = graph.arrays()
     if netlist is None:
         ref = simulate_float(graph, stimulus.currents)
@@ -265,6 +280,13 @@ def verify_spice(graph: Graph, stimulus: Stimulus, options: SpiceOptions, out: P
     got, retries = _simulate(directory, stimulus.steps, options, trust_edits)
     verdict = judge(core, ref, got, sidecar["budget"], sidecar["mode"])
     lines, figures = findings(core, verdict, got, design, retries)
+    if notes:
+        unskewed = unskew_raster(graph, got.spikes)
+        differ = int((unskewed != simulate_float(original, unskew_raster(graph, stimulus.currents)).spikes).sum())
+        notes.append(f"unskewed onto the stack's own {len(unskewed)} steps, the SPICE raster differs from the stack's "
+                     f"float64 reference in {differ} events")
+        lines[:0] = notes
+        figures["retimed"] = {"skew": skew, "unskewed_differences": differ}
     if netlist is not None:
         lines.insert(0, f"netlists: {directory} (as found{', hand edits trusted' if trust_edits else ''})")
         figures["netlist"] = str(directory)

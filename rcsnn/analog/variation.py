@@ -1,0 +1,151 @@
+"""Component variation of written decks: seeded resistor and capacitor tolerances, comparator offsets.
+
+Every element's draw is a deterministic function of the seed, the element's name and what is
+varied: z = N(0, 1) by Box–Muller from two SplitMix64 outputs of the 64-bit BLAKE2b hash of
+``"<name>/<what>"`` and the seed, so it does not depend on the deck the element is in (an
+open-loop block and the closed-loop deck of one core get the same part), on the order of the lines
+or on the machine. :func:`vary_deck` writes the drawn values into a deck's text (for ngspice);
+:func:`vary_circuit` applies the same factors to a parsed :class:`~rcsnn.analog.fastmodel.Circuit`
+(the fast model's path, the same numbers without re-reading the text).
+
+* every resistor ``R…`` (synapses, input, subtract-reset self-synapse): R·(1 + r_tol·z);
+* every neuron cell ``Xn…``: its leak resistor ``rl``·(1 + r_tol·z) and membrane capacitor ``c``·(1 + c_tol·z)
+  (independent draws);
+* every comparator ``Xc…``: threshold + offset·z (V), through a threshold source of its own.
+
+Tolerances are standard deviations (relative; the offset in volts). The reset switch, line drivers
+and timing are not varied.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..errors import RcsnnError
+from .fastmodel import Circuit
+
+__all__ = ["MAX_TOLERANCE", "Tolerance", "normals", "vary_circuit", "vary_deck"]
+
+#: Largest relative tolerance (σ): beyond it a 5σ draw would make a part's value ≤ 0.
+MAX_TOLERANCE = 0.15
+_CELL_PARAM = re.compile(r"\b(c|rl)=(\S+)")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Standard deviations of the variation: ``r`` and ``c`` relative, ``offset`` in volts."""
+
+    r: float = 0.0
+    c: float = 0.0
+    offset: float = 0.0
+
+    def check(self) -> Tolerance:
+        for name, value in (("--r-tol", self.r), ("--c-tol", self.c)):
+            if not 0 <= value <= MAX_TOLERANCE:
+                raise RcsnnError(f"{name} {value:g}: must be between 0 and {MAX_TOLERANCE:g} (a standard deviation)")
+        if not 0 <= self.offset < 1:
+            raise RcsnnError(f"--offset {self.offset:g}: must be between 0 and 1 V")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"r {100 * self.r:g}%, c {100 * self.c:g}%, offset {1e3 * self.offset:g} mV"
+
+
+def _mix(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser on uint64 arrays (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@functools.lru_cache(maxsize=256)
+def _hashes(names: tuple, what: str) -> np.ndarray:
+    """64-bit BLAKE2b hash of ``"<name>/<what>"`` per name (cached: a deck's names are hashed once)."""
+    return np.frombuffer(b"".join(hashlib.blake2b(f"{n}/{what}".encode(), digest_size=8).digest() for n in names),
+                         dtype="<u8").copy()
+
+
+def normals(seed: int, names: tuple, what: str) -> np.ndarray:
+    """Standard normal draws, one per element name, each a function of ``seed``, the name and ``what`` alone:
+    two SplitMix64 outputs of the name's hash and the seed, through Box–Muller."""
+    h = _hashes(tuple(names), what)
+    with np.errstate(over="ignore"):
+        s = _mix(np.array([seed], dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+        a = _mix(h ^ s)
+        b = _mix(a ^ np.uint64(0x632BE59BD9B4E019))
+    u1 = (a >> np.uint64(11)).astype(np.float64) * 2.0**-53 + 2.0**-54  # (0, 1)
+    u2 = (b >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
+
+
+def _factors(names: tuple, what: str, tol: float, seed: int) -> np.ndarray:
+    factors = 1 + tol * normals(seed, names, what) if tol else np.ones(len(names))
+    if not (factors > 0).all():
+        raise RcsnnError(f"variation: a drawn factor of {what} is <= 0 (tolerance {tol:g} too large)")
+    return factors
+
+
+def vary_circuit(circuit: Circuit, tol: Tolerance, seed: int) -> Circuit:
+    """``circuit`` with its element values drawn as :func:`vary_deck` draws them in the deck's text (the same
+    numbers: a value times the same factor)."""
+    cells = circuit.cells
+    return replace(circuit, resistance=circuit.resistance * _factors(circuit.resistors, "r", tol.r, seed),
+                   rl=circuit.rl * _factors(cells, "rl", tol.r, seed), c=circuit.c * _factors(cells, "c", tol.c, seed),
+                   threshold=circuit.threshold + (tol.offset * normals(seed, circuit.comparators, "offset")
+                                                  if tol.offset else 0.0))
+
+
+def _scaled(value: str, factor: float, where: str) -> str:
+    try:
+        varied = float(value) * factor
+    except ValueError:
+        raise RcsnnError(f"{where}: value {value!r} is not a plain number") from None
+    if not varied > 0:
+        raise RcsnnError(f"{where}: varied value {varied:g} is not > 0")
+    return repr(float(varied))
+
+
+def _vary_cell(line: str, scale: dict[str, float], where: str) -> str:
+    return _CELL_PARAM.sub(lambda m: f"{m.group(1)}={_scaled(m.group(2), scale[m.group(1)], where)}", line)
+
+
+def vary_deck(text: str, tol: Tolerance, seed: int) -> str:
+    """The deck ``text`` with its element values drawn (see the module docstring); unchanged lines stay as they are."""
+    lines = text.split("\n")
+    dc = {f[1]: f[4] for f in (line.split() for line in lines) if len(f) == 5 and f[0][:1] == "V" and f[3] == "DC"}
+    names = {"R": [], "Xn": [], "Xc": []}
+    for line in lines:
+        name = line.split(None, 1)[0] if line.strip() else ""
+        kind = "R" if name[:1] == "R" else name[:2]
+        if kind in names:
+            names[kind].append(name)
+    draws = {(kind, what): dict(zip(names[kind], normals(seed, tuple(names[kind]), what)))
+             for kind, what, on in (("R", "r", tol.r), ("Xn", "rl", tol.r), ("Xn", "c", tol.c), ("Xc", "offset", tol.offset))
+             if on}
+    z = lambda kind, what, name: draws[kind, what][name] if (kind, what) in draws else 0.0  # noqa: E731
+    out = []
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        name = fields[0] if fields else ""
+        where = f"line {number} ({name})"
+        if name[:1] == "R" and len(fields) == 4 and tol.r:
+            fields[3] = _scaled(fields[3], 1 + tol.r * z("R", "r", name), where)
+            line = " ".join(fields)
+        elif name.startswith("Xn") and (tol.r or tol.c):
+            line = _vary_cell(line, {"rl": 1 + tol.r * z("Xn", "rl", name), "c": 1 + tol.c * z("Xn", "c", name)}, where)
+        elif name.startswith("Xc") and tol.offset:
+            if len(fields) != 6 or fields[2] not in dc:
+                raise RcsnnError(f"{where}: a comparator 'Xc<i> mem th clk out cell' with a DC threshold source expected")
+            node = f"th_{name}"
+            value = float(dc[fields[2]]) + tol.offset * z("Xc", "offset", name)
+            out.append(f"V{node} {node} 0 DC {float(value)!r}")
+            fields[2] = node
+            line = " ".join(fields)
+        out.append(line)
+    return "\n".join(out)

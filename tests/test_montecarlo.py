@@ -1,0 +1,112 @@
+"""Monte Carlo on dask.distributed (rcsnn/verify/montecarlo.py, sweep.py, rcsnn montecarlo).
+
+A sweep gives the same results serially and on a LocalCluster, resumes after an interruption with the
+same table, survives a worker killed mid-task (the task is retried and reported), and the command
+refuses bad options and a directory of other settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import SMALL_CHECKPOINT
+
+from rcsnn.analog.design import Design
+from rcsnn.analog.variation import Tolerance
+from rcsnn.cli.main import main
+from rcsnn.frontends.load import load_core
+from rcsnn.ir.stimulus import Stimulus
+from rcsnn.verify.montecarlo import TIMINGS, plan, prepare, summarize
+from rcsnn.verify.sweep import run_tasks
+
+STEPS = 16
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """A bundle of the small core (written once), the tasks of a 2-point sweep and their serial results."""
+    graph = load_core(SMALL_CHECKPOINT)
+    directory = tmp_path_factory.mktemp("mc")
+    bundle = prepare(graph, Stimulus.sample(graph, STEPS), Design(), directory, 3, 600.0, {"seed": 0})
+    tasks = plan([Tolerance()], 1, 0, 1, bundle.blocks) + plan([Tolerance(r=0.03, offset=5e-4)], 2, 0, 1, bundle.blocks)
+    return bundle, tasks, run_tasks(bundle, tasks, directory / "serial", "serial")
+
+
+def _stripped(results: dict) -> dict:
+    return {k: {f: v for f, v in r.items() if f not in TIMINGS} for k, r in results.items()}
+
+
+def test_serial_dask_and_resume_give_one_table(sweep, tmp_path):
+    bundle, tasks, serial = sweep
+    rows = summarize(tasks, serial.results)
+    assert rows[0]["agreement"]["min"] == 1.0 and rows[0]["judge_passed"] == rows[0]["judged_blocks"] == 1
+    assert rows[1]["agreement"]["max"] < 1.0  # the variation changes decisions
+    assert rows[1]["judge_passed"] == rows[1]["judged_blocks"] == 2  # and ngspice agrees with the fast model on them
+    assert np.isfinite(rows[1]["bpc"]["mean"]) and rows[1]["bpc"]["sd"] > 0
+
+    def interrupt(done, total, task, result):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks(bundle, tasks, tmp_path / "resumed", "serial", progress=interrupt)
+    assert len(list((tmp_path / "resumed" / "parts").glob("*.json"))) == 2
+    resumed = run_tasks(bundle, tasks, tmp_path / "resumed", "local", workers=2)
+    assert len(resumed.resumed) == 2 and len(resumed.computed) == len(tasks) - 2
+    assert _stripped(resumed.results) == _stripped(serial.results)
+    assert summarize(tasks, resumed.results) == rows
+
+
+def test_a_killed_worker_is_retried_and_reported(sweep, tmp_path):
+    from distributed import Client, LocalCluster
+
+    bundle, tasks, serial = sweep
+    killed = []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        def kill_one():
+            with Client(cluster.scheduler_address) as watcher:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and not killed:
+                    for worker, keys in watcher.processing().items():
+                        if any(str(k).startswith("judge_") for k in keys):
+                            pid = watcher.run(os.getpid, workers=[worker])[worker]
+                            os.kill(pid, signal.SIGKILL)  # the worker process dies mid-task
+                            killed.append((worker, pid))
+                            break
+                    time.sleep(0.005)
+
+        thread = threading.Thread(target=kill_one)
+        thread.start()
+        outcome = run_tasks(bundle, tasks, tmp_path / "dask", cluster.scheduler_address)
+        thread.join()
+    assert killed, "no worker was killed"
+    assert outcome.retried and all(n >= 1 for n in outcome.retried.values())
+    assert _stripped(outcome.results) == _stripped(serial.results)  # nothing lost, nothing different
+
+
+def test_command(tmp_path, capsys):
+    out = tmp_path / "mc"
+    args = ["montecarlo", str(SMALL_CHECKPOINT), "--steps", "12", "--runs", "2", "--r-tol", "2%", "--offset", "1mV",
+            "--scheduler", "serial", "-o", str(out)]
+    assert main(args) == 0
+    first = json.loads((out / "results.json").read_text())
+    assert [r["runs"] for r in first["table"]] == [1, 2] and first["judge_failed"] == []
+    assert (out / "agreement.png").stat().st_size > 0 and (out / "bpc.png").stat().st_size > 0
+    assert "| r 2%, c 0%, offset 1 mV | 2 |" in (out / "results.md").read_text()
+    assert main(args) == 0  # everything resumed from the parts: the same table
+    again = json.loads((out / "results.json").read_text())
+    assert again["resumed"] == len(again["tasks"]) and again["table"] == first["table"]
+    capsys.readouterr()
+    assert main([*args[:-2], "--seed", "5", "-o", str(out)]) == 2
+    assert "other settings (seed differ)" in capsys.readouterr().err
+    for bad, message in ((["--r-tol", "1%", "2%", "--c-tol", "1%", "2%", "3%"], "--r-tol: 2 values"),
+                         (["--r-tol", "40%"], "--r-tol 0.4: must be between")):
+        assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "4", "--scheduler", "serial", *bad,
+                     "-o", str(tmp_path / "bad")]) == 2
+        assert message in capsys.readouterr().err

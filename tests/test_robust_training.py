@@ -1,0 +1,182 @@
+"""Hardware-aware training: each penalty's gradient, the noise, fine-tuning from a core, the robust example."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rcsnn.cli import main
+from rcsnn.errors import RcsnnError
+from rcsnn.frontends.checkpoint import load_checkpoint, read_config
+from rcsnn.model.corpus import Corpus
+from rcsnn.model.robust import (
+    NoisyRecurrent,
+    Robustness,
+    add_noise,
+    margin_histogram,
+    margin_penalty,
+    model_from_core,
+    near_threshold,
+    penalties,
+    range_penalty,
+)
+from rcsnn.model.train import evaluate_core, torch_bits_per_char
+from rcsnn.text import read_text
+
+SMALL = "examples/small_3x32.rcsnn"
+ROBUST = "examples/sapu_3x512_robust.rcsnn"
+
+
+def grad_of(fn, values):
+    v = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    fn(v).backward()
+    return v.grad
+
+
+def test_margin_penalty_pushes_membranes_away_from_threshold_on_their_side():
+    theta, width = 2.0, 0.05  # the band is |v - θ| < 0.1
+    g = grad_of(lambda v: margin_penalty(v, theta, width), [1.95, 1.99, 2.01, 2.08, 2.2, -3.0])
+    assert g[0] > 0 and g[1] > 0  # below θ: descent lowers v
+    assert g[2] < 0 and g[3] < 0  # above θ: descent raises v
+    assert g[1] > g[0] and -g[2] > -g[3]  # stronger nearer θ
+    assert g[4] == 0 and g[5] == 0  # negative control: outside the band nothing changes
+    assert margin_penalty(torch.tensor([theta]), theta, width).item() == 1.0
+    assert margin_penalty(torch.tensor([theta + 0.11, theta - 0.11]), theta, width).item() == 0.0
+
+
+def test_range_penalty_pulls_membranes_back_inside_the_bound():
+    theta, bound = 0.5, 8.0  # rails at ±4
+    g = grad_of(lambda v: range_penalty(v, theta, bound), [5.0, -4.5, 3.9, -3.9, 0.0])
+    assert g[0] > 0 and g[1] < 0  # outside: descent moves v towards 0
+    assert torch.all(g[2:] == 0)  # negative control: inside the rails nothing changes
+    # relu(|v|/θ - bound)² for v = 5: (10 - 8)² = 4, mean over 5 entries
+    assert math.isclose(range_penalty(torch.tensor([5.0, 0, 0, 0, 0]), theta, bound).item(), 4 / 5, rel_tol=1e-6)
+
+
+def test_penalties_are_weighted_and_only_those_switched_on():
+    spikes = torch.tensor([[1.0, 0.0, 0.0, 1.0]], requires_grad=True)
+    membranes = torch.tensor([[1.01, 0.0, 9.0, -0.5]], requires_grad=True)
+    assert penalties(Robustness(), spikes, membranes, 1.0) == {}  # negative control: plain training adds nothing
+    cfg = Robustness(margin_penalty=3.0, margin_width=0.1, membrane_penalty=2.0, membrane_bound=8.0, rate_penalty=0.5)
+    terms = penalties(cfg, spikes, membranes, 1.0)
+    assert set(terms) == {"margin", "range", "rate"}
+    assert math.isclose(terms["margin"].item(), 3.0 * 0.9**2 / 4, rel_tol=1e-6)
+    assert math.isclose(terms["range"].item(), 2.0 * 1.0 / 4, rel_tol=1e-6)
+    assert math.isclose(terms["rate"].item(), 0.5 * 0.5)
+    terms["rate"].backward()
+    assert torch.allclose(spikes.grad, torch.full_like(spikes, 0.5 / 4))  # rate: every spike costs the same
+
+
+def small_model():
+    return model_from_core(load_checkpoint(SMALL).arrays())
+
+
+def test_weight_noise_is_multiplicative_per_synapse_and_off_in_eval():
+    model = small_model()
+    clean = model.recurrent.weight().detach().clone()
+    add_noise(model, Robustness(weight_noise=0.05))
+    assert isinstance(model.recurrent, NoisyRecurrent)
+    torch.manual_seed(0)
+    model.recurrent.resample()
+    noisy = model.recurrent.weight().detach()
+    nz = clean != 0
+    ratio = noisy[nz] / clean[nz] - 1
+    assert torch.all(noisy[~nz] == 0)  # pruned synapses stay pruned
+    assert abs(ratio.std().item() - 0.05) < 0.01 and abs(ratio.mean().item()) < 0.01
+    assert np.array_equal(model.recurrent.ternary_matrix(), np.sign(clean.numpy()).astype(np.int8))  # export clean
+    model.eval()
+    assert torch.equal(model.recurrent.weight().detach(), clean)  # negative control: no noise in evaluation
+
+
+def test_membrane_noise_adds_sigma_theta_to_the_currents_in_training_only():
+    model = small_model()
+    tokens = torch.zeros(4, 200, dtype=torch.long)
+    clean = model.input(model.embedding(tokens)).detach()
+    add_noise(model, Robustness(membrane_noise=0.02))
+    torch.manual_seed(1)
+    noisy = model.input(model.embedding(tokens)).detach()
+    assert abs((noisy - clean).std().item() - 0.02 * model.theta) < 0.002
+    model.eval()
+    assert torch.equal(model.input(model.embedding(tokens)).detach(), clean)
+
+
+def test_model_from_core_reproduces_the_core():
+    graph = load_checkpoint(SMALL)
+    core = graph.arrays()
+    model = small_model()
+    back = model.to_graph(core.fixed, core.dt).arrays()
+    np.testing.assert_array_equal(back.matrices["T"], core.matrices["T"])
+    assert math.isclose(back.synapses[0].alpha, core.synapses[0].alpha, rel_tol=1e-6)
+    np.testing.assert_allclose([g.beta for g in back.groups], [g.beta for g in core.groups], rtol=1e-12)
+    np.testing.assert_allclose(back.bias, core.bias, rtol=1e-6)
+    # the torch model's held-out bits/char is the float64 reference's
+    held_out = Corpus.from_text(read_text(None)).held_out[:4000]
+    _, metrics = evaluate_core(graph, held_out, log=lambda _: None)
+    assert abs(torch_bits_per_char(model, held_out) - metrics["bpc_float64"]) < 1e-3
+
+
+def test_model_from_core_refuses_a_core_without_readout():
+    core = load_checkpoint(SMALL).arrays()
+    with pytest.raises(RcsnnError, match="not a language-model core"):
+        model_from_core(dataclasses.replace(core, readout_weight=None))
+
+
+def test_near_threshold_and_histogram():
+    v = np.array([[1.0005, 1.005, 0.5, 1.0, 3.0]])
+    assert near_threshold(v, 1.0, 1e-3) == 2 / 5
+    assert near_threshold(v, np.full(5, 2.0), 1e-3) == 0  # per-neuron θ
+    h = margin_histogram(v, 1.0, lowest=-3)
+    assert h["edges"] == [0.0, 1e-3, 1e-2, 1e-1, 1.0]
+    assert h["counts"] == [2, 1, 0, 1, 1]  # distances 5e-4, 0 / 5e-3 / - / 0.5 / 2.0
+
+
+def test_finetune_cli_records_its_source_and_refuses_another_vocabulary(tmp_path, capsys):
+    out = tmp_path / "ft.rcsnn"
+    args = ["finetune", SMALL, "--steps", "3", "--batch", "4", "--length", "16", "--log-every", "1",
+            "--margin-penalty", "5", "--membrane-penalty", "0.1", "--membrane-bound", "6", "--weight-noise", "0.02",
+            "--membrane-noise", "0.01", "--rate-penalty", "0.1", "-o", str(out)]
+    assert main(args) == 0
+    log = capsys.readouterr().out
+    assert "step     1/3 ternary" in log and "margin " in log and "range " in log and "rate " in log
+    config = read_config(out)
+    assert config["training"]["finetuned_from"]["core"] == SMALL
+    assert config["training"]["robust"]["margin_penalty"] == 5.0
+    metrics = config["metrics"]
+    assert 0 <= metrics["near_threshold"]["0.001"] <= metrics["near_threshold"]["0.05"] <= 1
+    t0, t1 = load_checkpoint(SMALL).arrays().matrices["T"], load_checkpoint(out).arrays().matrices["T"]
+    assert np.count_nonzero(t0) == np.count_nonzero(t1)  # same sparsity (mask kept)
+    other = tmp_path / "other.txt"
+    other.write_text("abc " * 5000)
+    assert main(args[:-1] + [str(tmp_path / "x.rcsnn"), "--text", str(other)]) == 2
+    assert "--text: its 4 symbols are not the 103" in capsys.readouterr().err
+    assert not (tmp_path / "x.rcsnn").exists()
+
+
+@pytest.fixture(scope="module")
+def example_figures():
+    """Held-out figures (float64 and fixed-point references) of the original and the robust example."""
+    held_out = Corpus.from_text(read_text(None)).held_out
+    return {path: evaluate_core(load_checkpoint(path), held_out, log=lambda _: None)[1]
+            for path in (ROBUST, "examples/sapu_3x512.rcsnn")}
+
+
+@pytest.mark.slow
+def test_the_robust_example_keeps_bits_per_char_and_has_fewer_events_near_threshold(example_figures):
+    """The shipped robust core: held-out bits/char within 3 % of the original's (<= 1.93), and fewer events within
+    1e-3 θ and 1e-2 θ of threshold than the original (the measured baseline: the original misses both)."""
+    robust, original = example_figures[ROBUST], example_figures["examples/sapu_3x512.rcsnn"]
+    assert robust["bpc_float64"] <= min(1.93, 1.03 * original["bpc_float64"])
+    for within in ("0.001", "0.01"):
+        assert robust["near_threshold"][within] < original["near_threshold"][within]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="not reached yet (docs/training.md): the shipped core's |v| still exceeds 8 theta "
+                                       "and more than 1 event in 1e5 lies within 1e-3 theta of threshold")
+def test_the_robust_example_meets_the_margin_and_range_targets(example_figures):
+    """Issue 9's targets on the held-out text (float64 reference): |v| <= 8 θ and fewer than 1 event in 1e5 within
+    1e-3 θ of threshold."""
+    robust = example_figures[ROBUST]
+    assert robust["membrane_abs_max"] <= 8.0 and robust["near_threshold"]["0.001"] < 1e-5
