@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -73,3 +77,22 @@ def near_threshold_currents(core, steps=40, seed=0, deltas=(1e-3, 3e-4, 1e-4)):
         x[t] = target - free
         stepper.step(x[t])
     return x
+
+
+def interrupt_cli(args: list[str], env: dict, started, wait: float, settle: float) -> tuple[int, str]:
+    """Run ``python -m rcsnn.cli ARGS``, send a real SIGINT once ``started()`` is true (within ``wait`` seconds,
+    then ``settle`` more), and return the exit status and stderr; the process is killed if it outlives the test."""
+    proc = subprocess.Popen([sys.executable, "-m", "rcsnn.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + wait
+        while not started():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(settle)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err

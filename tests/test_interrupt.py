@@ -9,15 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, SMALL_CHECKPOINT, random_graph
+from conftest import ROOT, SMALL_CHECKPOINT, interrupt_cli, random_graph
 
 from rcsnn import files
 from rcsnn.cli import main
@@ -146,21 +142,10 @@ def test_sigint_stops_ngspice_at_once_and_keeps_the_old_report(tmp_path):
     (out / "report.json").write_text('{"old": true}\n')
     mark = uuid.uuid4().hex
     env = {**os.environ, "RCSNN_TEST_MARK": mark, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "rcsnn.cli", "verify", CORE, "--backend", "spice", "--steps", "400",
-                             "--mode", "open", "--blocks", "2", "--workers", "2", "--oversubscribe", "--out", str(out)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not _ngspice_with(mark):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    code, err = interrupt_cli(["verify", CORE, "--backend", "spice", "--steps", "400", "--mode", "open", "--blocks", "2",
+                               "--workers", "2", "--oversubscribe", "--out", str(out)], env, lambda: _ngspice_with(mark), 60,
+                              0.3)
+    assert code == 130 and "interrupted" in err and "Traceback" not in err, err
     assert _ngspice_with(mark) == []
     assert _contents(out) == {"report.json": b'{"old": true}\n'}
     assert _siblings(out) == []

@@ -4,16 +4,12 @@ import contextlib
 import dataclasses
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, SMALL_CHECKPOINT
+from conftest import ROOT, SMALL_CHECKPOINT, interrupt_cli
 
 from rcsnn.analog.design import Design
 from rcsnn.analog.lockstep import LockstepStepper
@@ -127,21 +123,9 @@ def test_sigint_during_lockstep_generation_ends_every_deck(tmp_path):
     mark, scratch = uuid.uuid4().hex, tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "RCSNN_TEST_MARK": mark, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}
-    proc = subprocess.Popen([sys.executable, "-m", "rcsnn.cli", "generate", SMALL_CHECKPOINT, "--prompt", PROMPT,
-                             "--length", "200", "--backend", "spice", "--blocks", str(BLOCKS)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while len(_lockstep_ngspice(mark)) < BLOCKS:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.05)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130 and "Traceback" not in err, err
+    code, err = interrupt_cli(["generate", SMALL_CHECKPOINT, "--prompt", PROMPT, "--length", "200", "--backend", "spice",
+                               "--blocks", str(BLOCKS)], env, lambda: len(_lockstep_ngspice(mark)) >= BLOCKS, 120, 0.5)
+    assert code == 130 and "Traceback" not in err, err
     assert _lockstep_ngspice(mark) == [] and list(scratch.iterdir()) == []
 
 
