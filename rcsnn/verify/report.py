@@ -142,7 +142,7 @@ def summary_table(reports: list[Report]) -> str:
     for r in reports:
         c = r.comparison
         undecidable = r.figures.get("undecidable")
-        seconds = "—" if r.seconds is None else f"{r.seconds:.0f}"
+        seconds = "—" if r.seconds is None else f"{r.seconds:.0f}" if r.seconds >= 10 else f"{r.seconds:.1f}"
         rows.append(f"| {r.backend} | {r.reference} | {c.steps} | {c.steps * c.neurons:,} | {c.mismatches} | "
                     f"{'—' if undecidable is None else len(undecidable)} | {seconds} | **{r.verdict}** |")
     passed = all(r.passed for r in reports)
