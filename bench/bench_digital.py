@@ -15,6 +15,9 @@
   in ``<out>/synth/<core>-l<L>``; a target already synthesised there is reused: delete it to redo),
   steps/s and synaptic operations/s at Fmax, resources per lane, and ``rcsnn estimate`` beside each
   figure with its error;
+* ``--seeds N``: nextpnr places and routes each synthesised netlist again with seeds 2..N: Fmax is a
+  distribution over placements (the same netlist spans ±12 % over five seeds), so the estimate's Fmax is
+  also judged against the median of the N seeds;
 * ``--core untrained``: an untrained, pruned, ternary 3 x 512 stand-in (same shape and sparsity);
 * the PyTorch CPU model of the same core (embedding → logits, float32, no grad) at batch 1,
   time steps/s on 1 and 2 threads in the same run; the faster one is the baseline of the
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -134,6 +138,24 @@ def synthesized(core_path: str, lanes: int, target: str, out: Path) -> dict:
         return {"error": str(exc)}
 
 
+def seed_fmax(core_path: str, lanes: int, target: str, out: Path, seeds: int) -> list[float]:
+    """Fmax (MHz) of the synthesised netlist placed and routed with nextpnr seeds 1..``seeds`` (seed 1: ``rcsnn synth``'s
+    own run; the others in ``pnr_seed<S>.json`` beside it, reused if present)."""
+    from rcsnn.digital.synth import FREQUENCY_MHZ, TARGETS
+    from rcsnn.tools import SYNTH_TIMEOUT, run
+
+    work = design_dir(core_path, lanes, out) / "synth" / target
+    fmax = [json.loads((work / "report.json").read_text())["fmax_mhz"]]
+    for seed in range(2, seeds + 1):
+        pnr = work / f"pnr_seed{seed}.json"
+        if not pnr.exists():
+            run([TARGETS[target].nextpnr, *TARGETS[target].device, "--json", "netlist.json", "--freq", str(FREQUENCY_MHZ),
+                 "--timing-allow-fail", "--report", pnr.name, "--seed", str(seed)], cwd=work,
+                what=f"nextpnr seed {seed}", timeout=SYNTH_TIMEOUT)
+        fmax.append(min(v["achieved"] for v in json.loads(pnr.read_text())["fmax"].values()))
+    return fmax
+
+
 def estimated(graph, lanes: int, target: str) -> dict:
     """``rcsnn estimate``'s figures for ``graph`` at ``lanes`` on ``target``."""
     from rcsnn.digital.estimate import chain_bits, estimate
@@ -229,6 +251,13 @@ def lanes_run(graph, core, args, lanes: int, torch_rate: float) -> dict:
             synthesis["estimate_error"] = {k: est[k] / real[k] - 1 if real[k] else float(est[k] != 0) for k in est}
             print(f"{target} estimate: " + ", ".join(f"{k} {est[k]:.0f} ({synthesis['estimate_error'][k]:+.1%})"
                                                      for k in ESTIMATED))
+            if args.seeds > 1:
+                fmax = seed_fmax(args.core, lanes, target, Path(args.out), args.seeds)
+                median = float(statistics.median(fmax))
+                synthesis.update(fmax_by_seed=fmax, fmax_median=median, fmax_median_error=est["fmax_mhz"] / median - 1)
+                print(f"{target} Fmax over seeds 1..{args.seeds}: " + ", ".join(f"{f:.1f}" for f in fmax)
+                      + f" MHz; median {median:.1f}, range {min(fmax) / median - 1:+.1%} .. {max(fmax) / median - 1:+.1%};"
+                      f" estimate {est['fmax_mhz']:.1f} ({synthesis['fmax_median_error']:+.1%} of the median)")
         result["synthesis"][target] = synthesis
         per_lane = ", ".join(f"{k} {v:.1f}" for k, v in synthesis["per_lane"].items())
         print(f"{summary(synthesis)}: {rate:.0f} steps/s, {rate * sops / 1e6:.1f} M synaptic ops/s at Fmax = "
@@ -247,6 +276,8 @@ def main() -> int:
     parser.add_argument("--calibrate", action="store_true", help="fit the estimate's coefficients (see above)")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the verification and Verilator figures of an earlier run (<out>/lanes<L>/lanes.json)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="--synth: also place and route with nextpnr seeds 2..N and judge Fmax against the median")
     parser.add_argument("--out", default="bench-out/digital")
     args = parser.parse_args()
     from rcsnn.verify.report import machine

@@ -3,9 +3,9 @@
 :func:`find` locates a tool (next to this Python first — the YoWASP tools live in the
 virtualenv's ``bin`` — then on PATH) or fails naming the install command of :data:`INSTALL`.
 :func:`run` runs it with a required wall-clock timeout, in its own session/process group, at
-the lowest priority (``nice`` 19, set in the child: no ``nice`` executable needed), stdin from
-``/dev/null``, and returns a :class:`ToolRun` with its output, wall and CPU seconds and peak
-memory. Every failure — missing tool, timeout, a kill by a signal, a nonzero exit — is a
+the lowest priority (``nice`` 19, and its session's scheduling group at 19, set in the child: no
+``nice`` executable needed), stdin from ``/dev/null``, and returns a :class:`ToolRun` with its output,
+wall and CPU seconds and peak memory. Every failure — missing tool, timeout, a kill by a signal, a nonzero exit — is a
 one-line :class:`~rcsnn.errors.RcsnnError`; on a timeout or Ctrl-C the whole process group
 (the tool and anything it started) is killed and reaped first. Runs in worker threads (which
 never see Ctrl-C themselves) stop the same way, at once, when the event of their
@@ -104,9 +104,15 @@ def find(tool: str) -> str:
 
 
 def _lower_priority() -> None:
-    """Run in the child between fork and exec: the lowest CPU priority (nice 19)."""
+    """Run in the child between fork and exec: the lowest CPU priority (nice 19). The child leads a new
+    session, and where the kernel groups sessions for scheduling (``sched_autogroup``, on by default on
+    most distributions) a process's nice only ranks it inside its own session's group: the group's nice
+    (``/proc/self/autogroup``) is set to 19 as well, best effort (the kernel allows an unprivileged change
+    once per 100 ms)."""
     with contextlib.suppress(OSError):
         os.nice(19)
+    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as group:
+        group.write("19")
 
 
 def _kill_group(pid: int) -> None:

@@ -46,4 +46,4 @@ def test_framework_network_verifies_in_hardware(tmp_path, flavor, kind, backend)
     np.save(tmp_path / "u.npy", u.double().numpy())
     assert main(["verify", str(tmp_path / "net.nir"), "--flavor", flavor, "--input", str(tmp_path / "u.npy"),
                  "--backend", backend, "--steps", "100", "--out", str(tmp_path / "out"),
-                 "--max-spikes", "1"]) == 0  # binary networks; the back ends refuse spike counts
+                 "--max-spikes", "1"]) == 0  # these are binary networks (counts: tests/test_multispike.py)

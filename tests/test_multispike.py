@@ -4,11 +4,14 @@ Networks built with the frameworks' **default** spike functions, driven hard eno
 fires several spikes in one step, exported with their own exporters, read with ``--flavor`` (whose
 default ``max_spikes`` is the framework's) give the framework's spike counts exactly; read with
 ``--max-spikes 1`` they differ (negative control). Both references are checked against the plain
-contract (``contract_impl.contract_run``) on random cores with spike counts; the back ends, which
-carry one spike per step, refuse such cores naming the group and the option.
+contract (``contract_impl.contract_run``) on random cores with spike counts; the SPICE circuit carries
+the counts (Sinabs' network verifies), and so does the digital core (tests/test_digital_counts.py); parts
+built for one spike per step refuse such cores naming the group and the option.
 """
 
 from __future__ import annotations
+
+import json
 
 import nir
 import numpy as np
@@ -113,18 +116,51 @@ def test_multi_spike_through_rcsnn_run_and_info(tmp_path, capsys):
     assert "max_spikes" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("backend", ["verilator", "spice"])
-def test_back_ends_refuse_spike_counts(tmp_path, capsys, backend):
-    graph, u, _ = _sinabs("lif")
+def test_sinabs_multi_spike_verifies_in_spice(tmp_path):
+    """Sinabs' LIF with its default MultiSpike, its own exporter, ``verify --backend spice --flavor sinabs``: the
+    SPICE circuit carries the counts (tests/test_analog_counts.py has the negative controls)."""
+    graph, u, spikes = _sinabs("lif")
     nir.write(str(tmp_path / "net.nir"), graph)
-    np.save(tmp_path / "u.npy", u[:20].double().numpy())
-    args = ["verify", str(tmp_path / "net.nir"), "--flavor", "sinabs", "--input", str(tmp_path / "u.npy"),
-            "--backend", backend, "--steps", "20", "--out", str(tmp_path / "out")]
+    np.save(tmp_path / "u.npy", u.double().numpy())
+    assert (spikes > 1).sum() >= 10
+    assert main(["verify", str(tmp_path / "net.nir"), "--flavor", "sinabs", "--input", str(tmp_path / "u.npy"),
+                 "--backend", "spice", "--out", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["verdict"] == "PASS" and report["figures"]["retimed"]["unskewed_differences"] == 0
+    assert report["figures"]["decidable_mismatches"] == 0 and report["figures"]["membrane_violations"] == 0
+    got = Raster.load(tmp_path / "out" / "spice_run.npz").spikes
+    assert got.dtype == np.int32 and (got > 1).sum() >= 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["verilator", "spice"])
+@pytest.mark.parametrize("flavor,kind", list(CASES), ids=[f"{f}-{k}" for f, k in CASES])
+def test_default_multi_spike_networks_verify_in_hardware(tmp_path, flavor, kind, backend):
+    """Each framework's network with its DEFAULT spike function (Sinabs MultiSpike, Rockpool 2**16 per step),
+    written by its own exporter: the hardware carries the counts (the float raster equals the framework's:
+    :func:`test_default_multi_spike_networks_import_exactly`)."""
+    graph, u, spikes = CASES[flavor, kind](kind)
+    nir.write(str(tmp_path / "net.nir"), graph)
+    np.save(tmp_path / "u.npy", u.double().numpy())
+    out = tmp_path / "out"
+    assert main(["verify", str(tmp_path / "net.nir"), "--flavor", flavor, "--input", str(tmp_path / "u.npy"),
+                 "--backend", backend, "--out", str(out)]) == 0
+    raster = np.load(next(out.rglob("raster.npz")))["spikes"] if backend == "verilator" else \
+        Raster.load(out / "spice_run.npz").spikes
+    assert raster.dtype == np.int32 and (raster > 1).sum() >= 5  # the hardware emitted counts above 1
+
+
+def test_digital_parts_without_counts_refuse_them(tmp_path, capsys):
+    """The digital core carries counts (tests/test_digital_counts.py); the ECP5 estimate, whose model has no count
+    divider, refuses the core in one line naming the group, its count limit and the option."""
+    graph, _, _ = _sinabs("lif")
+    nir.write(str(tmp_path / "net.nir"), graph)
     capsys.readouterr()
-    assert main(args) == 2
+    assert main(["estimate", str(tmp_path / "net.nir"), "--flavor", "sinabs", "--lanes", "2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "max_spikes=unbounded" in err and "--max-spikes 1" in err
-    assert "group 'lif" in err or "group '" in err
+    assert len(err.splitlines()) == 1 and "emits spike counts (up to" in err and "--max-spikes 1" in err, err
+    assert "group '" in err
+    assert main(["estimate", str(tmp_path / "net.nir"), "--flavor", "sinabs", "--lanes", "2", "--max-spikes", "1"]) == 0
 
 
 def _with_counts(case, limits):

@@ -125,6 +125,16 @@ def test_stdout_to_a_file_niced_in_its_own_session(tmp_path):
     assert plain.stdout.strip() == str(os.nice(0))
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/autogroup"), reason="kernel without sched_autogroup")
+def test_niced_across_sessions():
+    """The child leads its own session: with autogroup scheduling its session's group must be niced too, or
+    nice 19 would only rank it inside its own group (as fast as the user's whole desktop session)."""
+    group = tools.run(["cat", "/proc/self/autogroup"], timeout=60, what="probe").stdout
+    assert group.split()[-2:] == ["nice", "19"], group
+    plain = tools.run(["cat", "/proc/self/autogroup"], timeout=60, what="probe", nice=False).stdout
+    assert plain.split()[-2:] == ["nice", "0"], plain  # the control: not niced unless asked
+
+
 def test_versions():
     line = tools.version("ngspice")
     assert line and "ngspice" in line.lower() and "\n" not in line

@@ -9,6 +9,9 @@
 * :mod:`.budget` — the a-priori error budget a + b·max(|v| − θ, 0) per group (derived, calibrated
   on a separate small run, written into ``core.json`` with the netlists);
 * :mod:`.verify`, :mod:`.plots` — spike-for-spike check, margins, error bound, report, PNGs;
+* :mod:`.eseries`, :mod:`.snap` — part values (IEC 60063 E-series, unit resistors) and the snapped core they
+  compute, folded into the reference (``--snap``);
+* :mod:`.bom`, :mod:`.energy` — bill of materials of a deck, energy from ngspice's source currents (``rcsnn bom``);
 * :mod:`.cli` — the ``rcsnn netlist`` and ``rcsnn simulate`` subcommands.
 
 See ``docs/analog.md``.

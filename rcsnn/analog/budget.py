@@ -186,7 +186,7 @@ def _fit(core: Core, ref, got: np.ndarray, name: str, h: float) -> Calibration:
     sl = core.offsets()[name]
     beta = core.per_neuron("beta")[sl]
     zero = np.isin(core.per_neuron("reset")[sl], ZERO_RESETS)
-    v, s = ref.membranes[:, sl], ref.spikes[:, sl].astype(float)
+    v, s = ref.membranes[:, sl], np.minimum(ref.spikes[:, sl], 1).astype(float)  # a count resets like one spike
     err = got[:, sl] - v
     pad = np.zeros((1, v.shape[1]))
     pv, ps, pe = np.vstack([pad, v[:-1]]), np.vstack([pad, s[:-1]]), np.vstack([pad, err[:-1]])

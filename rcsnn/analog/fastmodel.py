@@ -19,7 +19,8 @@ synaptic window opens (checked), one clock period Δt maps
 (A_r = ∫ w_r, λ₀ the constant part of λ; K in closed form for a trapezoid). The comparator samples
 at the middle of the clock's rise t_clk: s = [v·e^{−λ₀t_clk/2} ≥ V(th)], a level for the next step.
 Levels come from filesource columns (linear between rows, as XSPICE interpolates), DC sources, or the
-deck's own comparators (closed loop). Anything else is refused in one line naming the element.
+deck's own comparators (closed loop). Anything else is refused in one line naming the element, among
+it the count quantisers of spike-count neurons (``max_spikes`` ≠ 1): the model carries 0/1 levels only.
 """
 
 from __future__ import annotations
@@ -236,6 +237,9 @@ class _Parser:
                 raise RcsnnError(f"{where}: XSPICE element {line.split()[0]!r} ({model}) is not one the fast model knows")
             return
         fields = line.split()
+        if re.match(r"B(c|bit|z)\d", fields[0]):
+            raise RcsnnError(f"{where}: element {fields[0]!r} is a spike-count quantiser (max_spikes != 1); the fast "
+                             "model carries 0/1 spike levels only; run ngspice (rcsnn verify --backend spice)")
         if kind == "V" and len(fields) >= 4 and fields[2] == "0":
             if fields[3].upper() == "DC" and len(fields) == 5:
                 self.sources[fields[1]] = ("dc", _number(fields[4], where))

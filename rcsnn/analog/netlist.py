@@ -13,6 +13,10 @@ A deck simulates the neurons of one *block* (a range of global neuron indices):
   sets each step to that neuron's latched spike, read from its own block's deck
   (:mod:`rcsnn.analog.lockstep`; host-driven inputs only).
 
+Spike counts (groups with ``max_spikes`` ≠ 1): a neuron's level is its count s (s volts), so its lines
+carry s·V_S; its comparator is a count quantiser (:meth:`DeckWriter.quantiser`), its zero reset takes
+min(V(level), 1) (``Bz<i>``). Decks of binary cores are unchanged.
+
 Stimulus levels (inputs, and reference spikes in open mode) are replayed by XSPICE
 ``filesource`` models from text files ``<deck>_stim<k>.txt`` beside the deck: a PWL source costs
 ngspice a scan of all its earlier points at every evaluation (quadratic in the run length), a
@@ -51,7 +55,8 @@ from ..ir.graph import Graph
 from ..ir.reference import simulate_float
 from ..templates import render
 from .design import DAC_RISE, DFF_DELAY, SIDECAR, Design, tau_of, tran_line
-from .neurons import ZERO_RESETS, plan
+from .eseries import Snapping, parse_snap
+from .neurons import MAX_COMPARATORS, ZERO_RESETS, count_levels, plan
 from .partition import Block, blocks
 
 __all__ = ["LIBRARY", "EXT_LIBRARY", "GMIN", "SIDECAR", "STIMULUS", "MODES", "LOCKSTEP", "INPUTS", "STIM_LINE",
@@ -145,10 +150,14 @@ def stimulus_files(stem: str, columns: list[tuple[str, np.ndarray]], design: Des
 class DeckWriter:
     """Builds the text of one deck; see the module docstring for the circuit and names."""
 
+    #: When set, every resistor is printed as its part value (a snapped core's, :mod:`rcsnn.analog.snap`).
+    snap: Snapping | None = None
+
     def __init__(self, core: Core, design: Design, levels: np.ndarray, reference: np.ndarray | None,
-                 inputs: str = "files"):
+                 inputs: str = "files", counts: np.ndarray | None = None):
         """``levels`` (steps, N): x + b, the input level of each step (``inputs="host"``: the first step's
-        only, the host sets the others); ``reference`` (steps, N): the raster replayed in open mode, else None."""
+        only, the host sets the others); ``reference`` (steps, N): the raster replayed in open mode, else None;
+        ``counts`` (G,): each group's K_eff (:func:`~rcsnn.analog.neurons.count_levels`; None: all binary)."""
         self.core, self.design = core, design
         self.levels = levels
         self.inputs = inputs
@@ -157,6 +166,7 @@ class DeckWriter:
         self.sources: list[int] = []  # lockstep mode: the host-set levels of the deck last written (:meth:`hosted`)
         self.plan = plan(core, design)
         self.group_of = np.repeat(np.arange(len(core.groups)), [g.size for g in core.groups])
+        self.count = np.ones(core.n_neurons, dtype=np.int64) if counts is None else np.asarray(counts)[self.group_of]
         self.limits: dict[int, float] = {}  # group index -> largest step its error budget allows (s)
         if design.form == "opamp":
             if (self.plan.reset == "zero_drop_input").any():
@@ -164,10 +174,25 @@ class DeckWriter:
                                  "gates each line instead; use --form ideal")
             if self.plan.cuba.any():
                 raise RcsnnError("--form opamp: CubaLIF neurons are built in the ideal form only; use --form ideal")
+            if self.count.max(initial=1) > MAX_COMPARATORS:
+                g = core.groups[int(self.group_of[int(self.count.argmax())])]
+                raise RcsnnError(f"--form opamp: group {g.name!r} reaches spike counts up to {int(self.count.max())} "
+                                 f"(K_eff), {int(self.count.max())} comparators per neuron; the op-amp form builds at "
+                                 f"most {MAX_COMPARATORS}; use --form ideal")
+
+    def ohms(self, r: float) -> str:
+        """A resistor's value (Ω) as deck text: ``r``, or its part value when snapping."""
+        return _num(r if self.snap is None else self.snap.resistor(r))
+
+    def input_gain(self, i: int) -> float:
+        """Gain of neuron i's input line: ±V_S, times R_x'/R_x when snapping (the input DAC absorbs the snapped
+        input resistor, so the current is the core's x + b)."""
+        gain = self.design.polarity * self.design.v_spike
+        return gain if self.snap is None else gain * self.snap.resistor(self.plan.r_in[i]) / self.plan.r_in[i]
 
     def level(self, j: int) -> str:
-        """Node carrying neuron j's 0/1 spike level: its comparator, or the replayed reference (open mode) or
-        host-set level (lockstep mode, a neuron of another block)."""
+        """Node carrying neuron j's spike level (0/1 V, or its count in volts): its comparator, or the replayed
+        reference (open mode) or host-set level (lockstep mode, a neuron of another block)."""
         foreign = self.reference is not None or (self.own is not None and j not in self.own)
         return f"s{j}" if foreign else f"c{j}"
 
@@ -186,13 +211,13 @@ class DeckWriter:
                 i, j = post.start + int(r_i), pre.start + int(c_j)
                 line = "e" if w > 0 else "n"
                 (used_e if line == "e" else used_n).add(j)
-                lines.append(f"R{b}_{i}_{j} {line}{j} sum{i} {_num(self.plan.r_in[i] / abs(w))}")
+                lines.append(f"R{b}_{i}_{j} {line}{j} sum{i} {self.ohms(self.plan.r_in[i] / abs(w))}")
         p = self.plan
         for i in range(block.start, block.stop):
             if p.reset[i] in ("subtract", "subtract_before_decay"):
                 used_n.add(i)  # weight −θ, or −β·θ: β(v − θ s) = βv − βθ s
                 weight = p.theta[i] if p.reset[i] == "subtract" else p.beta[i] * p.theta[i]
-                lines.append(f"Rself{i} n{i} {self.membrane_node(i)} {_num(p.r_mem[i] / weight)}")
+                lines.append(f"Rself{i} n{i} {self.membrane_node(i)} {self.ohms(p.r_mem[i] / weight)}")
         return lines, used_e, used_n
 
     def membrane_node(self, i: int) -> str:
@@ -211,7 +236,7 @@ class DeckWriter:
         leaky = math.isfinite(rl)
         name = ("rcsnn_neuron_" if leaky else "rcsnn_integrator_") + d.form
         head = (f"{window} {name}" if d.form == "ideal" else f"{name} gain={_num(d.gain)}")
-        return f"{head} c={_num(d.capacitance)}" + (f" rl={_num(rl)}" if leaky else "") + f" gon={_num(gon)}"
+        return f"{head} c={_num(d.capacitance)}" + (f" rl={self.ohms(rl)}" if leaky else "") + f" gon={_num(gon)}"
 
     def neurons(self, block: Block, stimulus: list) -> list[str]:
         """Cell, comparator and input line of each neuron; input levels go to ``stimulus`` (host inputs: a DC
@@ -221,25 +246,54 @@ class DeckWriter:
         for i in range(block.start, block.stop):
             gon = d.g_reset if p.reset[i] in ZERO_RESETS else 0.0
             window = p.membrane_window(i)
+            rst = self.level(i)
+            if self.count[i] > 1 and p.reset[i] in ZERO_RESETS:  # a zero reset uses min(s, 1)
+                out.append(f"Bz{i} z{i} 0 V=min(V({rst}),1)")
+                rst = f"z{i}"
             if p.reset[i] == "zero_drop_input":  # the membrane's window, closed after a spike: v = (βv + J)(1 − s)
-                out.append(f"Bwg{i} wg{i} 0 V=V({window})*(1-V({self.level(i)}))")
+                out.append(f"Bwg{i} wg{i} 0 V=V({window})*(1-V({rst}))")
                 window = f"wg{i}"
             rl = p.tau[i] / d.capacitance
             if p.cuba[i]:
                 out.append(f"Xs{i} sum{i} syn{i} 0 0 {self.cell(p.charge_window(i), p.tau_syn[i] / d.capacitance, 0.0)}")
                 out.append(f"Es{i} sl{i} 0 syn{i} 0 1")
-                out.append(f"Rs{i} sl{i} sv{i} {_num(p.r_transfer[i])}")
-            out.append(f"Xn{i} {self.membrane_node(i)} mem{i} {self.level(i)} rwin {self.cell(window, rl, gon)}")
-            out.append(f"Xc{i} mem{i} {self.threshold(i)} clk c{i} rcsnn_comparator")
+                out.append(f"Rs{i} sl{i} sv{i} {self.ohms(p.r_transfer[i])}")
+            out.append(f"Xn{i} {self.membrane_node(i)} mem{i} {rst} rwin {self.cell(window, rl, gon)}")
+            single = [f"Xc{i} mem{i} {self.threshold(i)} clk c{i} rcsnn_comparator"]
+            out += self.quantiser(i) if self.count[i] > 1 else single
             if self.inputs == "host":
                 out.append(f"Vx{i} x{i} 0 DC {_num(self.levels[0, i])}")
             elif self.levels[:, i].any():
                 stimulus.append((f"x{i}", self.levels[:, i]))
             else:
                 continue
-            out.append(self.line(f"x{i}", f"x{i}", f"xl{i}", d.polarity * d.v_spike))
-            out.append(f"Rx{i} xl{i} sum{i} {_num(p.r_in[i])}")
+            out.append(self.line(f"x{i}", f"x{i}", f"xl{i}", self.input_gain(i)))
+            out.append(f"Rx{i} xl{i} sum{i} {self.ohms(p.r_in[i])}")
         return out
+
+    def quantiser(self, i: int) -> list[str]:
+        """The count s = min(max(floor(v/θ), 1), K_eff) for v ≥ θ, else 0, of neuron i, held for the next step as
+        the level ``c<i>`` = s V. Ideal form: an *ideal flash ADC*, a behavioural source per bit of the clamped
+        floor(V(mem)/V(th)) (``Bbit<i>_<b>``), each latched by a comparator against 0.5 V (``half``) at the clock
+        edge, summed with weights 2^b (``Bc<i>``). Op-amp form: K_eff comparators against k·V(th), k = 1..K_eff
+        (nodes ``<th>_<k>``, k ≥ 2), summed (a thermometer code)."""
+        th, k_eff = self.threshold(i), int(self.count[i])
+        if self.design.form == "ideal":
+            q = f"min(max(floor(V(mem{i})/V({th})),0),{k_eff})"
+            weights = [2 ** b for b in range(k_eff.bit_length())]
+            out = [line for b, w in enumerate(weights)
+                   for line in (f"Bbit{i}_{b} bit{i}_{b} 0 V=floor({q}/{w})-2*floor({q}/{2 * w})",
+                                f"Xc{i}_{b} bit{i}_{b} half clk c{i}_{b} rcsnn_comparator")]
+        else:
+            weights = [1] * k_eff
+            out = [f"Xc{i}_{b} mem{i} {self.count_threshold(th, b + 1)} clk c{i}_{b} rcsnn_comparator"
+                   for b in range(k_eff)]
+        return out + [f"Bc{i} c{i} 0 V=" + "+".join(f"{w}*V(c{i}_{b})" for b, w in enumerate(weights))]
+
+    @staticmethod
+    def count_threshold(th: str, k: int) -> str:
+        """Node of the op-amp form's k-th count comparator threshold k·V(th) (k = 1: ``th`` itself)."""
+        return th if k == 1 else f"{th}_{k}"
 
     def line(self, name: str, level: str, out: str, gain: float) -> str:
         """Driver of line ``out`` at ``gain`` · V(``level``): ideal form, a linear VCVS ``E<name>`` (the
@@ -287,6 +341,13 @@ class DeckWriter:
             first.setdefault(self.threshold(i), i)
         for node, i in first.items():
             out.append(f"V{node} {node} 0 DC {_num(self.plan.v_compare[i])}")
+        counting = [i for i in range(block.start, block.stop) if self.count[i] > 1]
+        if counting and d.form == "ideal":
+            out.append("Vhalf half 0 DC 0.5")
+        elif counting:
+            extra = {self.count_threshold(self.threshold(i), k): k * self.plan.v_compare[i]
+                     for i in counting for k in range(2, int(self.count[i]) + 1)}
+            out += [f"V{node} {node} 0 DC {_num(v)}" for node, v in extra.items()]
         return out
 
     def libraries(self) -> list[str]:
@@ -351,13 +412,14 @@ def core_digest(core: Core) -> str:
     """SHA-256 of what a core's circuit is made of (groups, synapses, matrices, bias, Δt), whatever file it came from.
 
     A per-neuron parameter enters as the SHA-256 of its float64 values; a group's ``beta_syn``,
-    ``current_delay`` and ``skew`` only where they are not the LIF defaults (so a LIF core's digest is the
+    ``current_delay``, ``skew`` and ``max_spikes`` only where they are not the LIF defaults (so a LIF core's digest is the
     one it always had)."""
     def value(x):
         return float(x) if np.ndim(x) == 0 else hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64)).hexdigest()
 
     def group(g):
         extra = [(k, value(getattr(g, k))) for k in ("beta_syn", "current_delay", "skew") if np.any(getattr(g, k))]
+        extra += [("max_spikes", g.max_spikes)] if g.max_spikes != 1 else []
         return (g.name, g.size, value(g.beta), value(g.theta), g.reset, *extra)
 
     h = hashlib.sha256(json.dumps([[group(g) for g in core.groups],
@@ -369,14 +431,17 @@ def core_digest(core: Core) -> str:
     return h.hexdigest()
 
 
-def _group_entry(g, start: int) -> dict:
-    """A group in the sidecar: per-neuron parameters as lists; CubaLIF and retiming fields only where set."""
+def _group_entry(g, start: int, k_eff: int) -> dict:
+    """A group in the sidecar: per-neuron parameters as lists; CubaLIF and retiming fields only where set; a
+    count group's ``max_spikes`` and ``count_levels`` K_eff (the largest level its comparators show)."""
     def value(x):
         return np.asarray(x, dtype=np.float64).tolist() if np.ndim(x) else x
 
     entry = {"name": g.name, "size": g.size, "start": start, "beta": value(g.beta), "theta": value(g.theta),
              "reset": g.reset}
     entry.update({k: value(getattr(g, k)) for k in ("beta_syn", "current_delay", "skew") if np.any(getattr(g, k))})
+    if g.max_spikes != 1:
+        entry.update(max_spikes=g.max_spikes, count_levels=k_eff)
     return entry
 
 
@@ -421,6 +486,15 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
     if mode == "open" and (reference is None or reference.shape != currents.shape):
         raise RcsnnError("open mode: a reference raster of the stimulus' shape is required")
     design.check()
+    counts = ref = None
+    if budget or core.multi_spike():
+        ref = simulate_float(core, currents)
+    if core.multi_spike():
+        if inputs == "host":
+            raise RcsnnError(f"group {core.multi_spike()[0].name!r}: spike counts (max_spikes != 1) are built in "
+                             "open- and closed-loop decks with a known stimulus only, not in host-driven decks "
+                             "(rcsnn generate --backend spice); pass --max-spikes 1 or verify with --backend spice")
+        counts = count_levels(core, ref.membranes)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     parts = [Block(-1, 0, core.n_neurons)] if mode == "closed" else blocks(graph)
@@ -430,19 +504,22 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
         "stimulus": stimulus, "stimulus_sha256": hashlib.sha256(currents.tobytes()).hexdigest(),
         "core_sha256": core_digest(core),
         "reference_sha256": _digest(reference) if mode == "open" else None,
-        "groups": [_group_entry(g, sl.start) for g, sl in zip(core.groups, core.offsets().values())],
+        "groups": [_group_entry(g, sl.start, int(counts[k]) if counts is not None else 1)
+                   for k, (g, sl) in enumerate(zip(core.groups, core.offsets().values()))],
         "circuit": record, "library": LIBRARY, "decks": [],
     }
     header = ["* generated by rcsnn " + __version__ + " (rcsnn netlist); derived values also in " + SIDECAR,
               *("* " + line for line in json.dumps(record, indent=1, sort_keys=True).splitlines())]
     if inputs == "host":
         sidecar["inputs"] = inputs
-    writer = DeckWriter(core, design, currents + core.bias, reference if mode == "open" else None, inputs)
+    writer = DeckWriter(core, design, currents + core.bias, reference if mode == "open" else None, inputs, counts)
     writer.own = range(0) if mode == LOCKSTEP else None
+    snapped = graph.annotation("snap")  # a snapped core (rcsnn.analog.snap): part values, the rule in the sidecar
+    if snapped is not None:
+        writer.snap, sidecar["snap"] = parse_snap(snapped["rule"]), snapped
     if budget:  # the a-priori budget: the float reference of this stimulus, no circuit run
         from .budget import history, state_history
 
-        ref = simulate_float(core, currents)
         top, (state_top, _) = history(core, ref.membranes, ref.spikes), state_history(core, ref)
         writer.limits = {k: _budget_step(design, g, float(top[sl].max()), float(state_top[sl].max()))
                          for k, (g, sl) in enumerate(zip(core.groups, core.offsets().values())) if g.size}

@@ -18,6 +18,10 @@ two injection windows (:class:`~rcsnn.analog.design.Design`): the synaptic windo
   −θ from n<i> into the membrane's summing node; ``subtract_before_decay`` one of weight −β·θ (β(v − θs)
   = βv − βθs); ``zero_drop_input`` the zero reset plus the membrane's window gated by 1 − s[t−1]
   (``wg<i>``, a behavioural source V(win)·(1 − V(level))): v = (βv + J)(1 − s).
+* **Spike counts** (a group's ``max_spikes`` K ≠ 1, docs/contract.md): the neuron's level is its count s
+  (s volts), so its lines carry s·V_S (synapses add W·s) and the subtract self-synapse removes θ·s; the zero
+  reset and the ``zero_drop_input`` gate use min(V(level), 1). The quantiser s = min(max(floor(v/θ), 1), K_eff)
+  for v ≥ θ is built for K_eff = :func:`count_levels`, the largest count the circuit must be able to show.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ from ..errors import RcsnnError
 from ..ir.arrays import Core
 from .design import Design, tau_of
 
-__all__ = ["ZERO_RESETS", "Neurons", "plan"]
+__all__ = ["ZERO_RESETS", "MAX_COMPARATORS", "Neurons", "plan", "count_levels"]
 
 #: Reset modes that clear the membrane (a reset conductance, gated by the own spike level).
 ZERO_RESETS = ("zero", "zero_drop_input")
+#: Largest K_eff the op-amp form builds: its count quantiser is K_eff comparators per neuron (thermometer).
+MAX_COMPARATORS = 16
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,6 @@ class Neurons:
 
 def plan(core: Core, design: Design) -> Neurons:
     """The per-neuron circuit of ``core`` (see the module docstring); one-line errors for what the circuit lacks."""
-    core.require_binary_spikes("SPICE circuit")
     beta, theta = core.per_neuron("beta"), core.per_neuron("theta")
     beta_syn, reset = core.per_neuron("beta_syn"), core.per_neuron("reset")
     delay = core.per_neuron("current_delay").astype(np.int64)
@@ -135,3 +140,21 @@ def _cuba(design: Design, tau: float, tau_syn: float, delay: int) -> tuple[float
     if not all(math.isfinite(r) and r > 0 for r in (r_in, r_mem, r_transfer)):
         raise RcsnnError(f"analog: CubaLIF neuron tau {tau:g} s, tau_syn {tau_syn:g} s: no finite resistor values")
     return tau_syn, r_in, r_mem, r_transfer
+
+
+def count_levels(core: Core, membranes: np.ndarray) -> np.ndarray:
+    """K_eff of every group (``(G,)`` int; 1 for a binary group): the largest count its circuit must show.
+
+    From the float reference's membranes ``(steps, N)`` of the run the decks are written for (known before
+    any circuit runs): one more than the largest count floor(v/θ) any of the group's neurons reaches, at least
+    2, at most the group's ``max_spikes`` K (K = 0: no limit). A circuit count above the reference's largest is
+    then shown (K_eff ≠ any reference count), never clipped into agreement; counts up to K_eff are exact."""
+    theta = core.per_neuron("theta")
+    out = np.ones(len(core.groups), dtype=np.int64)
+    for k, (g, sl) in enumerate(zip(core.groups, core.offsets().values())):
+        if g.max_spikes == 1:
+            continue
+        v = membranes[:, sl]
+        top = int(np.floor(v / theta[sl]).max(initial=0)) if v.size else 0
+        out[k] = max(top + 1, 2) if g.max_spikes == 0 else min(max(top + 1, 2), g.max_spikes)
+    return out

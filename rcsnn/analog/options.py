@@ -78,7 +78,8 @@ def add_design_arguments(p: argparse.ArgumentParser, mode: str) -> None:
 
 
 def add_circuit_arguments(p: argparse.ArgumentParser) -> None:
-    """Circuit options: ``--form``, ``--gain``, ``--clock``, ``--max-step``."""
+    """Circuit options: ``--form``, ``--gain``, ``--clock``, ``--max-step``, ``--snap`` (read by the command,
+    :func:`rcsnn.analog.snap.snapped_arguments`)."""
     p.add_argument("--form", choices=FORMS, default="ideal",
                    help="ideal: CCCS virtual ground (exact, default); opamp: inverting integrator of gain --gain")
     p.add_argument("--gain", type=positive_float, default=Design.gain, help="op-amp open-loop gain (opamp form)")
@@ -86,6 +87,9 @@ def add_circuit_arguments(p: argparse.ArgumentParser) -> None:
                    help="clock period = one step, seconds (default 1e-6)")
     p.add_argument("--max-step", type=positive_float, default=None, help="cap on ngspice's maximum time step, seconds "
                    "(default clock/50; each deck uses at most its fastest tau/200)")
+    p.add_argument("--snap", metavar="SERIES", default=None,
+                   help="build of part values: E24, E96, E192 (IEC 60063) or unit:R (n unit resistors R in series or "
+                        "parallel); the core's parameters are recomputed from them (docs/analog.md, Real part values)")
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ from ..files import check_manifest, field, read_json
 from .design import SIDECAR, Design, tran_line
 from .ngspice import RUNNERS, Waveforms
 
-__all__ = ["LEVEL_TOLERANCE", "SpiceRun", "read_sidecar", "simulate_dir"]
+__all__ = ["LEVEL_TOLERANCE", "SpiceRun", "read_sidecar", "count_limits", "simulate_dir"]
 
 #: A comparator output mid-step further than this from 0 V or 1 V is not a clean spike level.
 LEVEL_TOLERANCE = 1e-3
@@ -31,7 +31,8 @@ LEVEL_TOLERANCE = 1e-3
 
 @dataclass(frozen=True)
 class SpiceRun:
-    """Raster ``(steps, N)`` int8, membranes ``(steps, N)`` V, and cost of the run."""
+    """Raster ``(steps, N)`` int8 (int32 spike counts where a group has ``count_levels``), membranes
+    ``(steps, N)`` V, and cost of the run."""
 
     spikes: np.ndarray
     membranes: np.ndarray
@@ -80,8 +81,19 @@ def read_sidecar(directory: str | Path) -> dict:
     return sidecar
 
 
-def _extract(waves: Waveforms, deck: dict, steps: int, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """(spikes, membranes) of the deck's neurons, ``(steps, stop - start)``."""
+def count_limits(sidecar: dict) -> np.ndarray:
+    """Largest level of each neuron's comparator output ``(N,)``: 1, or its group's ``count_levels`` K_eff."""
+    top = np.ones(sidecar["neurons"], dtype=np.int64)
+    for k, group in enumerate(sidecar["groups"]):
+        if "count_levels" in group:
+            top[group["start"]:group["start"] + group["size"]] = field(
+                group, "count_levels", "int", f"{SIDECAR}: groups[{k}]", minimum=2)
+    return top
+
+
+def _extract(waves: Waveforms, deck: dict, steps: int, where: str, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(spikes, membranes) of the deck's neurons, ``(steps, stop - start)``; ``top`` (N,): the largest level
+    of each neuron (1: binary spikes; else a count)."""
     neurons = range(deck["start"], deck["stop"])
     try:
         levels = np.stack([waves.vectors[f"v(c{i})"] for i in neurons], axis=1)[3:2 * steps + 2:2]
@@ -89,12 +101,14 @@ def _extract(waves: Waveforms, deck: dict, steps: int, where: str) -> tuple[np.n
     except KeyError as exc:
         raise RcsnnError(f"{where}: vector {exc} missing from the ngspice output") from None
     spikes = np.rint(levels)
-    bad = np.abs(levels - spikes) > LEVEL_TOLERANCE
-    if bad.any() or not np.isin(spikes, (0, 1)).all():
-        t, i = np.argwhere(bad | ~np.isin(spikes, (0, 1)))[0]
+    top = top[deck["start"]:deck["stop"]]
+    bad = (np.abs(levels - spikes) > LEVEL_TOLERANCE) | (spikes < 0) | (spikes > top)
+    if bad.any():
+        t, i = np.argwhere(bad)[0]
+        allowed = "0 or 1" if top[i] == 1 else f"a count 0..{top[i]}"
         raise RcsnnError(f"{where}: comparator of neuron {deck['start'] + i} is at {levels[t, i]:.6g} V "
-                         f"mid-step {t + 1}, not 0 or 1")
-    return spikes.astype(np.int8), membranes
+                         f"mid-step {t + 1}, not {allowed}")
+    return spikes.astype(np.int32), membranes
 
 
 def simulate_dir(directory: str | Path, steps: int | None = None, runner: str = "subprocess", workers: int = 1,
@@ -116,6 +130,7 @@ def simulate_dir(directory: str | Path, steps: int | None = None, runner: str = 
         raise RcsnnError(f"--runner {runner!r}: not one of {tuple(RUNNERS)}")
     design = Design(**sidecar["circuit"]["design"]).check()
     run = RUNNERS[runner]
+    top = count_limits(sidecar)
     stop = threading.Event()
     retried: list[str] = []
 
@@ -137,7 +152,7 @@ def simulate_dir(directory: str | Path, steps: int | None = None, runner: str = 
                         or any(word in message for word in ("timed out", "stopped", "not found")):
                     raise
                 retried.append(message)
-        return waves, _extract(waves, deck, steps, str(path))
+        return waves, _extract(waves, deck, steps, str(path), top)
 
     start = time.perf_counter()
     pool_size = 1 if runner == "pyspice" else max(1, workers)
@@ -160,7 +175,7 @@ def simulate_dir(directory: str | Path, steps: int | None = None, runner: str = 
         pool.shutdown(wait=True, cancel_futures=True)
     results = [done[k] for k in range(len(decks))]
     seconds = time.perf_counter() - start
-    spikes = np.concatenate([r[1][0] for r in results], axis=1)
+    spikes = np.concatenate([r[1][0] for r in results], axis=1).astype(np.int32 if (top > 1).any() else np.int8)
     membranes = np.concatenate([r[1][1] for r in results], axis=1)
     if spikes.shape != (steps, sidecar["neurons"]):
         raise RcsnnError(f"{directory}: decks cover {spikes.shape[1]} neurons, the sidecar says {sidecar['neurons']}")

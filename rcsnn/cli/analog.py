@@ -13,21 +13,28 @@ __all__ = ["register"]
 def _cmd_netlist(args) -> None:
     from ..analog.netlist import SIDECAR, write_netlists
     from ..analog.partition import partition
+    from ..analog.snap import save_snapped, snapped_arguments, text_cost
     from ..ir.reference import simulate_float
 
     check_output(args.output, directory=True, owned=(SIDECAR,))
-    graph = load(args)
     opts = spice_options.from_arguments(args)
+    original = load(args)
+    graph = snapped_arguments(original, args.snap, opts.design())
     stim = stimulus(args, graph)
+    if graph is not original:
+        text_cost(original, graph, stim)
+    snapped = graph
     reference = None
     if opts.mode == "open":
         graph = partition(graph, opts.blocks or 1)
         reference = simulate_float(graph, stim.currents).spikes
     with atomic_directory(args.output, owned=(SIDECAR,)) as tmp:  # replaces an earlier netlist directory whole
         sidecar = write_netlists(graph, stim.currents, tmp, opts.design(), opts.mode, reference, stim.description)
+        save_snapped(snapped, tmp)
     core = graph.arrays()
     print(f"wrote {len(sidecar['decks'])} deck(s) ({opts.mode} loop, {opts.form} form, {sidecar['steps']} steps, "
-          f"{core.n_neurons} neurons, {core.nonzeros()} synapses) to {args.output}/ with core.json and rcsnn_cells.lib")
+          f"{core.n_neurons} neurons, {core.nonzeros()} synapses) to {args.output}/ with core.json and rcsnn_cells.lib"
+          + (" and the snapped core snapped.rcsnn" if args.snap else ""))
 
 
 def _cmd_simulate(args) -> None:

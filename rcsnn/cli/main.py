@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from ..errors import RcsnnError
-from . import analog, digital, model, montecarlo, verify
+from . import analog, bom, digital, model, montecarlo, verify
 
 __all__ = ["Parser", "build_parser", "main"]
 
@@ -27,7 +27,7 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="rcsnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for part in (model, analog, digital, verify, montecarlo):
+    for part in (model, analog, digital, verify, montecarlo, bom):
         part.register(sub)
     return parser
 

@@ -209,8 +209,12 @@ def _cmd_generate(args) -> int:
     if args.backend == "fixed-lm" or args.lm:  # the whole LM in integers / on chip (rcsnn.cli.lm)
         from .lm import generate_lm
 
+        if args.snap:
+            raise RcsnnError("--snap: part values are a circuit's; not with --lm or --backend fixed-lm")
         return generate_lm(args)
-    graph = load(args)
+    from ..analog.snap import snapped_arguments
+
+    graph = snapped_arguments(load(args), args.snap, spice_options.from_arguments(args).design())
     hardware = args.backend not in REFERENCES
     for given, name in ((args.netlist, "--netlist"), (args.blocks, "--blocks")):
         if given and args.backend != "spice":

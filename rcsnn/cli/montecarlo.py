@@ -53,6 +53,7 @@ def points(r: list[float], c: list[float], off: list[float]):
 
 
 def _cmd_montecarlo(args) -> int:
+    from ..analog.snap import snapped_arguments
     from ..analog.variation import Tolerance
     from ..verify.montecarlo import SETTINGS, TIMINGS, plan, prepare, summarize, table_markdown, write_plots
     from ..verify.spice import default_blocks
@@ -62,9 +63,9 @@ def _cmd_montecarlo(args) -> int:
     if args.scheduler == "local" and args.workers > cores() and not args.oversubscribe:
         raise RcsnnError(f"--workers {args.workers}: more than this machine's {cores()} cores (add --oversubscribe)")
     swept = points(args.r_tol, args.c_tol, args.offset)
-    graph = load(args)
-    stim = stimulus(args, graph)
     design = spice_options.from_arguments(args).design()
+    graph = snapped_arguments(load(args), args.snap, design)
+    stim = stimulus(args, graph)
     blocks = args.blocks or default_blocks(graph.arrays().n_neurons, 1)
     out = Path(args.output)
     start = time.perf_counter()

@@ -29,13 +29,15 @@ def _cmd_verify(args) -> int:
 
 
 def _verify(args, out: Path, shown) -> int:
+    from ..analog.snap import annotate_report, snapped_arguments, text_cost
     from ..verify.bpc import add_bpc, text_targets
     from ..verify.digital import design_lanes, verify_digital
     from ..verify.fixed import verify_fixed
     from ..verify.report import summary_table, write_summary
     from ..verify.spice import netlist_stimulus, verify_spice
 
-    graph = load(args)
+    original = load(args)
+    graph = snapped_arguments(original, args.snap, spice_options.from_arguments(args).design())
     netlist = getattr(args, "netlist", None)
     if netlist is not None:  # the stimulus the directory was written with (a given one must be it)
         from ..errors import RcsnnError
@@ -49,6 +51,8 @@ def _verify(args, out: Path, shown) -> int:
     print(f"stimulus: {stim.description}, {stim.steps} steps" + (f" ({stim.note})" if stim.note else ""), flush=True)
     if args.bpc:
         text_targets(graph, stim)  # refuse a stimulus that is not text before any back end runs
+    if graph is not original:
+        text_cost(original, graph, stim)
     origin = provenance(args, stim)
     reports = []
     checks = digital_options.check_from_arguments(args)
@@ -66,6 +70,7 @@ def _verify(args, out: Path, shown) -> int:
         else:
             report = verify_digital(graph, stim, backend, digital_options.from_arguments(args, lanes), out, origin,
                                     checks)
+        annotate_report(report, graph)
         if args.bpc:
             add_bpc(report, graph, stim)
         report.seconds = round(time.monotonic() - start, 1)

@@ -13,7 +13,8 @@ Ports (``wiring`` signature; Verilog names ``<member>`` / ``<stream>__payload|va
 * ``start`` In, ``busy``/``done`` Out, ``cycles`` Out(32): step control and cycles per step;
 * ``x``: In stream, payload L × signed(Wv) (lane k in bits ``k*Wv ..``), valid/ready;
 * ``spikes``: Out stream (always ready), payload ``{word, mask}``: slot ``word * L + k`` fired for
-  each set bit k of ``mask``;
+  each set bit k of ``mask``; in a core with spike counts (Wc = ``image.spike_bits`` > 1) ``mask`` holds
+  L counts of Wc bits (lane k at bit ``k * Wc``);
 * ``membranes`` (``trace=True`` only): Out stream (always ready), payload ``{word, v: L × signed(Wv)}``,
   every updated word;
 * ``load``: In stream (always ready, only while idle), payload ``{mem, addr, data}``: write ``data``
@@ -56,7 +57,7 @@ def memory_map(image: Image) -> list[tuple[int, str, int, int, tuple[int, ...]]]
         mems = [(len(image.rowptr[lane]), image.start_bits + image.count_bits, image.rowptr[lane]),
                 (len(image.entries[lane]), image.row_bits + image.weight_bits, image.entries[lane]),
                 (words, image.Wv, tuple(b & ((1 << image.Wv) - 1) for b in image.bias[lane])),
-                (words, image.Wv + 1, (0,) * words)]
+                (words, image.Wv + image.spike_bits, (0,) * words)]
         for name, width, _ in neuron_memories(image):
             contents = parameters[name][lane] if name in parameters else (0,) * words
             mems.append((words, width, tuple(v & ((1 << width) - 1) for v in contents)))
@@ -113,9 +114,9 @@ class NeuromorphicCore(wiring.Component):
         Input currents x_q of the update phase: ``image.slots.n_words`` beats per step, words
         ``0 .. n_words - 1`` in order, element k the current of lane k (``valid``/``ready``).
         Its payload layout is called ``currents`` below.
-    spikes : Out(stream.Signature(data.StructLayout({"word": image.word_bits, "mask": image.lanes}), always_ready=True))
+    spikes : Out(stream.Signature(data.StructLayout({"word": image.word_bits, "mask": image.lanes * Wc}), always_ready=True))
         One beat per updated word with spikes: slot ``word * image.lanes + k`` fired for each set
-        bit k of ``mask``. No back-pressure.
+        bit k of ``mask`` (Wc = ``image.spike_bits`` > 1: fired ``mask[k * Wc: (k + 1) * Wc]`` spikes). No back-pressure.
     load : In(stream.Signature(load_layout(image), always_ready=True))
         Run-time memory writes, only while idle: payload ``{mem, addr, data}`` writes ``data`` to
         word ``addr`` of memory ``mem = K * lane + kind`` (:func:`memory_kinds`, K of them; :func:`memory_map`).
@@ -131,7 +132,7 @@ class NeuromorphicCore(wiring.Component):
         members = {
             "start": In(1), "busy": Out(1), "done": Out(1), "cycles": Out(CYCLE_BITS),
             "x": In(stream.Signature(currents)),
-            "spikes": Out(stream.Signature(data.StructLayout({"word": image.word_bits, "mask": lanes}),
+            "spikes": Out(stream.Signature(data.StructLayout({"word": image.word_bits, "mask": lanes * image.spike_bits}),
                                            always_ready=True)),
             "load": In(stream.Signature(load_layout(image), always_ready=True)),
         }
@@ -152,6 +153,7 @@ class NeuromorphicCore(wiring.Component):
             m.d.comb += [
                 syn[k].ev_valid.eq(queue.ev_valid & queue.ev_ready),
                 syn[k].ev_block.eq(queue.ev_block), syn[k].ev_pre.eq(queue.ev_pre),
+                *([syn[k].ev_count.eq(queue.ev_count)] if im.spike_bits > 1 else []),
                 acc[k].add_valid.eq(syn[k].add_valid), acc[k].add_addr.eq(syn[k].add_addr),
                 acc[k].add_delta.eq(syn[k].add_delta),
                 acc[k].rd_en.eq(ctl.issue), acc[k].rd_addr.eq(ctl.issue_addr),

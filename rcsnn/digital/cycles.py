@@ -2,12 +2,14 @@
 and the upper bound every simulator run is held to.
 
 **Lower bound** (:func:`lower_bound`): ``(Σ fan-out of the spikes of step t-1 + N) / lanes`` — one
-synapse and one neuron update per lane per cycle, nothing else.
+synapse and one neuron update per lane per cycle, nothing else. A neuron that emitted a spike *count* is one
+event per block, like a single spike (the synapse lanes multiply by the count).
 
 **Cycle limit** (:func:`cycle_limit`): a working core ends every step within
 :func:`step_cycle_bound` cycles, the cost of a step after *every* neuron fired::
 
     1 + E + max over lanes of Σ_events max(1, fan-out of the event in the lane) + 2 n_words + PIPELINE_CYCLES
+      + the count divider's stages (a core with spike counts: latency(image) - LATENCY)
 
 (E = Σ over synapse blocks of the pre group's size: the spike queue offers one event per cycle;
 a lane walks one synapse per cycle and spends at least one cycle on every event; the update
@@ -25,6 +27,7 @@ import numpy as np
 from ..ir.arrays import Core, array_view
 from .core import memory_map
 from .layout import Image
+from .neuron import LATENCY, latency
 
 __all__ = ["PIPELINE_CYCLES", "LIMIT_FACTOR", "LIMIT_SLACK", "RATE_FLOOR", "fanout", "lower_bound", "cycle_report",
            "step_cycle_bound", "cycle_limit", "load_cycles", "wall_timeout"]
@@ -51,9 +54,10 @@ def fanout(core: Core) -> np.ndarray:
 
 
 def lower_bound(core: Core, spikes: np.ndarray, lanes: int) -> np.ndarray:
-    """Event lower bound of the cycles of each step: ``(Σ fan-out of the spikes of step t-1 + N) / lanes``."""
+    """Event lower bound of the cycles of each step: ``(Σ fan-out of the neurons that spiked in step t-1 + N) / lanes``
+    (a spike count costs what one spike does)."""
     core = array_view(core)
-    events = np.concatenate([[0], spikes[:-1].astype(np.int64) @ fanout(core)])
+    events = np.concatenate([[0], (spikes[:-1] != 0).astype(np.int64) @ fanout(core)])
     return (events + core.n_neurons) / lanes
 
 
@@ -72,7 +76,7 @@ def step_cycle_bound(image: Image) -> int:
         rows = counts[:, block.row_base: block.row_base + image.slots.sizes[block.pre]]
         events += rows.shape[1]
         work += np.maximum(rows, 1).sum(axis=1)
-    return int(1 + events + work.max() + 2 * image.slots.n_words + PIPELINE_CYCLES)
+    return int(1 + events + work.max() + 2 * image.slots.n_words + PIPELINE_CYCLES + latency(image) - LATENCY)
 
 
 def cycle_limit(image: Image) -> int:

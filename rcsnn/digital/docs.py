@@ -7,11 +7,19 @@ from ..templates import markdown_text
 from .core import load_layout, memory_map
 from .cycles import cycle_limit
 from .layout import Image
-from .neuron import LATENCY
+from .neuron import latency
 from .simulate import TRACE_FLAGS, VERILATOR_FLAGS
 from .testbench import image_file
 
 __all__ = ["readme"]
+
+
+def _counts(im: Image) -> str:
+    """The membrane word's count field, in a core with spike counts."""
+    if im.spike_bits == 1:
+        return ""
+    return (f" (s: the {im.spike_bits}-bit spike count, at most K_eff = min(K, v_max // θ_q) per group: "
+            f"{list(im.max_spikes)})")
 
 
 def readme(core: Core, image: Image, info: dict, steps: int) -> str:
@@ -25,8 +33,11 @@ def readme(core: Core, image: Image, info: dict, steps: int) -> str:
     name = [markdown_text(g.name) for g in core.groups]
     blocks = "\n".join(f"| {k} | {name[b.pre]} | {name[b.post]} | {b.alpha_q} | {b.row_base} | "
                        f"{b.post_word_base} |" for k, b in enumerate(im.blocks))
+    wc = im.spike_bits
     spikes_meaning = (f"`{{mask[{lanes - 1}:0], word[{im.word_bits - 1}:0]}}`: "
-                      f"slot `word*{lanes}+k` fired for each set bit k")
+                      f"slot `word*{lanes}+k` fired for each set bit k") if wc == 1 else (
+        f"`{{counts[{lanes * wc - 1}:0], word[{im.word_bits - 1}:0]}}`: slot `word*{lanes}+k` fired "
+        f"`counts[{wc}k+{wc - 1}:{wc}k]` spikes (spike counts: K_eff per group {list(im.max_spikes)})")
     options = ("" if info["preload"] else " --no-preload") + (" --lutram" if info["lutram"] else "")
     mems = "\n".join(f"| {mid} | `{name}` | {depth} | {width} | `{image_file(name)}` |"
                      for mid, name, depth, width, _ in memory_map(im))
@@ -45,7 +56,7 @@ Wv={wv}, Fb={im.Fb}); bit-exact against `rcsnn.ir.reference.simulate_fixed`.
 | `cycles` | out | 32 | cycles of the last step, from the accepted `start` to `done` |
 | `x__payload` | in | {lanes * wv} | currents x_q of one word: lane k in bits [{wv}k+{wv - 1}:{wv}k], signed |
 | `x__valid`, `x__ready` | in, out | 1 | handshake; {s.n_words} beats per step, words 0..{s.n_words - 1} in order |
-| `spikes__payload` | out | {im.word_bits + lanes} | {spikes_meaning} |
+| `spikes__payload` | out | {im.word_bits + lanes * wc} | {spikes_meaning} |
 | `spikes__valid` | out | 1 | a word with spikes (no back-pressure) |
 | `membranes__payload` | out | {im.word_bits + lanes * wv} | `{{v, word}}`: the new membranes of every updated word (trace) |
 | `membranes__valid` | out | 1 | trace valid (no back-pressure) |
@@ -53,7 +64,7 @@ Wv={wv}, Fb={im.Fb}); bit-exact against `rcsnn.ir.reference.simulate_fixed`.
 | `load__valid` | in | 1 | perform the write (only while idle) |
 
 A step: *propagate* (replay the spikes of the previous step through the synapse memories,
-one synapse per lane per cycle), then *update* ({s.n_words} words; pipeline latency {LATENCY}).
+one synapse per lane per cycle), then *update* ({s.n_words} words; pipeline latency {latency(im)}).
 Cycles per step ≈ 1 + max over lanes of the lane's synapses + {s.n_words} + a few cycles of
 pipeline fill; the event lower bound is (Σ fan-out + N) / {lanes}.
 
@@ -80,7 +91,7 @@ Synapse blocks (a matrix shared by several blocks is stored once; same `row_base
 
 Encodings: rowptr word = `start | count << {im.start_bits}` (fan-out of pre neuron j through the
 block's matrix is `entries[start .. start+count-1]` at row `row_base + j`); entry = `row | negative << {im.row_bits}`
-(post local index `row*{lanes} + lane`){_dense(im)}; bias: signed Wv; membrane: `v | s << {wv}`.
+(post local index `row*{lanes} + lane`){_dense(im)}; bias: signed Wv; membrane: `v | s << {wv}`{_counts(im)}.
 Accumulators are {im.acc_width}-bit signed (sized for every synapse active at once).
 Parameters preloaded: {'yes' if info['preload'] else 'no — write load.hex through the load port first'}. The benches
 write every image of `mem/` through the load port before the first step (edit an image and the benches

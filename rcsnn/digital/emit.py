@@ -65,10 +65,12 @@ def write_core(core, out: Path, name: str = TOP) -> None:
 
 
 def write_stimulus(out: Path, image: Image, xq: np.ndarray, expected: np.ndarray) -> None:
-    """``x.hex`` (beats) and ``expected.hex`` (lane masks) for ``(steps, N)`` currents and raster."""
+    """``x.hex`` (beats) and ``expected.hex`` (lane masks; L counts of Wc bits with spike counts) for ``(steps, N)``
+    currents and raster."""
     (out / "x.hex").write_text(_hex_lines(beats(image, xq).ravel(), image.lanes * image.Wv))
-    masks = image.slots.to_slots(expected.astype(np.int64)) << np.arange(image.lanes)
-    (out / "expected.hex").write_text(_hex_lines(masks.sum(axis=-1).ravel(), image.lanes))
+    wc = image.spike_bits
+    masks = image.slots.to_slots(expected.astype(np.int64)).astype(object) << (wc * np.arange(image.lanes))
+    (out / "expected.hex").write_text(_hex_lines(masks.sum(axis=-1).ravel(), image.lanes * wc))
 
 
 def design_info(core: Core, image: Image, preload: bool, lutram: bool, chain_bits: int) -> dict:
@@ -77,6 +79,7 @@ def design_info(core: Core, image: Image, preload: bool, lutram: bool, chain_bit
     return {
         "top": TOP, "lanes": image.lanes, "Wv": image.Wv, "Fb": image.Fb, "n_words": s.n_words,
         "word_bits": image.word_bits, "acc_width": image.acc_width, "preload": preload, "lutram": lutram,
+        **({"spike_bits": image.spike_bits, "max_spikes": list(image.max_spikes)} if image.max_spikes else {}),
         "groups": [{"name": g.name, "size": n, "word_base": b, "words": w}
                    for g, n, b, w in zip(core.groups, s.sizes, s.word_base, s.words)],
         "synapse_words": [len(e) for e in image.entries], "rowptr_words": image.n_rows,

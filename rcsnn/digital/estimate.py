@@ -37,7 +37,7 @@ from amaranth.hdl import UnusedElaboratable
 
 from ..errors import RcsnnError
 from .core import memory_map
-from .layout import Image
+from .layout import Image, require_binary
 from .neuron import neuron_memories
 from .synapse import FIFO_DEPTH
 from .wrapper import SerialWrapper
@@ -97,8 +97,9 @@ def memories(image: Image, lutram: bool = False) -> list[Memory]:
            for _, name, depth, width, _ in memory_map(image)]
     for lane in range(image.lanes):
         out.append(Memory(f"lane{lane}.acc", image.slots.n_words, image.acc_width, lutram))
-        out.append(Memory(f"lane{lane}.events", FIFO_DEPTH - 1, image.block_bits + image.pre_bits))
-    out.append(Memory("queue", image.slots.n_words, image.word_bits + image.lanes))
+        out.append(Memory(f"lane{lane}.events", FIFO_DEPTH - 1,
+                          image.block_bits + image.pre_bits + (image.spike_bits if image.spike_bits > 1 else 0)))
+    out.append(Memory("queue", image.slots.n_words, image.word_bits + image.lanes * image.spike_bits))
     return [m for m in out if m.depth > 0]
 
 
@@ -182,6 +183,7 @@ def estimate(image: Image, target: str, chain_bits: int, lutram: bool = False,
 
     if not target.startswith("ecp5"):
         raise RcsnnError(f"--target {target}: the estimate models ECP5 (ecp5-25f, ecp5-45f, ecp5-85f) only")
+    require_binary(image, "the estimate")  # its LUT model has no count divider or count multipliers
     c = COEFFICIENTS if coefficients is None else coefficients
     f = features(image, lutram)
     rows = _rows(f)

@@ -66,7 +66,7 @@ from ..ir.reference import FixedCore, quantize_core
 from ..templates import render
 from ..tools import VERSION_TIMEOUT, find, run
 from .accumulator import AccumulatorBank
-from .layout import Image, build_image, place
+from .layout import Image, build_image, place, require_binary
 from .neuron import LATENCY, NeuronLane
 
 __all__ = [
@@ -476,6 +476,7 @@ def prove(unit: str, graph: Graph, depth: int | None = None, *, lanes: int = 8, 
         raise RcsnnError(f"formal: depth {depth} is too short to check the {unit}; at least {least}")
     placed = graph if graph.annotation("place") is not None else place(graph, lanes)
     image = build_image(placed)
+    require_binary(image, "formal")
     beyond = [what for what, present in (("reset modes beyond zero/subtract", set(image.reset) - {"zero", "subtract"}),
                                          ("CubaLIF groups", image.cuba), ("dense weights", image.weight_bits > 1))
               if present]

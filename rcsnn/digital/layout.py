@@ -25,6 +25,13 @@ Neuron parameters (``beta_q``, ``theta_q``, ``beta_syn_q``) are constants per gr
 every neuron of each group has the same value, else per-neuron memories of every lane (``parameters``,
 one word per slot). A core with a synaptic-current state (CubaLIF groups, ``beta_syn_q``) has a
 ``current`` memory per lane beside the membranes.
+
+Spike counts (groups with ``max_spikes`` K != 1, contract.md): v is saturated to Wv bits, so a neuron of
+group g emits at most ``K_eff[g] = min(K, v_max // min theta_q)`` spikes per step (K = 0: no limit, so
+``v_max // min theta_q``); spikes are ``spike_bits`` Wc = bits(max K_eff) wide words everywhere (membrane
+word ``{s, v}``, spike queue, events, output stream); Wc = 1 in a core whose groups are all binary, which is
+then the binary core bit for bit. An event of a neuron that emitted s spikes adds ``s * (±alpha_q)`` or
+``s * w_q``; the accumulators are widened by the largest K_eff.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ from ..ir.graph import Graph
 from ..ir.passes import quantize, retime, skew_currents
 from ..ir.reference import quantize_core
 
-__all__ = ["bits", "Block", "Slots", "Image", "place", "build_image", "input_stream"]
+__all__ = ["bits", "Block", "Slots", "Image", "place", "build_image", "input_stream", "require_binary"]
 
 
 def bits(n: int) -> int:
@@ -135,6 +142,19 @@ class Image:
     beta_syn_q: tuple[int, ...] = ()  # per group (with cuba)
     current_delay: tuple[int, ...] = ()  # per group (with beta_syn_q): v uses the current of step t (0) or t-1 (1)
     parameters: tuple[tuple[str, tuple[tuple[int, ...], ...]], ...] = ()  # per-neuron memories (name, [lane][word])
+    max_spikes: tuple[int, ...] = ()  # per group K_eff (spike counts: a group with max_spikes != 1), else empty
+    max_quotient: int = 1  # largest v_max // theta_q of a counting group: the count divider's quotient range
+    names: tuple[str, ...] = ()  # group names (messages)
+
+    @property
+    def spike_bits(self) -> int:
+        """Wc: width of a neuron's spike count (1: binary spikes)."""
+        return bits(max(self.max_spikes, default=1))
+
+    @property
+    def quotient_bits(self) -> int:
+        """Bits of the count divider's quotient ``v // theta_q`` (restoring steps)."""
+        return bits(self.max_quotient)
 
     @property
     def lanes(self) -> int:
@@ -219,6 +239,29 @@ def build_image(graph: Graph) -> Image:
     return graph.plan("digital.image", lambda g: _layout(g.arrays(), int(placement["lanes"])))
 
 
+def require_binary(image: Image, what: str) -> None:
+    """Refuse (one line) a core with spike counts in ``what``, a part of the digital flow built for 0/1 spikes."""
+    for name, k in zip(image.names, image.max_spikes):
+        if k > 1:
+            raise RcsnnError(f"{what}: group {name!r} emits spike counts (up to {k} per step, max_spikes != 1); "
+                             f"{what} is built for binary spikes: read the NIR file with --max-spikes 1, or verify "
+                             "the counting core with verify --backend amaranth|verilator|icarus")
+
+
+def _count_limits(core: Core, theta_q: np.ndarray, v_max: int) -> tuple[tuple[int, ...], int]:
+    """Per group ``K_eff = min(K, v_max // min theta_q)`` (K = 0: no limit) and the largest ``v_max // min theta_q``
+    of a counting group; ``((), 1)`` if every group is binary."""
+    if not core.multi_spike():
+        return (), 1
+    limits, top = [], 1
+    for g, o in zip(core.groups, np.cumsum([0] + [g.size for g in core.groups[:-1]])):
+        bound = v_max // int(theta_q[o: o + g.size].min())
+        limits.append(1 if g.max_spikes == 1 else min(g.max_spikes or bound, bound))
+        if g.max_spikes != 1:
+            top = max(top, bound)
+    return tuple(limits), top
+
+
 def _per_group(slots: Slots, values: np.ndarray) -> tuple[int, ...] | None:
     """Each group's value of a per-neuron integer parameter, or None if some group's neurons differ."""
     groups = [values[o: o + n] for o, n in zip(slots.offsets, slots.sizes)]
@@ -246,7 +289,6 @@ def _layout(core: Core, lanes: int) -> Image:
     """Lay ``core`` out for ``lanes`` parallel lanes (see the module docstring)."""
     if not 1 <= lanes <= 32:
         raise RcsnnError(f"--lanes {lanes}: must be 1..32")
-    core.require_binary_spikes("digital core")
     if not core.synapses:
         raise RcsnnError("digital core: the core has no synapse blocks; the event-driven core needs at least one")
     q = quantize_core(core)
@@ -256,6 +298,8 @@ def _layout(core: Core, lanes: int) -> Image:
                          "stream cannot cancel it (-b_q) before the group starts; use a wider Wv")
     names = [g.name for g in core.groups]
     slots = Slots(lanes, tuple(g.size for g in core.groups))
+    counts, quotient = _count_limits(core, q.theta_q, q.v_max)
+    most = max(counts, default=1)
     field = core.fixed.Ww if any(core.is_dense(s.matrix) for s in core.synapses) else 1
     stored = [_stored(core, s, field) for s in core.synapses]
     used = {}
@@ -277,12 +321,13 @@ def _layout(core: Core, lanes: int) -> Image:
         s, dense = core.synapses[k], core.is_dense(core.synapses[k].matrix)
         pre, post = names.index(s.pre), names.index(s.post)
         blocks.append(Block(pre, post, q.alpha_q[k], row_base[stored[k][0]], slots.word_base[post], dense))
-        # largest |synaptic input| of the post group: every synapse of every block active
+        # largest |synaptic input| of the post group: every synapse of every block active, K_eff spikes each
+        many = counts[pre] if counts else 1
         if dense:
             w = core.block_weights(s)
-            fan_in[post] += int(np.bincount(w.rows, np.abs(w.quantized), minlength=1).max())
+            fan_in[post] += many * int(np.bincount(w.rows, np.abs(w.quantized), minlength=1).max())
         else:
-            fan_in[post] += q.alpha_q[k] * slots.sizes[pre]
+            fan_in[post] += many * q.alpha_q[k] * slots.sizes[pre]
     groups = range(len(names))
     pre_first = tuple(next((b for b, blk in enumerate(blocks) if blk.pre == g), 0) for g in groups)
     pre_count = tuple(sum(blk.pre == g for blk in blocks) for g in groups)
@@ -297,10 +342,11 @@ def _layout(core: Core, lanes: int) -> Image:
         slots=slots, Wv=q.Wv, Fb=q.Fb, beta_q=tuple(int(q.beta_q[i]) for i in first),
         theta_q=tuple(int(q.theta_q[i]) for i in first), reset=tuple(g.reset for g in core.groups),
         blocks=tuple(blocks), pre_first=pre_first, pre_count=pre_count, start_bits=start_bits,
-        count_bits=bits(max(slots.words)), row_bits=row_bits, acc_width=bits(max(max(fan_in), 1 << (field - 1))) + 1,
+        count_bits=bits(max(slots.words)), row_bits=row_bits, acc_width=bits(max(max(fan_in), most << (field - 1))) + 1,
         bias=tuple(tuple(int(b) for b in bias[:, lane]) for lane in range(lanes)),
         rowptr=tuple(rowptr), entries=tuple(entries), weight_bits=field,
         beta_syn_q=tuple(int(q.beta_syn_q[i]) for i in first) if any(cuba) else (),
         current_delay=tuple(int(g.current_delay) for g in core.groups) if any(cuba) else (),
-        cuba=cuba if any(cuba) else (), parameters=memories,
+        cuba=cuba if any(cuba) else (), parameters=memories, max_spikes=counts, max_quotient=quotient,
+        names=tuple(names),
     )

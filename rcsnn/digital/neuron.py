@@ -7,11 +7,11 @@ integrates, ``I = x + b[a] + acc[a]``)::
     subtract:               v' = sat_Wv( floor(beta_q * v / 2**Fb) - theta_q * s + J )
     subtract_before_decay:  v' = sat_Wv( floor(beta_q * (v - theta_q * s) / 2**Fb) + J )
     zero_drop_input:        v' = sat_Wv( (floor(beta_q * v / 2**Fb) + J) * (1 - s) )
-    s' = v' >= theta_q
+    s' = v' >= theta_q;   counts: s' = min(v' // theta_q, K_eff) if v' >= theta_q else 0
     LIF, IF:  J = I;   CubaLIF:  i' = sat_Wv( floor(beta_syn_q * i / 2**Fb) + I ),  J = i' (current_delay 0) or i (1)
 
-``v`` (signed Wv) and ``s`` share one membrane word ``{s, v}`` (Wv + 1 bits); ``floor`` is an
-arithmetic shift right. ``beta_q``, ``theta_q``, ``beta_syn_q`` are per-group constants, or per-neuron
+``v`` (signed Wv) and ``s`` share one membrane word ``{s, v}`` (Wv + Wc bits, Wc = ``image.spike_bits``);
+``floor`` is an arithmetic shift right. ``beta_q``, ``theta_q``, ``beta_syn_q`` are per-group constants, or per-neuron
 memories where a group's neurons differ; the reset modes and the CubaLIF current (a ``current`` memory
 and a second multiplier) are built only into a core that has them. Stages (one neuron per cycle, latency 5):
 
@@ -23,6 +23,14 @@ and a second multiplier) are built only into a core that has them. Stages (one n
 4. saturate, and compare (in parallel: ``0 < theta_q <= v_max``, so the comparison may use the
    unsaturated sum); write i' back;
 5. write ``{s', v'}`` back; ``out_*`` valid.
+
+Spike counts (a core with ``image.spike_bits`` Wc > 1, see :mod:`.layout`): the resets remove ``theta_q * s``
+(a Wv × Wc product: in cycle 1 for subtract_before_decay, in cycle 2, registered, for subtract), the zero
+resets test ``s != 0``, and the count
+``min(sat(v') // theta_q, K_eff)`` comes from a pipelined restoring divider after cycle 5: Q =
+``image.quotient_bits`` stages of one compare-subtract each (a Wv-bit subtractor and about 3 Wv flip-flops per
+stage: remainder, v', theta_q), then the clamp to the group's K_eff and the write-back of ``{s', v'}``. The
+latency is :func:`latency` = 5 + Q cycles (5 without counts).
 """
 
 from __future__ import annotations
@@ -33,9 +41,15 @@ from amaranth.lib.wiring import In, Out
 
 from .layout import Image, bits
 
-__all__ = ["LATENCY", "state_memory", "load_signature", "group_of", "neuron_memories", "NeuronLane"]
+__all__ = ["LATENCY", "latency", "state_memory", "load_signature", "group_of", "neuron_memories", "NeuronLane"]
 
 LATENCY = 5
+
+
+def latency(image: Image) -> int:
+    """Cycles from an issue to its write-back: :data:`LATENCY`, plus the count divider's ``quotient_bits`` stages in a
+    core with spike counts (``spike_bits`` > 1)."""
+    return LATENCY + (image.quotient_bits if image.spike_bits > 1 else 0)
 
 
 def state_memory(shape, depth: int, init=(), lutram: bool = False) -> memory.Memory:
@@ -107,17 +121,17 @@ class NeuronLane(wiring.Component):
     acc_data : In(signed(image.acc_width))
         The accumulator of ``in_addr``, one cycle after ``in_valid``.
     out_valid : Out(1)
-        The update issued :data:`LATENCY` cycles earlier is done: ``out_*`` are valid and ``{s', v'}``
+        The update issued :func:`latency` cycles earlier is done: ``out_*`` are valid and ``{s', v'}``
         is written back in this cycle.
     out_addr : Out(unsigned(image.word_bits))
         Word address of the updated neuron.
-    out_spike : Out(1)
-        The neuron fired (``v' >= theta_q``); low while ``out_valid`` is low.
+    out_spike : Out(image.spike_bits)
+        The neuron's spikes (``v' >= theta_q``; the count with Wc > 1); 0 while ``out_valid`` is low.
     out_v : Out(signed(image.Wv))
         Its new, saturated membrane potential v'.
     busy : Out(1)
         A neuron is in the pipeline.
-    load_membrane : In(load_signature(image.word_bits, image.Wv + 1))
+    load_membrane : In(load_signature(image.word_bits, image.Wv + image.spike_bits))
         Run-time write port (``en``, ``addr``, ``data``) of the membrane memory: ``{s, v}`` words;
         a pipeline write-back in the same cycle takes precedence.
     load_bias : In(load_signature(image.word_bits, image.Wv))
@@ -130,15 +144,15 @@ class NeuronLane(wiring.Component):
 
     def __init__(self, image: Image, lane: int, preload: bool = True, lutram: bool = False):
         self.image, self.lane, self.preload, self.lutram = image, lane, preload, lutram
-        words, wv = image.slots.n_words, image.Wv
+        words, wv, wc = image.slots.n_words, image.Wv, image.spike_bits
         aw = bits(words - 1)
         loads = {f"load_{name}": In(load_signature(aw, width)) for name, width, _ in neuron_memories(image)}
         super().__init__({
             "in_valid": In(1), "in_addr": In(aw), "in_x": In(signed(wv)),
             "acc_data": In(signed(image.acc_width)),
-            "out_valid": Out(1), "out_addr": Out(aw), "out_spike": Out(1), "out_v": Out(signed(wv)),
+            "out_valid": Out(1), "out_addr": Out(aw), "out_spike": Out(wc), "out_v": Out(signed(wv)),
             "busy": Out(1),
-            "load_membrane": In(load_signature(aw, wv + 1)), "load_bias": In(load_signature(aw, wv)), **loads,
+            "load_membrane": In(load_signature(aw, wv + wc)), "load_bias": In(load_signature(aw, wv)), **loads,
         })
 
     def _memory(self, m: Module, name: str, shape, init) -> memory.ReadPort:
@@ -170,18 +184,19 @@ class NeuronLane(wiring.Component):
 
     def elaborate(self, platform):
         im, m = self.image, Module()
-        wv = im.Wv
+        wv, wc = im.Wv, im.spike_bits
         words, lutram = im.slots.n_words, self.lutram
-        m.submodules.membrane = membrane = state_memory(unsigned(wv + 1), words, lutram=lutram)
+        m.submodules.membrane = membrane = state_memory(unsigned(wv + wc), words, lutram=lutram)
         m.submodules.bias = bias = state_memory(signed(wv), words, im.bias[self.lane] if self.preload else (), lutram)
         v_wr, b_wr = membrane.write_port(), bias.write_port()
         v_rd, b_rd = membrane.read_port(), bias.read_port()
         modes = set(im.reset)
         subtract = _flags(im.subtract)
 
-        valid = [Signal(name=f"valid{k}") for k in range(1, LATENCY + 1)]
-        addr = [Signal.like(self.in_addr, name=f"addr{k}") for k in range(1, LATENCY + 1)]
-        group = [Signal.like(group_of(im, self.in_addr), name=f"group{k}") for k in range(1, LATENCY + 1)]
+        depth = latency(im)
+        valid = [Signal(name=f"valid{k}") for k in range(1, depth + 1)]
+        addr = [Signal.like(self.in_addr, name=f"addr{k}") for k in range(1, depth + 1)]
+        group = [Signal.like(group_of(im, self.in_addr), name=f"group{k}") for k in range(1, depth + 1)]
         m.d.sync += [valid[0].eq(self.in_valid), addr[0].eq(self.in_addr), group[0].eq(group_of(im, self.in_addr))]
         m.d.sync += [d.eq(s) for chain in (valid, addr, group) for d, s in zip(chain[1:], chain[:-1])]
         m.d.comb += [v_rd.addr.eq(self.in_addr), b_rd.addr.eq(self.in_addr)]
@@ -191,43 +206,57 @@ class NeuronLane(wiring.Component):
         x1 = Signal(signed(wv))
         m.d.sync += x1.eq(self.in_x)
         # subtract_before_decay: v - theta_q * s enters the multiplier (one bit wider)
-        v2, s2 = Signal(signed(wv + ("subtract_before_decay" in modes))), Signal()
+        v2, s2 = Signal(signed(wv + ("subtract_before_decay" in modes))), Signal(wc)
         input2 = Signal(signed(max(wv, im.acc_width) + 2))
-        v1 = v_rd.data[:wv]
+        v1, s1 = v_rd.data[:wv], v_rd.data[wv:]
         if "subtract_before_decay" in modes:
-            before = _flags(r == "subtract_before_decay" for r in im.reset)[group[0]] & v_rd.data[wv]
-            v1 = v1.as_signed() - Mux(before, theta[group[0]], 0)
-        m.d.sync += [v2.eq(v1), s2.eq(v_rd.data[wv]), input2.eq(x1 + b_rd.data + self.acc_data)]
+            before = _flags(r == "subtract_before_decay" for r in im.reset)[group[0]]
+            v1 = v1.as_signed() - _removed(theta[group[0]], s1, before)
+        m.d.sync += [v2.eq(v1), s2.eq(s1), input2.eq(x1 + b_rd.data + self.acc_data)]
 
         product3 = Signal(signed(len(v2) + im.Fb + 2))
-        s3, input3 = Signal(), Signal.like(input2)
+        s3, input3 = Signal(wc), Signal.like(input2)
         m.d.sync += [product3.eq(v2 * beta[group[1]]),
                      s3.eq(s2), input3.eq(input2)]
+        if wc > 1:  # the count's theta_q * s in its own cycle (a multiplier), registered beside beta_q * v
+            removed3 = Signal(signed(wv + wc + 1))
+            m.d.sync += removed3.eq(_removed(theta[group[1]], s2))
 
         leak = Signal(signed(len(v2) + 1))
         m.d.comb += leak.eq(product3 >> im.Fb)
+        fired3 = s3 if wc == 1 else s3.any()
         if modes <= {"zero", "subtract"}:
-            reset_leak = Mux(subtract[group[2]], leak - Mux(s3, theta[group[2]], 0), Mux(s3, 0, leak))
+            reset_leak = Mux(subtract[group[2]], leak - (removed3 if wc > 1 else _removed(theta[group[2]], s3)),
+                             Mux(fired3, 0, leak))
         else:
             zero = _flags(r == "zero" for r in im.reset)[group[2]]
-            reset_leak = Mux(subtract[group[2]], leak - Mux(s3, theta[group[2]], 0), Mux(s3 & zero, 0, leak))
+            reset_leak = Mux(subtract[group[2]], leak - (removed3 if wc > 1 else _removed(theta[group[2]], s3)),
+                             Mux(fired3 & zero, 0, leak))
         total4 = Signal(signed(input2.shape().width + 2))
         current = self._current(m, param["beta_syn"], valid, addr, group, input3) if im.cuba else input3
         if "zero_drop_input" in modes:
-            drop = _flags(r == "zero_drop_input" for r in im.reset)[group[2]] & s3
+            drop = _flags(r == "zero_drop_input" for r in im.reset)[group[2]] & fired3
             m.d.sync += total4.eq(Mux(drop, 0, reset_leak + current))
         else:
             m.d.sync += total4.eq(reset_leak + current)
 
         # saturate and compare in parallel: 0 < theta_q <= v_max, so sat(v) >= theta_q iff v >= theta_q
-        v5, spike5 = Signal(signed(wv)), Signal()
-        m.d.sync += [v5.eq(_saturate(total4, wv)), spike5.eq(total4 >= theta[group[3]])]
+        v5, spike5 = Signal(signed(wv)), Signal(wc)
+        if wc == 1:
+            m.d.sync += [v5.eq(_saturate(total4, wv)), spike5.eq(total4 >= theta[group[3]])]
+        else:
+            fires5, theta5 = Signal(), Signal(unsigned(wv))
+            m.d.sync += [v5.eq(_saturate(total4, wv)), fires5.eq(total4 >= theta[group[3]]), theta5.eq(theta[group[3]])]
+            v5, quotient, fires5 = _divider(m, v5, theta5, fires5, im.quotient_bits)
+            limit = Array(Const(k, wc) for k in im.max_spikes)[group[-1]]
+            m.d.comb += spike5.eq(Mux(fires5, Mux(quotient > limit, limit, quotient), 0))
         m.d.comb += [
-            v_wr.en.eq(valid[4] | self.load_membrane.en),
-            v_wr.addr.eq(Mux(valid[4], addr[4], self.load_membrane.addr)),
-            v_wr.data.eq(Mux(valid[4], Cat(v5, spike5), self.load_membrane.data)),
+            v_wr.en.eq(valid[-1] | self.load_membrane.en),
+            v_wr.addr.eq(Mux(valid[-1], addr[-1], self.load_membrane.addr)),
+            v_wr.data.eq(Mux(valid[-1], Cat(v5, spike5), self.load_membrane.data)),
             b_wr.en.eq(self.load_bias.en), b_wr.addr.eq(self.load_bias.addr), b_wr.data.eq(self.load_bias.data),
-            self.out_valid.eq(valid[4]), self.out_addr.eq(addr[4]), self.out_spike.eq(valid[4] & spike5),
+            self.out_valid.eq(valid[-1]), self.out_addr.eq(addr[-1]),
+            self.out_spike.eq(valid[-1] & spike5 if wc == 1 else Mux(valid[-1], spike5, 0)),
             self.out_v.eq(v5), self.busy.eq(Cat(valid).any()),
         ]
         return m
@@ -252,6 +281,31 @@ class NeuronLane(wiring.Component):
         ]
         delayed = _flags(im.current_delay)[group[2]]
         return Mux(_flags(im.cuba)[group[2]], Mux(delayed, i3, i_next), input3)
+
+
+def _removed(theta, s, enable=None):
+    """``theta_q * s``: what a subtract reset removes (``s`` 1 bit: a mux; a count: a Wv × Wc product), 0 unless
+    ``enable``."""
+    if len(s) == 1:
+        return Mux(s if enable is None else enable & s, theta, 0)
+    product = theta * s
+    return product if enable is None else Mux(enable, product, 0)
+
+
+def _divider(m: Module, v, theta, fires, width: int):
+    """Pipelined restoring division ``v // theta`` (for ``0 < theta <= v``, a quotient below ``2**width``): ``width``
+    register stages, stage j subtracting ``theta << (width - 1 - j)`` where it fits. Returns the last stage's ``v``,
+    the quotient and ``fires`` (carried along)."""
+    rest, digits = v.as_unsigned(), Const(0, 0)
+    for k in reversed(range(width)):
+        step = theta << k
+        v_k, theta_k, fires_k = Signal.like(v, name=f"v_div{k}"), Signal.like(theta, name=f"theta_div{k}"), Signal()
+        rest_k, digits_k = Signal(len(v), name=f"rest_div{k}"), Signal(width - k, name=f"digits_div{k}")
+        take = rest >= step
+        m.d.sync += [v_k.eq(v), theta_k.eq(theta), fires_k.eq(fires), rest_k.eq(Mux(take, rest - step, rest)),
+                     digits_k.eq(Cat(take, digits))]
+        v, theta, fires, rest, digits = v_k, theta_k, fires_k, rest_k, digits_k
+    return v, digits, fires
 
 
 def _saturate(value, width: int):

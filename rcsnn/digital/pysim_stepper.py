@@ -27,8 +27,8 @@ class PysimStepper:
     """:class:`~rcsnn.model.generate.Stepper` of the digital core in Amaranth's simulator.
 
     ``step(xq)`` takes the quantised currents ``xq`` ``(N,)`` int64 (``2**-Fv`` membrane units, without
-    bias) and returns the spikes ``(N,)`` int8 the core raised; :attr:`v` holds its membranes after
-    the step (int64, ``2**-Fv`` units) and :attr:`cycles` the clock cycles of each step so far.
+    bias) and returns the spikes ``(N,)`` int8 (int32 counts with counting groups) the core raised; :attr:`v`
+    holds its membranes after the step (int64, ``2**-Fv`` units) and :attr:`cycles` the clock cycles of each step so far.
 
     Parameters
     ----------
@@ -49,7 +49,7 @@ class PysimStepper:
         self.image = build_image(place(graph, lanes))
         self.dut = NeuromorphicCore(self.image, trace=True)
         n_words = self.image.slots.n_words
-        self._masks = np.zeros(n_words, dtype=np.int64)
+        self._masks = np.zeros(n_words, dtype=object)
         self._membranes = np.zeros(n_words, dtype=object)
         self._pending: np.ndarray | None = None
         self._done: int | None = None

@@ -39,8 +39,8 @@ TRACE_FLAGS = ["--trace", "--Mdir", "obj_dir_trace"]
 
 @dataclass(frozen=True)
 class HardwareRun:
-    """Spikes ``(steps, N)`` int8, membranes ``(steps, N)`` int64 (None if not traced), cycles per step,
-    and the simulator's wall time in seconds (without builds)."""
+    """Spikes ``(steps, N)`` int8 (int32 spike counts in a core with counting groups), membranes ``(steps, N)`` int64
+    (None if not traced), cycles per step, and the simulator's wall time in seconds (without builds)."""
 
     spikes: np.ndarray
     membranes: np.ndarray | None
@@ -66,9 +66,13 @@ def unpack_membranes(image: Image, packed: np.ndarray) -> np.ndarray:
 
 
 def unpack_spikes(image: Image, words: np.ndarray) -> np.ndarray:
-    """``(steps, n_words)`` lane masks -> ``(steps, N)`` int8."""
-    bits = np.stack([(words >> k) & 1 for k in range(image.lanes)], axis=-1).astype(np.int8)
-    return image.slots.from_slots(bits)
+    """``(steps, n_words)`` lane masks -> ``(steps, N)`` int8; in a core with spike counts (``image.max_spikes``),
+    the L counts of ``image.spike_bits`` bits (lane k at bit ``k * Wc``) -> int32 counts."""
+    wc = image.spike_bits
+    dtype = np.int32 if image.max_spikes else np.int8
+    words = np.asarray(words, dtype=object if wc > 1 else np.int64)
+    fields = np.stack([(words >> (k * wc)) & ((1 << wc) - 1) for k in range(image.lanes)], axis=-1).astype(dtype)
+    return image.slots.from_slots(fields)
 
 
 async def pysim_step(ctx, dut: NeuromorphicCore, words: np.ndarray, masks: np.ndarray, membranes: np.ndarray, *,
@@ -112,7 +116,7 @@ def run_pysim(image: Image, xq: np.ndarray, vcd: Path | None = None, *, timeout:
     dut = NeuromorphicCore(image, trace=True)
     stimulus = beats(image, xq)
     steps, n_words = stimulus.shape
-    masks = np.zeros((steps, n_words), dtype=np.int64)
+    masks = np.zeros((steps, n_words), dtype=object)
     membranes = np.zeros((steps, n_words), dtype=object)
     cycles = np.zeros(steps, dtype=np.int64)
 
@@ -145,7 +149,7 @@ def _collect(image: Image, work: Path, steps: int, membranes: bool, seconds: flo
     """Read ``spikes.hex``, ``cycles.txt`` and (optionally) ``membranes.hex`` written by a bench in ``work``."""
     n_words = image.slots.n_words
     words = np.loadtxt(work / "spikes.hex", dtype=str, ndmin=1)
-    masks = np.array([int(w, 16) for w in words], dtype=np.int64).reshape(steps, n_words)
+    masks = np.array([int(w, 16) for w in words], dtype=object).reshape(steps, n_words)
     cycles = np.loadtxt(work / "cycles.txt", dtype=np.int64, ndmin=1)
     v = unpack_membranes(image, _read_hex(work / "membranes.hex").reshape(steps, n_words)) if membranes else None
     return HardwareRun(unpack_spikes(image, masks), v, cycles, seconds)

@@ -5,6 +5,10 @@ Memory: ``n_words`` entries of ``word_bits + lanes`` bits (``{mask, word}``), wr
 only words with at least one spike are stored, so replay costs one cycle per event with no
 scan of silent neurons. Event ``(b, j)``: block b (``pre_first[g] .. + pre_count[g]``) and the
 local index ``j = (word - word_base[g]) * lanes + lane`` of the spiking neuron of group g.
+
+Spike counts (``image.spike_bits`` Wc > 1): entries are ``{counts, word}`` (Wc bits per lane, lane k at bit
+``k * Wc``; the mask is ``count != 0`` per lane) and each event carries its neuron's count ``ev_count``: one
+event per (spiking neuron, block), whatever the count.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ class SpikeQueue(wiring.Component):
         Append ``{wr_mask, wr_word}`` to the list in this cycle.
     wr_word : In(unsigned(image.word_bits))
         Word address of the neurons that fired.
-    wr_mask : In(unsigned(image.lanes))
-        Lanes of ``wr_word`` that fired (bit k: lane k); nonzero.
+    wr_mask : In(unsigned(image.lanes * image.spike_bits))
+        Lanes of ``wr_word`` that fired (bit k: lane k); nonzero. With Wc > 1: the lanes' counts (Wc bits each).
     start : In(1)
         Pulse high for one cycle to replay the list from its first entry (at the start of a
         propagate phase).
@@ -51,21 +55,24 @@ class SpikeQueue(wiring.Component):
         Index of the spiking neuron within its group, ``(word - word_base[g]) * lanes + lane``.
     busy : Out(1)
         Entries or events are left to replay.
+    ev_count : Out(unsigned(image.spike_bits))
+        Wc > 1 only: the spike count of the event's neuron.
     """
 
     def __init__(self, image: Image):
         self.image = image
+        wc = image.spike_bits
         super().__init__({
-            "clear": In(1), "wr_valid": In(1), "wr_word": In(image.word_bits), "wr_mask": In(image.lanes),
+            "clear": In(1), "wr_valid": In(1), "wr_word": In(image.word_bits), "wr_mask": In(image.lanes * wc),
             "start": In(1),
             "ev_valid": Out(1), "ev_ready": In(1), "ev_block": Out(image.block_bits), "ev_pre": Out(image.pre_bits),
-            "busy": Out(1),
+            "busy": Out(1), **({"ev_count": Out(wc)} if wc > 1 else {}),
         })
 
     def elaborate(self, platform):
         im, m = self.image, Module()
-        lanes, n_words = im.lanes, im.slots.n_words
-        m.submodules.mem = mem = memory.Memory(shape=im.word_bits + lanes, depth=n_words, init=[])
+        lanes, n_words, wc = im.lanes, im.slots.n_words, im.spike_bits
+        m.submodules.mem = mem = memory.Memory(shape=im.word_bits + lanes * wc, depth=n_words, init=[])
         wr, rd = mem.write_port(), mem.read_port()
         count, ptr = Signal(bits(n_words)), Signal(bits(n_words))
         m.d.comb += [wr.en.eq(self.wr_valid), wr.addr.eq(count), wr.data.eq(Cat(self.wr_word, self.wr_mask))]
@@ -102,13 +109,19 @@ class SpikeQueue(wiring.Component):
             m.d.sync += cursor.eq(Mux(last_block, 0, cursor + 1))
         m.d.sync += mask.eq(rest)
         word, word_group = rd.data[:im.word_bits], group_of(im, rd.data[:im.word_bits])
+        stored, loaded = rd.data[im.word_bits:], []
+        if wc > 1:  # counts: the lane mask is count != 0; the counts are kept for the events
+            counts = Signal(lanes * wc)
+            m.d.comb += self.ev_count.eq(counts.word_select(lowest, wc))
+            loaded = [counts.eq(stored)]
+            stored = Cat(stored.word_select(k, wc).any() for k in range(lanes))
         with m.If(self.start):
             m.d.sync += [ptr.eq(0), running.eq(1)]
         with m.Elif(~self.busy):
             m.d.sync += running.eq(0)
         with m.Elif(load):
             m.d.sync += [
-                mask.eq(rd.data[im.word_bits:]), group.eq(word_group), ptr.eq(ptr + 1),
+                *loaded, mask.eq(stored), group.eq(word_group), ptr.eq(ptr + 1),
                 pre_base.eq(sum((word - word_base[word_group]) << k for k in range(lanes.bit_length()) if lanes >> k & 1)),
             ]
         return m

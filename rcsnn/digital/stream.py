@@ -39,8 +39,8 @@ class HdlStepper:
     """:class:`~rcsnn.model.generate.Stepper` of the emitted Verilog in one Verilator or Icarus process.
 
     ``step(xq)`` takes the quantised currents ``xq`` ``(N,)`` int64 (``2**-Fv`` membrane units, without
-    bias) and returns the spikes ``(N,)`` int8 the core raised; :attr:`cycles` lists the clock cycles
-    of every step so far.
+    bias) and returns the spikes ``(N,)`` int8 (int32 counts with counting groups) the core raised; :attr:`cycles`
+    lists the clock cycles of every step so far.
 
     Parameters
     ----------
@@ -110,7 +110,7 @@ class HdlStepper:
             self.close()
             raise RcsnnError(f"{self.tool} (+stream): step {t}: unexpected answer {line[:80]!r}")
         self.cycles.append(int(fields[2]))
-        masks = np.array([int(m, 16) for m in fields[3:]], dtype=np.int64)
+        masks = np.array([int(m, 16) for m in fields[3:]], dtype=object)
         return unpack_spikes(self.image, masks[None])[0]
 
     def close(self) -> None:

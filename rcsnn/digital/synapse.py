@@ -10,6 +10,10 @@ An event ``(block b, pre index j)`` waits in a small FIFO, then:
    core with dense blocks the entry's field is ``weight_bits`` wide, and an entry ``(row, w_q)`` of a
    dense block adds the signed ``w_q`` (ternary blocks keep the sign in the field's low bit).
 
+Spike counts (``image.spike_bits`` Wc > 1): the event carries the count s of its neuron along the fetch and
+walk stages, and the add stage multiplies: ``s * (±alpha_q)`` or ``s * w_q`` (a Wc × acc_width product in
+front of the delta register: a small LUT multiplier, or one DSP where the synthesis maps it there).
+
 Throughput: one synapse per cycle; the FIFO lets lanes run ahead of one another, so a step's
 propagate time is the largest per-lane fan-out sum, not a sum of per-spike maxima.
 """
@@ -62,6 +66,8 @@ class SynapseLane(wiring.Component):
         ``+alpha_q[b]`` or ``-alpha_q[b]`` by the sign of the synapse.
     busy : Out(1)
         An event or synapse is in flight (FIFO, fetch, walk or add stage).
+    ev_count : In(unsigned(image.spike_bits))
+        Wc > 1 only: the spike count of the event's neuron (the delta is multiplied by it).
     load_rowptr : In(load_signature(bits(image.n_rows - 1), image.start_bits + image.count_bits))
         Run-time write port (``en``, ``addr``, ``data``) of the row-pointer memory:
         ``start | count << image.start_bits`` words.
@@ -76,14 +82,17 @@ class SynapseLane(wiring.Component):
         super().__init__({
             "ev_valid": In(1), "ev_ready": Out(1), "ev_block": In(image.block_bits), "ev_pre": In(image.pre_bits),
             "add_valid": Out(1), "add_addr": Out(image.word_bits), "add_delta": Out(signed(image.acc_width)),
-            "busy": Out(1),
+            "busy": Out(1), **({"ev_count": In(image.spike_bits)} if image.spike_bits > 1 else {}),
             "load_rowptr": In(load_signature(bits(rows - 1), image.start_bits + image.count_bits)),
             "load_entries": In(load_signature(bits(ents - 1), image.row_bits + image.weight_bits)),
         })
 
     def elaborate(self, platform):
         im, m = self.image, Module()
-        m.submodules.events = events = fifo.SyncFIFOBuffered(width=im.block_bits + im.pre_bits, depth=FIFO_DEPTH)
+        wc = im.spike_bits
+        counted = wc > 1
+        m.submodules.events = events = fifo.SyncFIFOBuffered(width=im.block_bits + im.pre_bits + counted * wc,
+                                                             depth=FIFO_DEPTH)
         m.submodules.rowptr = rowptr = memory.Memory(
             shape=im.start_bits + im.count_bits, depth=im.n_rows, init=im.rowptr[self.lane] if self.preload else [])
         m.submodules.entries = entries = memory.Memory(
@@ -98,7 +107,8 @@ class SynapseLane(wiring.Component):
         alpha = Array(Const(b.alpha_q, signed(im.acc_width)) for b in im.blocks)
 
         m.d.comb += [
-            events.w_en.eq(self.ev_valid), events.w_data.eq(Cat(self.ev_block, self.ev_pre)),
+            events.w_en.eq(self.ev_valid),
+            events.w_data.eq(Cat(self.ev_block, self.ev_pre, *([self.ev_count] if counted else []))),
             self.ev_ready.eq(events.w_rdy),
         ]
         # fetch: FIFO head -> rowptr read (output held) -> descriptor registers -> walker. Every
@@ -112,31 +122,39 @@ class SynapseLane(wiring.Component):
         consumed = desc_valid & ((desc_count == 0) | take)
         move = fetched & (~desc_valid | consumed)
         fetch = events.r_rdy & (~fetched | move)
-        head_block, head_pre = events.r_data[:im.block_bits], events.r_data[im.block_bits:]
+        head_block = events.r_data[:im.block_bits]
+        head_pre = events.r_data[im.block_bits: im.block_bits + im.pre_bits]
+        # the spike count rides along with the block through every stage
+        count = [events.r_data[im.block_bits + im.pre_bits:]] + [Signal(wc, name=f"spikes{k}") for k in range(4)] \
+            if counted else []
         m.d.comb += [events.r_en.eq(fetch), rp.en.eq(fetch), rp.addr.eq(row_base[head_block] + head_pre)]
         with m.If(fetch):
-            m.d.sync += [fetched.eq(1), fetched_block.eq(head_block)]
+            m.d.sync += [fetched.eq(1), fetched_block.eq(head_block), *([count[1].eq(count[0])] if counted else [])]
         with m.Elif(move):
             m.d.sync += fetched.eq(0)
         with m.If(move):
-            m.d.sync += [desc_valid.eq(1), desc_block.eq(fetched_block),
+            m.d.sync += [desc_valid.eq(1), desc_block.eq(fetched_block), *([count[2].eq(count[1])] if counted else []),
                          desc_start.eq(rp.data[:im.start_bits]), desc_count.eq(rp.data[im.start_bits:])]
         with m.Elif(consumed):
             m.d.sync += desc_valid.eq(0)
         # walk: one entry read per cycle
         m.d.comb += ent.addr.eq(walk_ptr)
         with m.If(desc_valid & (desc_count != 0) & take):
-            m.d.sync += [walk_valid.eq(1), walk_ptr.eq(desc_start), walk_left.eq(desc_count), walk_block.eq(desc_block)]
+            m.d.sync += [walk_valid.eq(1), walk_ptr.eq(desc_start), walk_left.eq(desc_count), walk_block.eq(desc_block),
+                         *([count[3].eq(count[2])] if counted else [])]
         with m.Elif(walk_valid):
             m.d.sync += [walk_valid.eq(walk_left != 1), walk_ptr.eq(walk_ptr + 1), walk_left.eq(walk_left - 1)]
         # add: entry -> accumulator address and signed delta
         entry_valid, entry_block = Signal(), Signal(im.block_bits)
-        m.d.sync += [entry_valid.eq(walk_valid), entry_block.eq(walk_block), self.add_valid.eq(entry_valid)]
+        m.d.sync += [entry_valid.eq(walk_valid), entry_block.eq(walk_block), self.add_valid.eq(entry_valid),
+                     *([count[4].eq(count[3])] if counted else [])]
         row, negative = ent.data[:im.row_bits], ent.data[im.row_bits]
         delta = Mux(negative, -alpha[entry_block], alpha[entry_block])
         if any(b.dense for b in im.blocks):
             dense = Array(Const(b.dense, 1) for b in im.blocks)[entry_block]
             delta = Mux(dense, ent.data[im.row_bits:].as_signed(), delta)
+        if counted:
+            delta = delta * count[4]
         m.d.sync += [
             self.add_addr.eq(post_base[entry_block] + row),
             self.add_delta.eq(delta),

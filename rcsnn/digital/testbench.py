@@ -6,7 +6,8 @@ Both run ``rcsnn_core`` with the same files, protocol and checks:
   (so the images in ``mem/`` are what runs, hand-edited or not; a missing or non-hex line is an
   error); ``+preload`` skips that and runs on the contents compiled into the design;
 * ``x.hex``: ``STEPS * n_words`` lines, one ``x`` beat each (L currents, lane k at bit ``k * Wv``);
-* ``expected.hex``: ``STEPS * n_words`` lines, the expected lane mask of each word;
+* ``expected.hex``: ``STEPS * n_words`` lines, the expected lane mask of each word (in a core with spike
+  counts, Wc = ``image.spike_bits`` > 1: the L counts of Wc bits, lane k at bit ``k * Wc``);
 * writes ``spikes.hex`` (same layout as ``expected.hex``), ``cycles.txt`` (cycles of each step) and,
   with ``+membranes``, ``membranes.hex`` (one line of L membranes per word per step);
 * prints ``PASS`` or ``FAIL`` with the first divergent (step, group, neuron); ``+vcd`` writes
@@ -54,7 +55,7 @@ def _common(image: Image, names: list[str]) -> dict:
             "data_shift": layout["data"].offset, "data_width": layout.size - layout["data"].offset,
             "max_depth": max(depth for _, _, depth, _, _ in mmap),
             "memories": [{"id": mem, "file": image_file(name), "depth": depth} for mem, name, depth, _, _ in mmap],
-            "cycle_limit": cycle_limit(image),
+            "cycle_limit": cycle_limit(image), "wc": image.spike_bits,
             "names": list(names), "groups": [{"index": g, "base": base} for g, base in enumerate(image.slots.word_base)]}
 
 
@@ -82,8 +83,8 @@ def _vname(port: str) -> str:
 
 def verilator_harness(image: Image, names: list[str]) -> str:
     """``harness.cpp`` for ``verilator --cc --exe --build`` (same files and messages as the testbench)."""
-    lanes, wv, wb = image.lanes, image.Wv, image.word_bits
-    xw, sw, mw, lw = lanes * wv, wb + lanes, wb + lanes * wv, load_layout(image).size
+    lanes, wv, wb, wc = image.lanes, image.Wv, image.word_bits, image.spike_bits
+    xw, sw, mw, lw = lanes * wv, wb + lanes * wc, wb + lanes * wv, load_layout(image).size
     set_x, _ = _cxx_word_io(xw, "x__payload")
     _, get_s = _cxx_word_io(sw, "spikes__payload")
     _, get_m = _cxx_word_io(mw, "membranes__payload")
@@ -94,4 +95,5 @@ def verilator_harness(image: Image, names: list[str]) -> str:
 
 def gtkwave_save(image: Image) -> str:
     """``rcsnn.gtkw``: the step handshake, the x and spike streams and the per-step cycle count."""
-    return render(PACKAGE, "rcsnn.gtkw.j2", x_width=image.lanes * image.Wv, spikes_width=image.word_bits + image.lanes)
+    return render(PACKAGE, "rcsnn.gtkw.j2", x_width=image.lanes * image.Wv,
+                  spikes_width=image.word_bits + image.lanes * image.spike_bits)

@@ -6,7 +6,9 @@ in :mod:`rcsnn.analog.budget`); nothing measured in the verified run enters it. 
 budget(v) = a + b·max(|v| − θ, 0) per event (step, neuron):
 
 * an event whose margin |v_ref − θ| exceeds budget(v_ref) is *decidable*: SPICE's spike must equal
-  the reference's, else FAIL;
+  the reference's, else FAIL; in a group with spike counts (``max_spikes`` K ≠ 1) the margin is the
+  distance to the *nearest* count boundary kθ (k = 1..K), and the band grows by (k − 1)·σ (the comparator's
+  sampling uncertainty σ scales with its threshold kθ): the count must equal the reference's;
 * an event within it is *undecidable*: counted and listed (with whether it mismatched), never
   silently passed — an undecidable mismatch alone does not fail the verdict, because it is listed;
 * every membrane at every clock edge, every neuron, must satisfy |v_spice − v_ref| ≤ budget(v_ref),
@@ -42,7 +44,7 @@ from ..tools import version
 from .compare import Comparison, compare_rasters, locate
 from .report import Provenance, Report, machine
 
-__all__ = ["BLOCK_NEURONS", "SHOWN", "Verdict", "judge", "findings", "default_blocks", "netlist_stimulus",
+__all__ = ["BLOCK_NEURONS", "SHOWN", "Verdict", "margins", "judge", "findings", "default_blocks", "netlist_stimulus",
            "verify_spice"]
 
 #: Neurons per open-loop block by default: blocks this small keep ngspice's sparse solve cheap.
@@ -60,7 +62,7 @@ class Verdict:
         judged_steps: steps judged (all in open loop; up to the first divergence in closed loop).
         violations: membranes outside budget(v_ref); ``worst``: the event with the largest
             |v_spice − v_ref| / budget(v_ref) (a violation if > 1).
-        undecidable: (k, 2) (step, neuron) with margin ≤ budget(v_ref); ``undecidable_mismatched`` the
+        undecidable: (k, 2) (step, neuron) with margin ≤ its band (:func:`margins`); ``undecidable_mismatched`` the
             subset whose spikes differ.
         decidable_mismatches: mismatches with margin > budget(v_ref) (each one fails the verdict).
     """
@@ -84,6 +86,19 @@ class Verdict:
         return self.decidable_mismatches == 0 and self.violations == 0
 
 
+def margins(core: Core, budget: dict, v_ref: np.ndarray, allow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(margin, band) of every event ``(steps, N)``: the distance |v_ref − kθ| to the nearest count boundary
+    (k = 1 for a binary neuron; k = clip(round(v_ref/θ), 1, K) with spike counts, K = ∞ when unbounded) and
+    the undecidable band, budget(v_ref) + (k − 1)·σ (σ: the group's sampling uncertainty in ``budget``)."""
+    theta = core.per_neuron("theta")
+    sizes = [g.size for g in core.groups]
+    top = np.repeat([g.max_spikes if g.max_spikes else np.inf for g in core.groups], sizes)
+    sampling = {b["group"]: b.get("sampling", 0.0) for b in budget["groups"]}
+    sigma = np.repeat([sampling.get(g.name, 0.0) for g in core.groups], sizes)
+    k = np.clip(np.rint(v_ref / theta), 1, top)
+    return np.abs(v_ref - k * theta), allow + (k - 1) * sigma
+
+
 def _event(core: Core, step: int, neuron: int, **values) -> dict:
     group, index = locate(core, neuron)
     return {"step": int(step), "group": group, "index": int(index), "neuron": int(neuron),
@@ -93,7 +108,7 @@ def _event(core: Core, step: int, neuron: int, **values) -> dict:
 def judge(core: Core, ref: Run, got: SpiceRun, budget: dict, mode: str) -> Verdict:
     """Judge ``got`` against ``ref`` with the sidecar's ``budget`` entry (see the module docstring)."""
     comparison = compare_rasters(core, ref.spikes, got.spikes)
-    theta = core.per_neuron("theta")
+    theta = core.per_neuron("theta")  # counts: the first divergence names θ, its margin is to the nearest kθ
     steps = ref.spikes.shape[0]
     judged = steps if mode == "open" or comparison.first is None else comparison.first.step + 1
     v_ref, v_spice = ref.membranes[:judged], got.membranes[:judged]
@@ -104,8 +119,8 @@ def judge(core: Core, ref: Run, got: SpiceRun, budget: dict, mode: str) -> Verdi
     t, i = np.unravel_index(int(ratio.argmax()), ratio.shape)
     worst = _event(core, t, i, v_ref=v_ref[t, i], v_spice=v_spice[t, i], error=error[t, i], budget=allow[t, i],
                    ratio=ratio[t, i])
-    margin = np.abs(v_ref - theta)
-    undecidable = margin <= allow
+    margin, band = margins(core, budget, v_ref, allow)
+    undecidable = margin <= band
     differ = ref.spikes[:judged] != got.spikes[:judged]
     first = None
     if comparison.first is not None:
@@ -113,7 +128,7 @@ def judge(core: Core, ref: Run, got: SpiceRun, budget: dict, mode: str) -> Verdi
         first = {"step": f.step, "group": f.group, "index": f.index, "neuron": f.neuron,
                  "v_ref": float(ref.membranes[f.step, f.neuron]), "v_spice": float(got.membranes[f.step, f.neuron]),
                  "theta": float(theta[f.neuron]), "s_ref": f.expected, "s_spice": f.got,
-                 "budget": float(allow[f.step, f.neuron]), "decidable": bool(not undecidable[f.step, f.neuron])}
+                 "budget": float(band[f.step, f.neuron]), "decidable": bool(not undecidable[f.step, f.neuron])}
     ts, ns = np.unravel_index(int(margin.argmin()), margin.shape)
     return Verdict(mode, comparison, budget["groups"], judged, int(outside.sum()), worst, float(error.max()),
                    float(margin.min()), (int(ts), int(ns)), np.argwhere(undecidable), np.argwhere(undecidable & differ),
@@ -163,7 +178,8 @@ def findings(core: Core, v: Verdict, got: SpiceRun, design: Design, retries: tup
                      f"v_ref {f['v_ref']:.9g} V, v_spice {f['v_spice']:.9g} V, theta {f['theta']:.6g}, budget "
                      f"{f['budget']:.3g} V ({'decidable' if f['decidable'] else 'undecidable'}); "
                      f"reference s={f['s_ref']}, SPICE s={f['s_spice']}")
-    lines.append(f"smallest margin |v_ref - theta|: {v.smallest_margin:.3g} V at {_where(core, *v.smallest_at)}")
+    boundary = "|v_ref - k*theta| (the nearest count boundary)" if core.multi_spike() else "|v_ref - theta|"
+    lines.append(f"smallest margin {boundary}: {v.smallest_margin:.3g} V at {_where(core, *v.smallest_at)}")
     lines.append(f"undecidable events (margin <= budget): {len(v.undecidable)}" + _listed(core, v.undecidable))
     if len(v.undecidable_mismatched):
         lines.append(f"undecidable mismatches (listed, not failed): {len(v.undecidable_mismatched)}"

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...errors import RcsnnError
 from ...model.lm_fixed import FixedLM
-from ..layout import Image
+from ..layout import Image, require_binary
 
 __all__ = ["LMImage", "signed_bits", "lm_image"]
 
@@ -64,6 +64,7 @@ def lm_image(lm: FixedLM, image: Image) -> LMImage:
     if any(getattr(image, "skew", ())):
         raise RcsnnError("--lm: a retimed core (same-step synapses) runs its groups late; the LM top needs every "
                          "group's spikes of the step it fed")
+    require_binary(image, "the LM top (--lm) and the board tops")
     slots = image.slots
     x_bits = signed_bits(lm.table)
     embed = _pack(slots.to_slots(lm.table).reshape(-1, image.lanes), x_bits)  # (V · n_words, L)
