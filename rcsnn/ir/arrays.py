@@ -258,15 +258,8 @@ class Core:
         return out if out.dtype.kind == "U" else out.astype(np.float64)
 
     def multi_spike(self) -> list[NeuronGroup]:
-        """The groups that emit spike counts (``max_spikes != 1``); back ends without counts refuse them."""
+        """The groups that emit spike counts (``max_spikes != 1``)."""
         return [g for g in self.groups if g.max_spikes != 1]
-
-    def require_binary_spikes(self, backend: str) -> None:
-        """Raise naming the first group with spike counts (``max_spikes != 1``): ``backend`` carries 0/1 spikes only."""
-        for g in self.multi_spike():
-            raise RcsnnError(f"{backend}: group {g.name!r} has max_spikes={g.max_spikes or 'unbounded'} (spike counts); "
-                             "this back end carries one spike per neuron per step: read the NIR file with "
-                             "--max-spikes 1 (binary spikes) or use the float/fixed references")
 
     def reset_subtract(self) -> np.ndarray:
         """``(N_total,)`` bool, True where the neuron's group resets by ``subtract`` (after the decay)."""
