@@ -248,13 +248,13 @@ def require_binary(image: Image, what: str) -> None:
                              "the counting core with verify --backend amaranth|verilator|icarus")
 
 
-def _count_limits(core: Core, theta_q: np.ndarray, v_max: int) -> tuple[tuple[int, ...], int]:
+def _count_limits(core: Core, slots: Slots, theta_q: np.ndarray, v_max: int) -> tuple[tuple[int, ...], int]:
     """Per group ``K_eff = min(K, v_max // min theta_q)`` (K = 0: no limit) and the largest ``v_max // min theta_q``
     of a counting group; ``((), 1)`` if every group is binary."""
     if not core.multi_spike():
         return (), 1
     limits, top = [], 1
-    for g, o in zip(core.groups, np.cumsum([0] + [g.size for g in core.groups[:-1]])):
+    for g, o in zip(core.groups, slots.offsets):
         bound = v_max // int(theta_q[o: o + g.size].min())
         limits.append(1 if g.max_spikes == 1 else min(g.max_spikes or bound, bound))
         if g.max_spikes != 1:
@@ -298,7 +298,7 @@ def _layout(core: Core, lanes: int) -> Image:
                          "stream cannot cancel it (-b_q) before the group starts; use a wider Wv")
     names = [g.name for g in core.groups]
     slots = Slots(lanes, tuple(g.size for g in core.groups))
-    counts, quotient = _count_limits(core, q.theta_q, q.v_max)
+    counts, quotient = _count_limits(core, slots, q.theta_q, q.v_max)
     most = max(counts, default=1)
     field = core.fixed.Ww if any(core.is_dense(s.matrix) for s in core.synapses) else 1
     stored = [_stored(core, s, field) for s in core.synapses]
