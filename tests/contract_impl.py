@@ -75,7 +75,7 @@ def contract_fixed_raster(beta, theta, alpha, T_blocks, bias, x, reset_subtract,
     return raster
 
 
-def contract_run(spec: dict, x: np.ndarray, fixed: tuple[int, int, int, int] | None = None):
+def contract_run(spec: dict, x: np.ndarray, fixed: tuple[int, int, int, int] | None = None, late_clip: bool = False):
     """Spikes and membranes ``(steps, N)`` of a plain description of a core, straight from docs/contract.md.
 
     ``spec``: ``groups`` (in update order: a same-step block's pre comes first) each with ``size``,
@@ -85,7 +85,10 @@ def contract_run(spec: dict, x: np.ndarray, fixed: tuple[int, int, int, int] | N
     ``(Wv, Fv, Fb, Ww)`` for the integer contract (Python integers, floor division), else float64.
     A group's optional ``max_spikes`` (default 1; 0: no limit) makes its spikes counts: ``s = floor(v /
     theta)`` clipped to ``[1, max_spikes]`` where ``v >= theta``; synapses weight each spike by its count,
-    the subtract resets remove ``theta * s``, the zero resets use ``min(s, 1)``.
+    the subtract resets remove ``theta * s``, the zero resets use ``min(s, 1)``. Optional per-neuron lists
+    ``v_min``, ``v_max`` (default -inf, +inf) clip the membrane after its update and before the spike
+    decision (fixed: ``max(-2**(Wv-1), round(v_min * 2**Fv))``, ``min(2**(Wv-1) - 1, round(v_max * 2**Fv))``);
+    ``late_clip`` clips after the spike decision instead (a deliberately wrong order, for negative controls).
     """
     import math
     from fractions import Fraction
@@ -93,6 +96,8 @@ def contract_run(spec: dict, x: np.ndarray, fixed: tuple[int, int, int, int] | N
     groups, blocks = spec["groups"], spec["blocks"]
     starts = np.cumsum([0] + [g["size"] for g in groups]).tolist()
     flat = {key: [value for g in groups for value in g[key]] for key in ("beta", "theta", "beta_syn", "bias")}
+    low, high = ([value for g in groups for value in g.get(key, [default] * g["size"])]
+                 for key, default in (("v_min", -math.inf), ("v_max", math.inf)))
     if fixed:
         wv, fv, fb, ww = fixed
         sat = lambda z, bits=wv: min(max(z, -(2 ** (bits - 1))), 2 ** (bits - 1) - 1)  # noqa: E731
@@ -100,6 +105,7 @@ def contract_run(spec: dict, x: np.ndarray, fixed: tuple[int, int, int, int] | N
         beta, beta_syn = ([int(np.round(b * 2.0 ** fb)) for b in flat[k]] for k in ("beta", "beta_syn"))
         theta, bias = [q(t) for t in flat["theta"]], [q(b) for b in flat["bias"]]
         decay = lambda factor, value: (factor * value) // 2 ** fb  # noqa: E731
+        low, high = ([q(z) if math.isfinite(z) else sat(int(math.copysign(2 ** wv, z))) for z in zs] for zs in (low, high))
     else:
         sat, beta, beta_syn, theta, bias = (lambda z: z), flat["beta"], flat["beta_syn"], flat["theta"], flat["bias"]
         decay = lambda factor, value: factor * value  # noqa: E731
@@ -138,10 +144,13 @@ def contract_run(spec: dict, x: np.ndarray, fixed: tuple[int, int, int, int] | N
                     v[k] = sat(decay(bk, v[k] - th * sk) + j)
                 else:
                     v[k] = sat((decay(bk, v[k]) + j) * (1 - fired))
+                clip = min(max(v[k], low[k]), high[k])
+                v[k] = v[k] if late_clip else clip
                 limit = g.get("max_spikes", 1)
                 if v[k] >= th:
                     count = max(int(v[k] // th if fixed else math.floor(v[k] / th)), 1)
                     now[k] = min(count, limit) if limit else count
+                v[k] = clip
         s = now
         spikes[t], membranes[t] = s, v
     return spikes, membranes

@@ -70,7 +70,8 @@ def build(spec: dict, fmt: FixedFormat | None = None) -> Graph:
     one = lambda values: values[0] if len(set(values)) == 1 else np.array(values)  # noqa: E731
     for k, d in enumerate(spec["groups"]):
         g.add_group(f"g{k}", LIF(d["size"], one(d["beta"]), one(d["theta"]), d["reset"], np.array(d["bias"]),
-                                 one(d["beta_syn"]), d["current_delay"], d.get("max_spikes", 1)),
+                                 one(d["beta_syn"]), d["current_delay"], d.get("max_spikes", 1),
+                                 one(d.get("v_min", [-np.inf])), one(d.get("v_max", [np.inf]))),
                     np.zeros((d["size"], 1)))
     for k, b in enumerate(spec["blocks"]):
         g.add_matrix(f"m{k}", b["matrix"], dense=b["dense"])

@@ -7,7 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 from conftest import random_core
 
-from rcsnn.digital.accumulator import AccumulatorBank
+from rcsnn.digital.accumulator import READ_LATENCY, AccumulatorBank
 from rcsnn.digital.controller import Controller
 from rcsnn.digital.layout import build_image, place
 from rcsnn.digital.neuron import LATENCY, NeuronLane
@@ -42,14 +42,19 @@ def test_accumulator_adds_back_to_back_and_clears():
             await ctx.tick()
         ctx.set(dut.add_valid, 0)
         await ctx.tick()
+        samples = []
         for _ in range(2):  # the second pass reads the words the first one cleared
             for a in range(8):
                 ctx.set(dut.rd_en, 1)
                 ctx.set(dut.rd_addr, a)
                 await ctx.tick()
-                got.append(ctx.get(dut.rd_data))
+                samples.append(ctx.get(dut.rd_data))
             ctx.set(dut.rd_en, 0)
-            await ctx.tick()
+            for _ in range(READ_LATENCY):
+                await ctx.tick()
+                samples.append(ctx.get(dut.rd_data))
+        # the read of cycle c is on rd_data READ_LATENCY cycles later (READ_LATENCY - 1 samples on)
+        got.extend(samples[READ_LATENCY - 1:][:8] + samples[8 + READ_LATENCY + READ_LATENCY - 1:][:8])
 
     simulate(dut, bench)
     assert got[:8] == expected.tolist()

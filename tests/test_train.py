@@ -50,3 +50,16 @@ def test_ternary_weights_and_pruning():
     alpha = model.recurrent.alpha()
     assert set(torch.unique(w / alpha).round().tolist()) <= {-1.0, 0.0, 1.0}
     assert torch.allclose(w.abs()[model.recurrent.mask], alpha.expand(int(model.recurrent.mask.sum())))
+
+
+def test_membrane_clamp_bounds_training_and_the_exported_core(tmp_path):
+    """``--membrane-clamp B``: membranes within ±Bθ in training and in the saved core's v_min/v_max; B < 1 refused."""
+    out = tmp_path / "clamped.rcsnn"
+    assert main(TINY + ["--theta", "0.5", "--membrane-clamp", "1.5", "-o", str(out)]) == 0
+    core = load_checkpoint(out).arrays()
+    assert [(g.v_min, g.v_max) for g in core.groups] == [(-0.75, 0.75)] * 3
+    metrics = read_config(out)["metrics"]
+    assert metrics["membrane_abs_max"] <= 0.75
+    assert abs(metrics["bpc_float64"] - metrics["bpc_ternary"]) < 0.05  # the torch model clamps as the reference does
+    assert main(TINY + ["--membrane-clamp", "0.5", "-o", str(tmp_path / "x.rcsnn")]) == 2
+    assert not (tmp_path / "x.rcsnn").exists()

@@ -47,140 +47,164 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
   wire _11_;
   wire _12_;
   wire _13_;
-  wire _14_;
-  wire _15_;
+  wire [4:0] _14_;
+  wire [83:0] _15_;
   wire _16_;
   wire _17_;
   wire _18_;
   wire _19_;
+  wire _20_;
+  wire _21_;
+  wire _22_;
+  wire [83:0] _23_;
+  wire _24_;
+  wire [4:0] _25_;
+  wire _26_;
+  wire _27_;
+  wire _28_;
+  reg \$signal  = 1'h0;
   wire signed [17:0] acc_data;
-  wire signed [17:0] \acc_data$119 ;
-  wire signed [17:0] \acc_data$63 ;
-  wire signed [17:0] \acc_data$91 ;
+  wire signed [17:0] \acc_data$122 ;
+  wire signed [17:0] \acc_data$66 ;
+  wire signed [17:0] \acc_data$94 ;
   wire [4:0] add_addr;
-  wire [4:0] \add_addr$110 ;
-  wire [4:0] \add_addr$111 ;
-  wire [4:0] \add_addr$25 ;
-  wire [4:0] \add_addr$54 ;
-  wire [4:0] \add_addr$55 ;
-  wire [4:0] \add_addr$82 ;
-  wire [4:0] \add_addr$83 ;
+  wire [4:0] \add_addr$113 ;
+  wire [4:0] \add_addr$114 ;
+  wire [4:0] \add_addr$30 ;
+  wire [4:0] \add_addr$57 ;
+  wire [4:0] \add_addr$58 ;
+  wire [4:0] \add_addr$85 ;
+  wire [4:0] \add_addr$86 ;
   wire signed [17:0] add_delta;
-  wire signed [17:0] \add_delta$112 ;
-  wire signed [17:0] \add_delta$113 ;
-  wire signed [17:0] \add_delta$27 ;
-  wire signed [17:0] \add_delta$56 ;
-  wire signed [17:0] \add_delta$57 ;
-  wire signed [17:0] \add_delta$84 ;
-  wire signed [17:0] \add_delta$85 ;
+  wire signed [17:0] \add_delta$115 ;
+  wire signed [17:0] \add_delta$116 ;
+  wire signed [17:0] \add_delta$32 ;
+  wire signed [17:0] \add_delta$59 ;
+  wire signed [17:0] \add_delta$60 ;
+  wire signed [17:0] \add_delta$87 ;
+  wire signed [17:0] \add_delta$88 ;
   wire add_valid;
-  wire \add_valid$108 ;
-  wire \add_valid$109 ;
-  wire \add_valid$23 ;
-  wire \add_valid$52 ;
-  wire \add_valid$53 ;
-  wire \add_valid$80 ;
-  wire \add_valid$81 ;
-  wire \busy$154 ;
-  wire \busy$155 ;
-  wire \busy$156 ;
+  wire \add_valid$111 ;
+  wire \add_valid$112 ;
+  wire \add_valid$28 ;
+  wire \add_valid$55 ;
+  wire \add_valid$56 ;
+  wire \add_valid$83 ;
+  wire \add_valid$84 ;
   wire \busy$157 ;
   wire \busy$158 ;
   wire \busy$159 ;
   wire \busy$160 ;
   wire \busy$161 ;
   wire \busy$162 ;
+  wire \busy$163 ;
   wire \busy$164 ;
   wire \busy$165 ;
+  wire \busy$167 ;
+  wire \busy$168 ;
   wire clear;
-  wire \clear$140 ;
-  wire [31:0] \cycles$167 ;
-  wire \done$166 ;
+  wire \clear$143 ;
+  wire [31:0] \cycles$170 ;
+  wire \done$169 ;
   wire [1:0] ev_block;
-  wire [1:0] \ev_block$106 ;
-  wire [1:0] \ev_block$19 ;
-  wire [1:0] \ev_block$50 ;
-  wire [1:0] \ev_block$78 ;
+  wire [1:0] \ev_block$109 ;
+  wire [1:0] \ev_block$24 ;
+  wire [1:0] \ev_block$53 ;
+  wire [1:0] \ev_block$81 ;
   wire [4:0] ev_pre;
-  wire [4:0] \ev_pre$107 ;
-  wire [4:0] \ev_pre$21 ;
-  wire [4:0] \ev_pre$51 ;
-  wire [4:0] \ev_pre$79 ;
+  wire [4:0] \ev_pre$110 ;
+  wire [4:0] \ev_pre$26 ;
+  wire [4:0] \ev_pre$54 ;
+  wire [4:0] \ev_pre$82 ;
   wire ev_ready;
-  wire \ev_ready$133 ;
-  wire \ev_ready$134 ;
-  wire \ev_ready$135 ;
   wire \ev_ready$136 ;
+  wire \ev_ready$137 ;
+  wire \ev_ready$138 ;
+  wire \ev_ready$139 ;
   wire ev_valid;
-  wire \ev_valid$105 ;
-  wire \ev_valid$16 ;
-  wire \ev_valid$49 ;
-  wire \ev_valid$77 ;
+  wire \ev_valid$108 ;
+  wire \ev_valid$21 ;
+  wire \ev_valid$52 ;
+  wire \ev_valid$80 ;
+  (* init = 5'h00 *)
   wire [4:0] in_addr;
-  wire [4:0] \in_addr$117 ;
-  wire [4:0] \in_addr$61 ;
-  wire [4:0] \in_addr$89 ;
+  (* init = 5'h00 *)
+  wire [4:0] \in_addr$120 ;
+  (* init = 5'h00 *)
+  wire [4:0] \in_addr$64 ;
+  (* init = 5'h00 *)
+  wire [4:0] \in_addr$92 ;
+  (* init = 1'h0 *)
   wire in_valid;
-  wire \in_valid$116 ;
-  wire \in_valid$60 ;
-  wire \in_valid$88 ;
+  (* init = 1'h0 *)
+  wire \in_valid$119 ;
+  (* init = 1'h0 *)
+  wire \in_valid$63 ;
+  (* init = 1'h0 *)
+  wire \in_valid$91 ;
   wire signed [20:0] in_x;
-  wire signed [20:0] \in_x$118 ;
-  wire signed [20:0] \in_x$62 ;
-  wire signed [20:0] \in_x$90 ;
+  wire signed [20:0] \in_x$121 ;
+  wire signed [20:0] \in_x$65 ;
+  wire signed [20:0] \in_x$93 ;
   wire issue;
   wire [4:0] issue_addr;
+  reg [4:0] issued_addr = 5'h00;
+  reg [83:0] issued_x = 84'h000000000000000000000;
+  wire signed [20:0] \issued_x[0] ;
+  wire signed [20:0] \issued_x[1] ;
+  wire signed [20:0] \issued_x[2] ;
+  wire signed [20:0] \issued_x[3] ;
   wire [4:0] \load__payload.addr ;
   wire [21:0] \load__payload.data ;
   wire [3:0] \load__payload.mem ;
   wire [4:0] load_bias__addr;
-  wire [4:0] \load_bias__addr$100 ;
-  wire [4:0] \load_bias__addr$128 ;
-  wire [4:0] \load_bias__addr$72 ;
+  wire [4:0] \load_bias__addr$103 ;
+  wire [4:0] \load_bias__addr$131 ;
+  wire [4:0] \load_bias__addr$75 ;
   wire [20:0] load_bias__data;
-  wire [20:0] \load_bias__data$101 ;
-  wire [20:0] \load_bias__data$129 ;
-  wire [20:0] \load_bias__data$73 ;
+  wire [20:0] \load_bias__data$104 ;
+  wire [20:0] \load_bias__data$132 ;
+  wire [20:0] \load_bias__data$76 ;
   wire load_bias__en;
-  wire \load_bias__en$127 ;
-  wire \load_bias__en$71 ;
-  wire \load_bias__en$99 ;
+  wire \load_bias__en$102 ;
+  wire \load_bias__en$130 ;
+  wire \load_bias__en$74 ;
   wire [3:0] load_entries__addr;
-  wire [4:0] \load_entries__addr$125 ;
-  wire [3:0] \load_entries__addr$69 ;
-  wire [4:0] \load_entries__addr$97 ;
+  wire [4:0] \load_entries__addr$100 ;
+  wire [4:0] \load_entries__addr$128 ;
+  wire [3:0] \load_entries__addr$72 ;
   wire [3:0] load_entries__data;
-  wire [3:0] \load_entries__data$126 ;
-  wire [3:0] \load_entries__data$70 ;
-  wire [3:0] \load_entries__data$98 ;
+  wire [3:0] \load_entries__data$101 ;
+  wire [3:0] \load_entries__data$129 ;
+  wire [3:0] \load_entries__data$73 ;
   wire load_entries__en;
-  wire \load_entries__en$124 ;
-  wire \load_entries__en$68 ;
-  wire \load_entries__en$96 ;
+  wire \load_entries__en$127 ;
+  wire \load_entries__en$71 ;
+  wire \load_entries__en$99 ;
   wire [4:0] load_membrane__addr;
-  wire [4:0] \load_membrane__addr$103 ;
-  wire [4:0] \load_membrane__addr$131 ;
-  wire [4:0] \load_membrane__addr$75 ;
+  wire [4:0] \load_membrane__addr$106 ;
+  wire [4:0] \load_membrane__addr$134 ;
+  wire [4:0] \load_membrane__addr$78 ;
   wire [21:0] load_membrane__data;
-  wire [21:0] \load_membrane__data$104 ;
-  wire [21:0] \load_membrane__data$132 ;
-  wire [21:0] \load_membrane__data$76 ;
+  wire [21:0] \load_membrane__data$107 ;
+  wire [21:0] \load_membrane__data$135 ;
+  wire [21:0] \load_membrane__data$79 ;
   wire load_membrane__en;
-  wire \load_membrane__en$102 ;
-  wire \load_membrane__en$130 ;
-  wire \load_membrane__en$74 ;
+  wire \load_membrane__en$105 ;
+  wire \load_membrane__en$133 ;
+  wire \load_membrane__en$77 ;
   wire [4:0] load_rowptr__addr;
-  wire [4:0] \load_rowptr__addr$122 ;
-  wire [4:0] \load_rowptr__addr$66 ;
-  wire [4:0] \load_rowptr__addr$94 ;
+  wire [4:0] \load_rowptr__addr$125 ;
+  wire [4:0] \load_rowptr__addr$69 ;
+  wire [4:0] \load_rowptr__addr$97 ;
   wire [8:0] load_rowptr__data;
-  wire [8:0] \load_rowptr__data$123 ;
-  wire [8:0] \load_rowptr__data$67 ;
-  wire [8:0] \load_rowptr__data$95 ;
+  wire [8:0] \load_rowptr__data$126 ;
+  wire [8:0] \load_rowptr__data$70 ;
+  wire [8:0] \load_rowptr__data$98 ;
   wire load_rowptr__en;
-  wire \load_rowptr__en$121 ;
-  wire \load_rowptr__en$65 ;
-  wire \load_rowptr__en$93 ;
+  wire \load_rowptr__en$124 ;
+  wire \load_rowptr__en$68 ;
+  wire \load_rowptr__en$96 ;
   wire [83:0] \membranes__payload.v ;
   wire signed [20:0] \membranes__payload.v[0] ;
   wire signed [20:0] \membranes__payload.v[1] ;
@@ -189,32 +213,32 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
   wire [4:0] \membranes__payload.word ;
   wire [4:0] out_addr;
   wire out_spike;
-  wire \out_spike$144 ;
-  wire \out_spike$145 ;
-  wire \out_spike$146 ;
+  wire \out_spike$147 ;
+  wire \out_spike$148 ;
+  wire \out_spike$149 ;
   wire signed [20:0] out_v;
-  wire signed [20:0] \out_v$169 ;
-  wire signed [20:0] \out_v$170 ;
-  wire signed [20:0] \out_v$171 ;
+  wire signed [20:0] \out_v$172 ;
+  wire signed [20:0] \out_v$173 ;
+  wire signed [20:0] \out_v$174 ;
   wire out_valid;
   wire prop_busy;
   wire queue_start;
   wire [4:0] rd_addr;
-  wire [4:0] \rd_addr$115 ;
-  wire [4:0] \rd_addr$59 ;
-  wire [4:0] \rd_addr$87 ;
+  wire [4:0] \rd_addr$118 ;
+  wire [4:0] \rd_addr$62 ;
+  wire [4:0] \rd_addr$90 ;
   wire signed [17:0] rd_data;
-  wire signed [17:0] \rd_data$120 ;
-  wire signed [17:0] \rd_data$64 ;
-  wire signed [17:0] \rd_data$92 ;
+  wire signed [17:0] \rd_data$123 ;
+  wire signed [17:0] \rd_data$67 ;
+  wire signed [17:0] \rd_data$95 ;
   wire rd_en;
-  wire \rd_en$114 ;
-  wire \rd_en$58 ;
-  wire \rd_en$86 ;
+  wire \rd_en$117 ;
+  wire \rd_en$61 ;
+  wire \rd_en$89 ;
   wire [3:0] \spikes__payload.mask ;
   wire [4:0] \spikes__payload.word ;
-  wire \start$137 ;
-  wire \start$150 ;
+  wire \start$140 ;
+  wire \start$153 ;
   wire update_busy;
   wire [3:0] wr_mask;
   wire wr_valid;
@@ -225,91 +249,101 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
   wire signed [20:0] \x__payload[3] ;
   wire x_ready;
   wire x_valid;
-  assign ev_valid = \ev_valid$16  & ev_ready;
+  assign ev_valid = \ev_valid$21  & ev_ready;
   assign _00_ = ! load__payload[3:0];
   assign load_rowptr__en = load__valid & _00_;
   assign _11_ = load__payload[3:0] == 1'h1;
   assign load_entries__en = load__valid & _11_;
-  assign _13_ = load__payload[3:0] == 2'h2;
-  assign load_bias__en = load__valid & _13_;
-  assign _14_ = load__payload[3:0] == 2'h3;
-  assign load_membrane__en = load__valid & _14_;
-  assign \ev_valid$49  = \ev_valid$16  & ev_ready;
-  assign _15_ = load__payload[3:0] == 3'h4;
-  assign \load_rowptr__en$65  = load__valid & _15_;
-  assign _16_ = load__payload[3:0] == 3'h5;
-  assign \load_entries__en$68  = load__valid & _16_;
-  assign _17_ = load__payload[3:0] == 3'h6;
-  assign \load_bias__en$71  = load__valid & _17_;
-  assign _18_ = load__payload[3:0] == 3'h7;
-  assign \load_membrane__en$74  = load__valid & _18_;
-  assign \ev_valid$77  = \ev_valid$16  & ev_ready;
-  assign _19_ = load__payload[3:0] == 4'h8;
-  assign \load_rowptr__en$93  = load__valid & _19_;
+  assign _16_ = load__payload[3:0] == 2'h2;
+  assign load_bias__en = load__valid & _16_;
+  assign _17_ = load__payload[3:0] == 2'h3;
+  assign load_membrane__en = load__valid & _17_;
+  assign \ev_valid$52  = \ev_valid$21  & ev_ready;
+  assign _18_ = load__payload[3:0] == 3'h4;
+  assign \load_rowptr__en$68  = load__valid & _18_;
+  assign _19_ = load__payload[3:0] == 3'h5;
+  assign \load_entries__en$71  = load__valid & _19_;
+  assign _20_ = load__payload[3:0] == 3'h6;
+  assign \load_bias__en$74  = load__valid & _20_;
+  assign _21_ = load__payload[3:0] == 3'h7;
+  assign \load_membrane__en$77  = load__valid & _21_;
+  assign \ev_valid$80  = \ev_valid$21  & ev_ready;
+  assign _22_ = load__payload[3:0] == 4'h8;
+  assign \load_rowptr__en$96  = load__valid & _22_;
   assign _01_ = load__payload[3:0] == 4'h9;
-  assign \load_entries__en$96  = load__valid & _01_;
+  assign \load_entries__en$99  = load__valid & _01_;
   assign _02_ = load__payload[3:0] == 4'ha;
-  assign \load_bias__en$99  = load__valid & _02_;
+  assign \load_bias__en$102  = load__valid & _02_;
   assign _03_ = load__payload[3:0] == 4'hb;
-  assign \load_membrane__en$102  = load__valid & _03_;
-  assign \ev_valid$105  = \ev_valid$16  & ev_ready;
+  assign \load_membrane__en$105  = load__valid & _03_;
+  assign \ev_valid$108  = \ev_valid$21  & ev_ready;
   assign _04_ = load__payload[3:0] == 4'hc;
-  assign \load_rowptr__en$121  = load__valid & _04_;
+  assign \load_rowptr__en$124  = load__valid & _04_;
   assign _05_ = load__payload[3:0] == 4'hd;
-  assign \load_entries__en$124  = load__valid & _05_;
+  assign \load_entries__en$127  = load__valid & _05_;
   assign _06_ = load__payload[3:0] == 4'he;
-  assign \load_bias__en$127  = load__valid & _06_;
+  assign \load_bias__en$130  = load__valid & _06_;
   assign _07_ = load__payload[3:0] == 4'hf;
-  assign \load_membrane__en$130  = load__valid & _07_;
-  assign ev_ready = & { \ev_ready$136 , \ev_ready$135 , \ev_ready$134 , \ev_ready$133  };
-  assign _08_ = | { \out_spike$146 , \out_spike$145 , \out_spike$144 , out_spike };
+  assign \load_membrane__en$133  = load__valid & _07_;
+  assign ev_ready = & { \ev_ready$139 , \ev_ready$138 , \ev_ready$137 , \ev_ready$136  };
+  assign _08_ = | { \out_spike$149 , \out_spike$148 , \out_spike$147 , out_spike };
   assign spikes__valid = membranes__valid & _08_;
-  assign _09_ = | { \busy$158 , \busy$157 , \busy$156 , \busy$155  };
-  assign _10_ = \busy$154  | _09_;
-  assign _12_ = | { \busy$162 , \busy$161 , \busy$160 , \busy$159  };
+  assign _09_ = | { \busy$161 , \busy$160 , \busy$159 , \busy$158  };
+  assign _10_ = \busy$157  | _09_;
+  assign _12_ = | { \busy$165 , \busy$164 , \busy$163 , \busy$162  };
   assign prop_busy = _10_ | _12_;
+  assign update_busy = \busy$167  | \$signal ;
+  always @(posedge clk)
+    \$signal  <= _13_;
+  always @(posedge clk)
+    issued_addr <= _14_;
+  always @(posedge clk)
+    issued_x <= _15_;
+  assign _23_ = _24_ ? 84'h000000000000000000000 : x__payload;
+  assign _25_ = _26_ ? 5'h00 : issue_addr;
+  assign _27_ = _28_ ? 1'h0 : issue;
   \rcsnn_core.acc0  acc0 (
     .add_addr(add_addr),
     .add_delta(add_delta),
     .add_valid(add_valid),
-    .adding(\busy$159 ),
+    .busy(\busy$162 ),
     .clk(clk),
-    .rd__data(acc_data),
-    .rd_addr(rd_addr),
-    .rd_en(rd_en),
+    .rd_addr(issue_addr),
+    .rd_data(acc_data),
+    .rd_en(issue),
     .rst(rst)
   );
   \rcsnn_core.acc1  acc1 (
-    .add_addr(\add_addr$54 ),
-    .add_delta(\add_delta$56 ),
-    .add_valid(\add_valid$52 ),
-    .adding(\busy$160 ),
+    .add_addr(\add_addr$57 ),
+    .add_delta(\add_delta$59 ),
+    .add_valid(\add_valid$55 ),
+    .busy(\busy$163 ),
     .clk(clk),
-    .rd__data(\acc_data$63 ),
-    .rd_addr(rd_addr),
-    .rd_en(rd_en),
+    .rd_addr(issue_addr),
+    .rd_data(\acc_data$66 ),
+    .rd_en(issue),
     .rst(rst)
   );
   \rcsnn_core.acc2  acc2 (
-    .add_addr(\add_addr$82 ),
-    .add_delta(\add_delta$84 ),
-    .add_valid(\add_valid$80 ),
-    .adding(\busy$161 ),
+    .add_addr(\add_addr$85 ),
+    .add_delta(\add_delta$87 ),
+    .add_valid(\add_valid$83 ),
+    .busy(\busy$164 ),
     .clk(clk),
-    .rd__data(\acc_data$91 ),
-    .rd_addr(rd_addr),
-    .rd_en(rd_en),
+    .rd_addr(issue_addr),
+    .rd_data(\acc_data$94 ),
+    .rd_en(issue),
     .rst(rst)
   );
   \rcsnn_core.acc3  acc3 (
-    .add_addr(\add_addr$110 ),
-    .add_delta(\add_delta$112 ),
-    .add_valid(\add_valid$108 ),
-    .adding(\busy$162 ),
+    .add_addr(\add_addr$113 ),
+    .add_delta(\add_delta$115 ),
+    .add_valid(\add_valid$111 ),
+    .busy(\busy$165 ),
     .clk(clk),
-    .rd__data(\acc_data$119 ),
-    .rd_addr(rd_addr),
-    .rd_en(rd_en),
+    .rd_addr(issue_addr),
+    .rd_data(\acc_data$122 ),
+    .rd_en(issue),
     .rst(rst)
   );
   \rcsnn_core.control  control (
@@ -318,10 +352,10 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
     .clk(clk),
     .cycles(cycles),
     .done(done),
-    .issue(rd_en),
-    .issue_addr(rd_addr),
+    .issue(issue),
+    .issue_addr(issue_addr),
     .prop_busy(prop_busy),
-    .queue_start(\start$137 ),
+    .queue_start(\start$140 ),
     .rst(rst),
     .start(start),
     .update_busy(update_busy),
@@ -332,11 +366,11 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
     .acc_data(acc_data),
     .addr5(wr_word),
     .b_wr__en(load_bias__en),
-    .busy(update_busy),
+    .busy(\busy$167 ),
     .clk(clk),
-    .in_addr(rd_addr),
-    .in_valid(rd_en),
-    .in_x(x__payload[20:0]),
+    .in_addr(issued_addr),
+    .in_valid(\$signal ),
+    .in_x(issued_x[20:0]),
     .load_membrane__en(load_membrane__en),
     .out_spike(out_spike),
     .out_v(out_v),
@@ -345,58 +379,58 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
     .valid5(membranes__valid)
   );
   \rcsnn_core.neuron1  neuron1 (
-    .acc_data(\acc_data$63 ),
-    .b_wr__en(\load_bias__en$71 ),
+    .acc_data(\acc_data$66 ),
+    .b_wr__en(\load_bias__en$74 ),
     .clk(clk),
-    .in_addr(rd_addr),
-    .in_valid(rd_en),
-    .in_x(x__payload[41:21]),
-    .load_membrane__en(\load_membrane__en$74 ),
-    .out_spike(\out_spike$144 ),
-    .out_v(\out_v$169 ),
+    .in_addr(issued_addr),
+    .in_valid(\$signal ),
+    .in_x(issued_x[41:21]),
+    .load_membrane__en(\load_membrane__en$77 ),
+    .out_spike(\out_spike$147 ),
+    .out_v(\out_v$172 ),
     .\port$0$92 (load__payload[30:4]),
     .rst(rst)
   );
   \rcsnn_core.neuron2  neuron2 (
-    .acc_data(\acc_data$91 ),
-    .b_wr__en(\load_bias__en$99 ),
+    .acc_data(\acc_data$94 ),
+    .b_wr__en(\load_bias__en$102 ),
     .clk(clk),
-    .in_addr(rd_addr),
-    .in_valid(rd_en),
-    .in_x(x__payload[62:42]),
-    .load_membrane__en(\load_membrane__en$102 ),
-    .out_spike(\out_spike$145 ),
-    .out_v(\out_v$170 ),
+    .in_addr(issued_addr),
+    .in_valid(\$signal ),
+    .in_x(issued_x[62:42]),
+    .load_membrane__en(\load_membrane__en$105 ),
+    .out_spike(\out_spike$148 ),
+    .out_v(\out_v$173 ),
     .\port$0$92 (load__payload[30:4]),
     .rst(rst)
   );
   \rcsnn_core.neuron3  neuron3 (
-    .acc_data(\acc_data$119 ),
-    .b_wr__en(\load_bias__en$127 ),
+    .acc_data(\acc_data$122 ),
+    .b_wr__en(\load_bias__en$130 ),
     .clk(clk),
-    .in_addr(rd_addr),
-    .in_valid(rd_en),
-    .in_x(x__payload[83:63]),
-    .load_membrane__en(\load_membrane__en$130 ),
-    .out_spike(\out_spike$146 ),
-    .out_v(\out_v$171 ),
+    .in_addr(issued_addr),
+    .in_valid(\$signal ),
+    .in_x(issued_x[83:63]),
+    .load_membrane__en(\load_membrane__en$133 ),
+    .out_spike(\out_spike$149 ),
+    .out_v(\out_v$174 ),
     .\port$0$92 (load__payload[30:4]),
     .rst(rst)
   );
   \rcsnn_core.queue  queue (
-    .busy(\busy$154 ),
+    .busy(\busy$157 ),
     .clear(clear),
     .clk(clk),
     .ev_block(ev_block),
     .ev_pre(ev_pre),
     .ev_ready(ev_ready),
-    .ev_valid(\ev_valid$16 ),
-    .\port$1020$0 (\out_spike$146 ),
-    .\port$399$0 (out_spike),
-    .\port$606$0 (\out_spike$144 ),
-    .\port$813$0 (\out_spike$145 ),
+    .ev_valid(\ev_valid$21 ),
+    .\port$1073$0 (\out_spike$149 ),
+    .\port$413$0 (out_spike),
+    .\port$633$0 (\out_spike$147 ),
+    .\port$853$0 (\out_spike$148 ),
     .rst(rst),
-    .start(\start$137 ),
+    .start(\start$140 ),
     .wr_valid(spikes__valid),
     .wr_word(wr_word)
   );
@@ -404,51 +438,6 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
     .add_addr(add_addr),
     .add_delta(add_delta),
     .add_valid(add_valid),
-    .busy(\busy$155 ),
-    .clk(clk),
-    .ev_block(ev_block),
-    .ev_pre(ev_pre),
-    .ev_ready(\ev_ready$133 ),
-    .\port$0$92 (load__payload[17:4]),
-    .rst(rst),
-    .w_en(ev_valid),
-    .wr__en(load_rowptr__en),
-    .\wr__en$6 (load_entries__en)
-  );
-  \rcsnn_core.synapse1  synapse1 (
-    .add_addr(\add_addr$54 ),
-    .add_delta(\add_delta$56 ),
-    .add_valid(\add_valid$52 ),
-    .busy(\busy$156 ),
-    .clk(clk),
-    .ev_block(ev_block),
-    .ev_pre(ev_pre),
-    .ev_ready(\ev_ready$134 ),
-    .\port$0$92 (load__payload[17:4]),
-    .rst(rst),
-    .w_en(\ev_valid$49 ),
-    .wr__en(\load_rowptr__en$65 ),
-    .\wr__en$6 (\load_entries__en$68 )
-  );
-  \rcsnn_core.synapse2  synapse2 (
-    .add_addr(\add_addr$82 ),
-    .add_delta(\add_delta$84 ),
-    .add_valid(\add_valid$80 ),
-    .busy(\busy$157 ),
-    .clk(clk),
-    .ev_block(ev_block),
-    .ev_pre(ev_pre),
-    .ev_ready(\ev_ready$135 ),
-    .\port$0$92 (load__payload[17:4]),
-    .rst(rst),
-    .w_en(\ev_valid$77 ),
-    .wr__en(\load_rowptr__en$93 ),
-    .\wr__en$6 (\load_entries__en$96 )
-  );
-  \rcsnn_core.synapse3  synapse3 (
-    .add_addr(\add_addr$110 ),
-    .add_delta(\add_delta$112 ),
-    .add_valid(\add_valid$108 ),
     .busy(\busy$158 ),
     .clk(clk),
     .ev_block(ev_block),
@@ -456,20 +445,65 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
     .ev_ready(\ev_ready$136 ),
     .\port$0$92 (load__payload[17:4]),
     .rst(rst),
-    .w_en(\ev_valid$105 ),
-    .wr__en(\load_rowptr__en$121 ),
-    .\wr__en$6 (\load_entries__en$124 )
+    .w_en(ev_valid),
+    .wr__en(load_rowptr__en),
+    .\wr__en$6 (load_entries__en)
   );
-  assign \ev_block$19  = ev_block;
-  assign \ev_pre$21  = ev_pre;
-  assign \add_valid$23  = add_valid;
-  assign \add_addr$25  = add_addr;
-  assign \add_delta$27  = add_delta;
-  assign issue = rd_en;
-  assign issue_addr = rd_addr;
-  assign in_valid = rd_en;
-  assign in_addr = rd_addr;
-  assign in_x = x__payload[20:0];
+  \rcsnn_core.synapse1  synapse1 (
+    .add_addr(\add_addr$57 ),
+    .add_delta(\add_delta$59 ),
+    .add_valid(\add_valid$55 ),
+    .busy(\busy$159 ),
+    .clk(clk),
+    .ev_block(ev_block),
+    .ev_pre(ev_pre),
+    .ev_ready(\ev_ready$137 ),
+    .\port$0$92 (load__payload[17:4]),
+    .rst(rst),
+    .w_en(\ev_valid$52 ),
+    .wr__en(\load_rowptr__en$68 ),
+    .\wr__en$6 (\load_entries__en$71 )
+  );
+  \rcsnn_core.synapse2  synapse2 (
+    .add_addr(\add_addr$85 ),
+    .add_delta(\add_delta$87 ),
+    .add_valid(\add_valid$83 ),
+    .busy(\busy$160 ),
+    .clk(clk),
+    .ev_block(ev_block),
+    .ev_pre(ev_pre),
+    .ev_ready(\ev_ready$138 ),
+    .\port$0$92 (load__payload[17:4]),
+    .rst(rst),
+    .w_en(\ev_valid$80 ),
+    .wr__en(\load_rowptr__en$96 ),
+    .\wr__en$6 (\load_entries__en$99 )
+  );
+  \rcsnn_core.synapse3  synapse3 (
+    .add_addr(\add_addr$113 ),
+    .add_delta(\add_delta$115 ),
+    .add_valid(\add_valid$111 ),
+    .busy(\busy$161 ),
+    .clk(clk),
+    .ev_block(ev_block),
+    .ev_pre(ev_pre),
+    .ev_ready(\ev_ready$139 ),
+    .\port$0$92 (load__payload[17:4]),
+    .rst(rst),
+    .w_en(\ev_valid$108 ),
+    .wr__en(\load_rowptr__en$124 ),
+    .\wr__en$6 (\load_entries__en$127 )
+  );
+  assign \ev_block$24  = ev_block;
+  assign \ev_pre$26  = ev_pre;
+  assign \add_valid$28  = add_valid;
+  assign \add_addr$30  = add_addr;
+  assign \add_delta$32  = add_delta;
+  assign rd_en = issue;
+  assign rd_addr = issue_addr;
+  assign in_valid = \$signal ;
+  assign in_addr = issued_addr;
+  assign in_x = issued_x[20:0];
   assign rd_data = acc_data;
   assign load_rowptr__addr = load__payload[8:4];
   assign load_rowptr__data = load__payload[17:9];
@@ -479,76 +513,75 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
   assign load_bias__data = load__payload[29:9];
   assign load_membrane__addr = load__payload[8:4];
   assign load_membrane__data = load__payload[30:9];
-  assign \ev_block$50  = ev_block;
-  assign \ev_pre$51  = ev_pre;
-  assign \add_valid$53  = \add_valid$52 ;
-  assign \add_addr$55  = \add_addr$54 ;
-  assign \add_delta$57  = \add_delta$56 ;
-  assign \rd_en$58  = rd_en;
-  assign \rd_addr$59  = rd_addr;
-  assign \in_valid$60  = rd_en;
-  assign \in_addr$61  = rd_addr;
-  assign \in_x$62  = x__payload[41:21];
-  assign \rd_data$64  = \acc_data$63 ;
-  assign \load_rowptr__addr$66  = load__payload[8:4];
-  assign \load_rowptr__data$67  = load__payload[17:9];
-  assign \load_entries__addr$69  = load__payload[7:4];
-  assign \load_entries__data$70  = load__payload[12:9];
-  assign \load_bias__addr$72  = load__payload[8:4];
-  assign \load_bias__data$73  = load__payload[29:9];
-  assign \load_membrane__addr$75  = load__payload[8:4];
-  assign \load_membrane__data$76  = load__payload[30:9];
-  assign \ev_block$78  = ev_block;
-  assign \ev_pre$79  = ev_pre;
-  assign \add_valid$81  = \add_valid$80 ;
-  assign \add_addr$83  = \add_addr$82 ;
-  assign \add_delta$85  = \add_delta$84 ;
-  assign \rd_en$86  = rd_en;
-  assign \rd_addr$87  = rd_addr;
-  assign \in_valid$88  = rd_en;
-  assign \in_addr$89  = rd_addr;
-  assign \in_x$90  = x__payload[62:42];
-  assign \rd_data$92  = \acc_data$91 ;
-  assign \load_rowptr__addr$94  = load__payload[8:4];
-  assign \load_rowptr__data$95  = load__payload[17:9];
-  assign \load_entries__addr$97  = load__payload[8:4];
-  assign \load_entries__data$98  = load__payload[12:9];
-  assign \load_bias__addr$100  = load__payload[8:4];
-  assign \load_bias__data$101  = load__payload[29:9];
-  assign \load_membrane__addr$103  = load__payload[8:4];
-  assign \load_membrane__data$104  = load__payload[30:9];
-  assign \ev_block$106  = ev_block;
-  assign \ev_pre$107  = ev_pre;
-  assign \add_valid$109  = \add_valid$108 ;
-  assign \add_addr$111  = \add_addr$110 ;
-  assign \add_delta$113  = \add_delta$112 ;
-  assign \rd_en$114  = rd_en;
-  assign \rd_addr$115  = rd_addr;
-  assign \in_valid$116  = rd_en;
-  assign \in_addr$117  = rd_addr;
-  assign \in_x$118  = x__payload[83:63];
-  assign \rd_data$120  = \acc_data$119 ;
-  assign \load_rowptr__addr$122  = load__payload[8:4];
-  assign \load_rowptr__data$123  = load__payload[17:9];
-  assign \load_entries__addr$125  = load__payload[8:4];
-  assign \load_entries__data$126  = load__payload[12:9];
-  assign \load_bias__addr$128  = load__payload[8:4];
-  assign \load_bias__data$129  = load__payload[29:9];
-  assign \load_membrane__addr$131  = load__payload[8:4];
-  assign \load_membrane__data$132  = load__payload[30:9];
-  assign queue_start = \start$137 ;
-  assign \clear$140  = clear;
+  assign \ev_block$53  = ev_block;
+  assign \ev_pre$54  = ev_pre;
+  assign \add_valid$56  = \add_valid$55 ;
+  assign \add_addr$58  = \add_addr$57 ;
+  assign \add_delta$60  = \add_delta$59 ;
+  assign \rd_en$61  = issue;
+  assign \rd_addr$62  = issue_addr;
+  assign \in_valid$63  = \$signal ;
+  assign \in_addr$64  = issued_addr;
+  assign \in_x$65  = issued_x[41:21];
+  assign \rd_data$67  = \acc_data$66 ;
+  assign \load_rowptr__addr$69  = load__payload[8:4];
+  assign \load_rowptr__data$70  = load__payload[17:9];
+  assign \load_entries__addr$72  = load__payload[7:4];
+  assign \load_entries__data$73  = load__payload[12:9];
+  assign \load_bias__addr$75  = load__payload[8:4];
+  assign \load_bias__data$76  = load__payload[29:9];
+  assign \load_membrane__addr$78  = load__payload[8:4];
+  assign \load_membrane__data$79  = load__payload[30:9];
+  assign \ev_block$81  = ev_block;
+  assign \ev_pre$82  = ev_pre;
+  assign \add_valid$84  = \add_valid$83 ;
+  assign \add_addr$86  = \add_addr$85 ;
+  assign \add_delta$88  = \add_delta$87 ;
+  assign \rd_en$89  = issue;
+  assign \rd_addr$90  = issue_addr;
+  assign \in_valid$91  = \$signal ;
+  assign \in_addr$92  = issued_addr;
+  assign \in_x$93  = issued_x[62:42];
+  assign \rd_data$95  = \acc_data$94 ;
+  assign \load_rowptr__addr$97  = load__payload[8:4];
+  assign \load_rowptr__data$98  = load__payload[17:9];
+  assign \load_entries__addr$100  = load__payload[8:4];
+  assign \load_entries__data$101  = load__payload[12:9];
+  assign \load_bias__addr$103  = load__payload[8:4];
+  assign \load_bias__data$104  = load__payload[29:9];
+  assign \load_membrane__addr$106  = load__payload[8:4];
+  assign \load_membrane__data$107  = load__payload[30:9];
+  assign \ev_block$109  = ev_block;
+  assign \ev_pre$110  = ev_pre;
+  assign \add_valid$112  = \add_valid$111 ;
+  assign \add_addr$114  = \add_addr$113 ;
+  assign \add_delta$116  = \add_delta$115 ;
+  assign \rd_en$117  = issue;
+  assign \rd_addr$118  = issue_addr;
+  assign \in_valid$119  = \$signal ;
+  assign \in_addr$120  = issued_addr;
+  assign \in_x$121  = issued_x[83:63];
+  assign \rd_data$123  = \acc_data$122 ;
+  assign \load_rowptr__addr$125  = load__payload[8:4];
+  assign \load_rowptr__data$126  = load__payload[17:9];
+  assign \load_entries__addr$128  = load__payload[8:4];
+  assign \load_entries__data$129  = load__payload[12:9];
+  assign \load_bias__addr$131  = load__payload[8:4];
+  assign \load_bias__data$132  = load__payload[29:9];
+  assign \load_membrane__addr$134  = load__payload[8:4];
+  assign \load_membrane__data$135  = load__payload[30:9];
+  assign queue_start = \start$140 ;
+  assign \clear$143  = clear;
   assign wr_valid = spikes__valid;
   assign out_valid = membranes__valid;
   assign out_addr = wr_word;
-  assign wr_mask = { \out_spike$146 , \out_spike$145 , \out_spike$144 , out_spike };
-  assign \start$150  = start;
+  assign wr_mask = { \out_spike$149 , \out_spike$148 , \out_spike$147 , out_spike };
+  assign \start$153  = start;
   assign x_valid = x__valid;
   assign x_ready = x__ready;
-  assign \busy$164  = update_busy;
-  assign \busy$165  = busy;
-  assign \done$166  = done;
-  assign \cycles$167  = cycles;
+  assign \busy$168  = busy;
+  assign \done$169  = done;
+  assign \cycles$170  = cycles;
   assign \x__payload[0]  = x__payload[20:0];
   assign \x__payload[1]  = x__payload[41:21];
   assign \x__payload[2]  = x__payload[62:42];
@@ -564,18 +597,30 @@ module rcsnn_core(x__payload, x__valid, load__payload, load__valid, clk, rst, bu
   assign \membranes__payload.v[1]  = membranes__payload[46:26];
   assign \membranes__payload.v[2]  = membranes__payload[67:47];
   assign \membranes__payload.v[3]  = membranes__payload[88:68];
-  assign membranes__payload[88:5] = { \out_v$171 , \out_v$170 , \out_v$169 , out_v };
+  assign \issued_x[0]  = issued_x[20:0];
+  assign \issued_x[1]  = issued_x[41:21];
+  assign \issued_x[2]  = issued_x[62:42];
+  assign \issued_x[3]  = issued_x[83:63];
+  assign membranes__payload[88:5] = { \out_v$174 , \out_v$173 , \out_v$172 , out_v };
   assign membranes__payload[4:0] = wr_word;
-  assign spikes__payload[8:5] = { \out_spike$146 , \out_spike$145 , \out_spike$144 , out_spike };
+  assign spikes__payload[8:5] = { \out_spike$149 , \out_spike$148 , \out_spike$147 , out_spike };
   assign spikes__payload[4:0] = wr_word;
+  assign _24_ = rst;
+  assign _15_ = _23_;
+  assign _26_ = rst;
+  assign _14_ = _25_;
+  assign _28_ = rst;
+  assign _13_ = _27_;
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.acc0 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add_delta, adding, clk);
+module \rcsnn_core.acc0 (rst, rd_data, busy, rd_addr, rd_en, add_valid, add_addr, add_delta, clk);
   input rst;
   wire rst;
-  output signed [17:0] rd__data;
-  wire signed [17:0] rd__data;
+  output signed [17:0] rd_data;
+  wire signed [17:0] rd_data;
+  output busy;
+  wire busy;
   input [4:0] rd_addr;
   wire [4:0] rd_addr;
   input rd_en;
@@ -586,34 +631,95 @@ module \rcsnn_core.acc0 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   wire [4:0] add_addr;
   input signed [17:0] add_delta;
   wire signed [17:0] add_delta;
-  output adding;
-  reg adding = 1'h0;
   input clk;
   wire clk;
-  wire [18:0] _00_;
-  wire [18:0] _01_;
-  wire _02_;
-  wire _03_;
-  wire [17:0] _04_;
-  wire [4:0] _05_;
-  wire [4:0] _06_;
-  wire _07_;
-  wire [17:0] _08_;
-  wire _09_;
-  wire _10_;
-  wire _11_;
-  wire _12_;
-  wire _13_;
-  (* init = 1'h0 *)
-  wire busy;
-  reg clearing = 1'h0;
-  reg signed [17:0] delta = 18'h00000;
+  wire [17:0] _000_;
+  wire _001_;
+  wire [17:0] _002_;
+  wire [17:0] _003_;
+  wire [18:0] _004_;
+  wire [18:0] _005_;
+  wire _006_;
+  wire _007_;
+  wire [4:0] _008_;
+  wire [17:0] _009_;
+  wire _010_;
+  wire _011_;
+  wire _012_;
+  wire _013_;
+  wire _014_;
+  wire [4:0] _015_;
+  wire [4:0] _016_;
+  wire [17:0] _017_;
+  wire [17:0] _018_;
+  wire _019_;
+  wire _020_;
+  wire [17:0] _021_;
+  wire _022_;
+  wire [17:0] _023_;
+  wire _024_;
+  wire _025_;
+  wire _026_;
+  wire _027_;
+  wire _028_;
+  wire _029_;
+  wire [17:0] _030_;
+  wire _031_;
+  wire [17:0] _032_;
+  wire _033_;
+  wire _034_;
+  wire _035_;
+  wire _036_;
+  wire _037_;
+  wire [17:0] _038_;
+  wire _039_;
+  wire [17:0] _040_;
+  wire _041_;
+  wire [4:0] _042_;
+  wire _043_;
+  wire [4:0] _044_;
+  wire _045_;
+  wire _046_;
+  wire _047_;
+  wire _048_;
+  wire _049_;
+  wire _050_;
+  wire _051_;
+  wire _052_;
+  wire _053_;
+  wire [17:0] _054_;
+  wire _055_;
+  wire [4:0] _056_;
+  wire _057_;
+  wire _058_;
+  wire _059_;
+  wire _060_;
+  wire _061_;
+  reg \$signal  = 1'h0;
+  reg add1 = 1'h0;
+  reg add2 = 1'h0;
+  reg add3 = 1'h0;
+  reg [4:0] addr1 = 5'h00;
+  reg [4:0] addr2 = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] addr3;
+  reg signed [17:0] delta1 = 18'h00000;
+  reg signed [17:0] delta2 = 18'h00000;
+  reg hit2 = 1'h0;
+  reg signed [17:0] q = 18'h00000;
   wire [4:0] rd__addr;
+  wire signed [17:0] rd__data;
   wire rd__en;
-  wire signed [17:0] rd_data;
+  reg valid1 = 1'h0;
+  reg valid2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid3;
+  (* init = 18'h00000 *)
+  wire signed [17:0] w3;
+  reg signed [17:0] w4 = 18'h00000;
   reg [4:0] wr__addr = 5'h00;
-  wire signed [17:0] wr__data;
-  wire wr__en;
+  reg signed [17:0] wr__data = 18'h00000;
+  reg wr__en = 1'h0;
   reg [17:0] mem [23:0];
   initial begin
     mem[0] = 18'h00000;
@@ -643,59 +749,134 @@ module \rcsnn_core.acc0 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   end
   always @(posedge clk) begin
     if (wr__en)
-      mem[wr__addr] <= _01_[17:0];
+      mem[wr__addr] <= wr__data;
   end
-  reg [17:0] _27_;
-  reg [17:0] _28_;
-  reg [17:0] _29_;
+  reg [17:0] _112_;
+  reg [17:0] _113_;
+  reg [17:0] _114_;
   always @(posedge clk) begin
     if (rd__en) begin
-      _27_ <= mem[rd__addr];
-      _28_ <= 18'h00000;
-      _29_ <= 18'hxxxxx;
+      _112_ <= mem[rd__addr];
+      _113_ <= 18'h00000;
+      _114_ <= 18'hxxxxx;
       if (wr__en && rd__addr == wr__addr) begin
-        _28_ <= 18'h3ffff;
-        _29_ <= _01_[17:0];
+        _113_ <= 18'h3ffff;
+        _114_ <= wr__data;
       end
     end
   end
-  assign rd__data = (_28_ & _29_) | (~_28_ & _27_);
-  assign _00_ = $signed(rd__data) + $signed(delta);
-  assign _01_ = adding ? _00_ : 19'h00000;
-  always @(posedge clk)
-    adding <= _02_;
-  always @(posedge clk)
-    clearing <= _03_;
-  always @(posedge clk)
-    delta <= _04_;
-  always @(posedge clk)
-    wr__addr <= _05_;
+  assign rd__data = (_113_ & _114_) | (~_113_ & _112_);
   assign rd__en = add_valid | rd_en;
   assign rd__addr = add_valid ? add_addr : rd_addr;
-  assign wr__en = adding | clearing;
-  assign _06_ = _07_ ? 5'h00 : rd__addr;
-  assign _08_ = _09_ ? 18'h00000 : add_delta;
-  assign _10_ = _11_ ? 1'h0 : rd_en;
-  assign _12_ = _13_ ? 1'h0 : add_valid;
-  assign wr__data = _01_[17:0];
-  assign rd_data = rd__data;
-  assign busy = adding;
-  assign _07_ = rst;
-  assign _05_ = _06_;
-  assign _09_ = rst;
-  assign _04_ = _08_;
-  assign _11_ = rst;
-  assign _03_ = _10_;
-  assign _13_ = rst;
-  assign _02_ = _12_;
+  assign _000_ = hit2 ? w4 : q;
+  assign rd_data = \$signal  ? wr__data : _000_;
+  assign _011_ = valid1 & add1;
+  assign _022_ = valid2 & add2;
+  assign _024_ = _011_ | _022_;
+  assign _025_ = wr__en & add3;
+  assign busy = _024_ | _025_;
+  assign _026_ = add_valid | rd_en;
+  assign _027_ = addr2 == addr1;
+  assign _028_ = valid2 & _027_;
+  assign _029_ = wr__addr == addr1;
+  assign _001_ = wr__en & _029_;
+  assign _002_ = hit2 ? w4 : q;
+  assign _003_ = \$signal  ? wr__data : _002_;
+  assign _004_ = $signed(_003_) + $signed(delta2);
+  assign _005_ = add2 ? _004_ : 19'h00000;
+  always @(posedge clk)
+    valid1 <= _006_;
+  always @(posedge clk)
+    add1 <= _007_;
+  always @(posedge clk)
+    addr1 <= _008_;
+  always @(posedge clk)
+    delta1 <= _009_;
+  always @(posedge clk)
+    valid2 <= _010_;
+  always @(posedge clk)
+    wr__en <= _012_;
+  always @(posedge clk)
+    add2 <= _013_;
+  always @(posedge clk)
+    add3 <= _014_;
+  always @(posedge clk)
+    addr2 <= _015_;
+  always @(posedge clk)
+    wr__addr <= _016_;
+  always @(posedge clk)
+    delta2 <= _017_;
+  always @(posedge clk)
+    q <= _018_;
+  always @(posedge clk)
+    \$signal  <= _019_;
+  always @(posedge clk)
+    hit2 <= _020_;
+  always @(posedge clk)
+    wr__data <= _021_;
+  always @(posedge clk)
+    w4 <= _023_;
+  assign _030_ = _031_ ? 18'h00000 : wr__data;
+  assign _032_ = _033_ ? 18'h00000 : _005_[17:0];
+  assign _034_ = _035_ ? 1'h0 : _001_;
+  assign _036_ = _037_ ? 1'h0 : _028_;
+  assign _038_ = _039_ ? 18'h00000 : rd__data;
+  assign _040_ = _041_ ? 18'h00000 : delta1;
+  assign _042_ = _043_ ? 5'h00 : addr2;
+  assign _044_ = _045_ ? 5'h00 : addr1;
+  assign _046_ = _047_ ? 1'h0 : add2;
+  assign _048_ = _049_ ? 1'h0 : add1;
+  assign _050_ = _051_ ? 1'h0 : valid2;
+  assign _052_ = _053_ ? 1'h0 : valid1;
+  assign _054_ = _055_ ? 18'h00000 : add_delta;
+  assign _056_ = _057_ ? 5'h00 : rd__addr;
+  assign _058_ = _059_ ? 1'h0 : add_valid;
+  assign _060_ = _061_ ? 1'h0 : _026_;
+  assign valid3 = wr__en;
+  assign addr3 = wr__addr;
+  assign w3 = wr__data;
+  assign _031_ = rst;
+  assign _023_ = _030_;
+  assign _033_ = rst;
+  assign _021_ = _032_;
+  assign _035_ = rst;
+  assign _020_ = _034_;
+  assign _037_ = rst;
+  assign _019_ = _036_;
+  assign _039_ = rst;
+  assign _018_ = _038_;
+  assign _041_ = rst;
+  assign _017_ = _040_;
+  assign _043_ = rst;
+  assign _016_ = _042_;
+  assign _045_ = rst;
+  assign _015_ = _044_;
+  assign _047_ = rst;
+  assign _014_ = _046_;
+  assign _049_ = rst;
+  assign _013_ = _048_;
+  assign _051_ = rst;
+  assign _012_ = _050_;
+  assign _053_ = rst;
+  assign _010_ = _052_;
+  assign _055_ = rst;
+  assign _009_ = _054_;
+  assign _057_ = rst;
+  assign _008_ = _056_;
+  assign _059_ = rst;
+  assign _007_ = _058_;
+  assign _061_ = rst;
+  assign _006_ = _060_;
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.acc1 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add_delta, adding, clk);
+module \rcsnn_core.acc1 (rst, rd_data, busy, rd_addr, rd_en, add_valid, add_addr, add_delta, clk);
   input rst;
   wire rst;
-  output signed [17:0] rd__data;
-  wire signed [17:0] rd__data;
+  output signed [17:0] rd_data;
+  wire signed [17:0] rd_data;
+  output busy;
+  wire busy;
   input [4:0] rd_addr;
   wire [4:0] rd_addr;
   input rd_en;
@@ -706,34 +887,95 @@ module \rcsnn_core.acc1 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   wire [4:0] add_addr;
   input signed [17:0] add_delta;
   wire signed [17:0] add_delta;
-  output adding;
-  reg adding = 1'h0;
   input clk;
   wire clk;
-  wire [18:0] _00_;
-  wire [18:0] _01_;
-  wire _02_;
-  wire _03_;
-  wire [17:0] _04_;
-  wire [4:0] _05_;
-  wire [4:0] _06_;
-  wire _07_;
-  wire [17:0] _08_;
-  wire _09_;
-  wire _10_;
-  wire _11_;
-  wire _12_;
-  wire _13_;
-  (* init = 1'h0 *)
-  wire busy;
-  reg clearing = 1'h0;
-  reg signed [17:0] delta = 18'h00000;
+  wire [17:0] _000_;
+  wire _001_;
+  wire [17:0] _002_;
+  wire [17:0] _003_;
+  wire [18:0] _004_;
+  wire [18:0] _005_;
+  wire _006_;
+  wire _007_;
+  wire [4:0] _008_;
+  wire [17:0] _009_;
+  wire _010_;
+  wire _011_;
+  wire _012_;
+  wire _013_;
+  wire _014_;
+  wire [4:0] _015_;
+  wire [4:0] _016_;
+  wire [17:0] _017_;
+  wire [17:0] _018_;
+  wire _019_;
+  wire _020_;
+  wire [17:0] _021_;
+  wire _022_;
+  wire [17:0] _023_;
+  wire _024_;
+  wire _025_;
+  wire _026_;
+  wire _027_;
+  wire _028_;
+  wire _029_;
+  wire [17:0] _030_;
+  wire _031_;
+  wire [17:0] _032_;
+  wire _033_;
+  wire _034_;
+  wire _035_;
+  wire _036_;
+  wire _037_;
+  wire [17:0] _038_;
+  wire _039_;
+  wire [17:0] _040_;
+  wire _041_;
+  wire [4:0] _042_;
+  wire _043_;
+  wire [4:0] _044_;
+  wire _045_;
+  wire _046_;
+  wire _047_;
+  wire _048_;
+  wire _049_;
+  wire _050_;
+  wire _051_;
+  wire _052_;
+  wire _053_;
+  wire [17:0] _054_;
+  wire _055_;
+  wire [4:0] _056_;
+  wire _057_;
+  wire _058_;
+  wire _059_;
+  wire _060_;
+  wire _061_;
+  reg \$signal  = 1'h0;
+  reg add1 = 1'h0;
+  reg add2 = 1'h0;
+  reg add3 = 1'h0;
+  reg [4:0] addr1 = 5'h00;
+  reg [4:0] addr2 = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] addr3;
+  reg signed [17:0] delta1 = 18'h00000;
+  reg signed [17:0] delta2 = 18'h00000;
+  reg hit2 = 1'h0;
+  reg signed [17:0] q = 18'h00000;
   wire [4:0] rd__addr;
+  wire signed [17:0] rd__data;
   wire rd__en;
-  wire signed [17:0] rd_data;
+  reg valid1 = 1'h0;
+  reg valid2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid3;
+  (* init = 18'h00000 *)
+  wire signed [17:0] w3;
+  reg signed [17:0] w4 = 18'h00000;
   reg [4:0] wr__addr = 5'h00;
-  wire signed [17:0] wr__data;
-  wire wr__en;
+  reg signed [17:0] wr__data = 18'h00000;
+  reg wr__en = 1'h0;
   reg [17:0] mem [23:0];
   initial begin
     mem[0] = 18'h00000;
@@ -763,59 +1005,134 @@ module \rcsnn_core.acc1 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   end
   always @(posedge clk) begin
     if (wr__en)
-      mem[wr__addr] <= _01_[17:0];
+      mem[wr__addr] <= wr__data;
   end
-  reg [17:0] _27_;
-  reg [17:0] _28_;
-  reg [17:0] _29_;
+  reg [17:0] _112_;
+  reg [17:0] _113_;
+  reg [17:0] _114_;
   always @(posedge clk) begin
     if (rd__en) begin
-      _27_ <= mem[rd__addr];
-      _28_ <= 18'h00000;
-      _29_ <= 18'hxxxxx;
+      _112_ <= mem[rd__addr];
+      _113_ <= 18'h00000;
+      _114_ <= 18'hxxxxx;
       if (wr__en && rd__addr == wr__addr) begin
-        _28_ <= 18'h3ffff;
-        _29_ <= _01_[17:0];
+        _113_ <= 18'h3ffff;
+        _114_ <= wr__data;
       end
     end
   end
-  assign rd__data = (_28_ & _29_) | (~_28_ & _27_);
-  assign _00_ = $signed(rd__data) + $signed(delta);
-  assign _01_ = adding ? _00_ : 19'h00000;
-  always @(posedge clk)
-    adding <= _02_;
-  always @(posedge clk)
-    clearing <= _03_;
-  always @(posedge clk)
-    delta <= _04_;
-  always @(posedge clk)
-    wr__addr <= _05_;
+  assign rd__data = (_113_ & _114_) | (~_113_ & _112_);
   assign rd__en = add_valid | rd_en;
   assign rd__addr = add_valid ? add_addr : rd_addr;
-  assign wr__en = adding | clearing;
-  assign _06_ = _07_ ? 5'h00 : rd__addr;
-  assign _08_ = _09_ ? 18'h00000 : add_delta;
-  assign _10_ = _11_ ? 1'h0 : rd_en;
-  assign _12_ = _13_ ? 1'h0 : add_valid;
-  assign wr__data = _01_[17:0];
-  assign rd_data = rd__data;
-  assign busy = adding;
-  assign _07_ = rst;
-  assign _05_ = _06_;
-  assign _09_ = rst;
-  assign _04_ = _08_;
-  assign _11_ = rst;
-  assign _03_ = _10_;
-  assign _13_ = rst;
-  assign _02_ = _12_;
+  assign _000_ = hit2 ? w4 : q;
+  assign rd_data = \$signal  ? wr__data : _000_;
+  assign _011_ = valid1 & add1;
+  assign _022_ = valid2 & add2;
+  assign _024_ = _011_ | _022_;
+  assign _025_ = wr__en & add3;
+  assign busy = _024_ | _025_;
+  assign _026_ = add_valid | rd_en;
+  assign _027_ = addr2 == addr1;
+  assign _028_ = valid2 & _027_;
+  assign _029_ = wr__addr == addr1;
+  assign _001_ = wr__en & _029_;
+  assign _002_ = hit2 ? w4 : q;
+  assign _003_ = \$signal  ? wr__data : _002_;
+  assign _004_ = $signed(_003_) + $signed(delta2);
+  assign _005_ = add2 ? _004_ : 19'h00000;
+  always @(posedge clk)
+    valid1 <= _006_;
+  always @(posedge clk)
+    add1 <= _007_;
+  always @(posedge clk)
+    addr1 <= _008_;
+  always @(posedge clk)
+    delta1 <= _009_;
+  always @(posedge clk)
+    valid2 <= _010_;
+  always @(posedge clk)
+    wr__en <= _012_;
+  always @(posedge clk)
+    add2 <= _013_;
+  always @(posedge clk)
+    add3 <= _014_;
+  always @(posedge clk)
+    addr2 <= _015_;
+  always @(posedge clk)
+    wr__addr <= _016_;
+  always @(posedge clk)
+    delta2 <= _017_;
+  always @(posedge clk)
+    q <= _018_;
+  always @(posedge clk)
+    \$signal  <= _019_;
+  always @(posedge clk)
+    hit2 <= _020_;
+  always @(posedge clk)
+    wr__data <= _021_;
+  always @(posedge clk)
+    w4 <= _023_;
+  assign _030_ = _031_ ? 18'h00000 : wr__data;
+  assign _032_ = _033_ ? 18'h00000 : _005_[17:0];
+  assign _034_ = _035_ ? 1'h0 : _001_;
+  assign _036_ = _037_ ? 1'h0 : _028_;
+  assign _038_ = _039_ ? 18'h00000 : rd__data;
+  assign _040_ = _041_ ? 18'h00000 : delta1;
+  assign _042_ = _043_ ? 5'h00 : addr2;
+  assign _044_ = _045_ ? 5'h00 : addr1;
+  assign _046_ = _047_ ? 1'h0 : add2;
+  assign _048_ = _049_ ? 1'h0 : add1;
+  assign _050_ = _051_ ? 1'h0 : valid2;
+  assign _052_ = _053_ ? 1'h0 : valid1;
+  assign _054_ = _055_ ? 18'h00000 : add_delta;
+  assign _056_ = _057_ ? 5'h00 : rd__addr;
+  assign _058_ = _059_ ? 1'h0 : add_valid;
+  assign _060_ = _061_ ? 1'h0 : _026_;
+  assign valid3 = wr__en;
+  assign addr3 = wr__addr;
+  assign w3 = wr__data;
+  assign _031_ = rst;
+  assign _023_ = _030_;
+  assign _033_ = rst;
+  assign _021_ = _032_;
+  assign _035_ = rst;
+  assign _020_ = _034_;
+  assign _037_ = rst;
+  assign _019_ = _036_;
+  assign _039_ = rst;
+  assign _018_ = _038_;
+  assign _041_ = rst;
+  assign _017_ = _040_;
+  assign _043_ = rst;
+  assign _016_ = _042_;
+  assign _045_ = rst;
+  assign _015_ = _044_;
+  assign _047_ = rst;
+  assign _014_ = _046_;
+  assign _049_ = rst;
+  assign _013_ = _048_;
+  assign _051_ = rst;
+  assign _012_ = _050_;
+  assign _053_ = rst;
+  assign _010_ = _052_;
+  assign _055_ = rst;
+  assign _009_ = _054_;
+  assign _057_ = rst;
+  assign _008_ = _056_;
+  assign _059_ = rst;
+  assign _007_ = _058_;
+  assign _061_ = rst;
+  assign _006_ = _060_;
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.acc2 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add_delta, adding, clk);
+module \rcsnn_core.acc2 (rst, rd_data, busy, rd_addr, rd_en, add_valid, add_addr, add_delta, clk);
   input rst;
   wire rst;
-  output signed [17:0] rd__data;
-  wire signed [17:0] rd__data;
+  output signed [17:0] rd_data;
+  wire signed [17:0] rd_data;
+  output busy;
+  wire busy;
   input [4:0] rd_addr;
   wire [4:0] rd_addr;
   input rd_en;
@@ -826,34 +1143,95 @@ module \rcsnn_core.acc2 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   wire [4:0] add_addr;
   input signed [17:0] add_delta;
   wire signed [17:0] add_delta;
-  output adding;
-  reg adding = 1'h0;
   input clk;
   wire clk;
-  wire [18:0] _00_;
-  wire [18:0] _01_;
-  wire _02_;
-  wire _03_;
-  wire [17:0] _04_;
-  wire [4:0] _05_;
-  wire [4:0] _06_;
-  wire _07_;
-  wire [17:0] _08_;
-  wire _09_;
-  wire _10_;
-  wire _11_;
-  wire _12_;
-  wire _13_;
-  (* init = 1'h0 *)
-  wire busy;
-  reg clearing = 1'h0;
-  reg signed [17:0] delta = 18'h00000;
+  wire [17:0] _000_;
+  wire _001_;
+  wire [17:0] _002_;
+  wire [17:0] _003_;
+  wire [18:0] _004_;
+  wire [18:0] _005_;
+  wire _006_;
+  wire _007_;
+  wire [4:0] _008_;
+  wire [17:0] _009_;
+  wire _010_;
+  wire _011_;
+  wire _012_;
+  wire _013_;
+  wire _014_;
+  wire [4:0] _015_;
+  wire [4:0] _016_;
+  wire [17:0] _017_;
+  wire [17:0] _018_;
+  wire _019_;
+  wire _020_;
+  wire [17:0] _021_;
+  wire _022_;
+  wire [17:0] _023_;
+  wire _024_;
+  wire _025_;
+  wire _026_;
+  wire _027_;
+  wire _028_;
+  wire _029_;
+  wire [17:0] _030_;
+  wire _031_;
+  wire [17:0] _032_;
+  wire _033_;
+  wire _034_;
+  wire _035_;
+  wire _036_;
+  wire _037_;
+  wire [17:0] _038_;
+  wire _039_;
+  wire [17:0] _040_;
+  wire _041_;
+  wire [4:0] _042_;
+  wire _043_;
+  wire [4:0] _044_;
+  wire _045_;
+  wire _046_;
+  wire _047_;
+  wire _048_;
+  wire _049_;
+  wire _050_;
+  wire _051_;
+  wire _052_;
+  wire _053_;
+  wire [17:0] _054_;
+  wire _055_;
+  wire [4:0] _056_;
+  wire _057_;
+  wire _058_;
+  wire _059_;
+  wire _060_;
+  wire _061_;
+  reg \$signal  = 1'h0;
+  reg add1 = 1'h0;
+  reg add2 = 1'h0;
+  reg add3 = 1'h0;
+  reg [4:0] addr1 = 5'h00;
+  reg [4:0] addr2 = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] addr3;
+  reg signed [17:0] delta1 = 18'h00000;
+  reg signed [17:0] delta2 = 18'h00000;
+  reg hit2 = 1'h0;
+  reg signed [17:0] q = 18'h00000;
   wire [4:0] rd__addr;
+  wire signed [17:0] rd__data;
   wire rd__en;
-  wire signed [17:0] rd_data;
+  reg valid1 = 1'h0;
+  reg valid2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid3;
+  (* init = 18'h00000 *)
+  wire signed [17:0] w3;
+  reg signed [17:0] w4 = 18'h00000;
   reg [4:0] wr__addr = 5'h00;
-  wire signed [17:0] wr__data;
-  wire wr__en;
+  reg signed [17:0] wr__data = 18'h00000;
+  reg wr__en = 1'h0;
   reg [17:0] mem [23:0];
   initial begin
     mem[0] = 18'h00000;
@@ -883,59 +1261,134 @@ module \rcsnn_core.acc2 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   end
   always @(posedge clk) begin
     if (wr__en)
-      mem[wr__addr] <= _01_[17:0];
+      mem[wr__addr] <= wr__data;
   end
-  reg [17:0] _27_;
-  reg [17:0] _28_;
-  reg [17:0] _29_;
+  reg [17:0] _112_;
+  reg [17:0] _113_;
+  reg [17:0] _114_;
   always @(posedge clk) begin
     if (rd__en) begin
-      _27_ <= mem[rd__addr];
-      _28_ <= 18'h00000;
-      _29_ <= 18'hxxxxx;
+      _112_ <= mem[rd__addr];
+      _113_ <= 18'h00000;
+      _114_ <= 18'hxxxxx;
       if (wr__en && rd__addr == wr__addr) begin
-        _28_ <= 18'h3ffff;
-        _29_ <= _01_[17:0];
+        _113_ <= 18'h3ffff;
+        _114_ <= wr__data;
       end
     end
   end
-  assign rd__data = (_28_ & _29_) | (~_28_ & _27_);
-  assign _00_ = $signed(rd__data) + $signed(delta);
-  assign _01_ = adding ? _00_ : 19'h00000;
-  always @(posedge clk)
-    adding <= _02_;
-  always @(posedge clk)
-    clearing <= _03_;
-  always @(posedge clk)
-    delta <= _04_;
-  always @(posedge clk)
-    wr__addr <= _05_;
+  assign rd__data = (_113_ & _114_) | (~_113_ & _112_);
   assign rd__en = add_valid | rd_en;
   assign rd__addr = add_valid ? add_addr : rd_addr;
-  assign wr__en = adding | clearing;
-  assign _06_ = _07_ ? 5'h00 : rd__addr;
-  assign _08_ = _09_ ? 18'h00000 : add_delta;
-  assign _10_ = _11_ ? 1'h0 : rd_en;
-  assign _12_ = _13_ ? 1'h0 : add_valid;
-  assign wr__data = _01_[17:0];
-  assign rd_data = rd__data;
-  assign busy = adding;
-  assign _07_ = rst;
-  assign _05_ = _06_;
-  assign _09_ = rst;
-  assign _04_ = _08_;
-  assign _11_ = rst;
-  assign _03_ = _10_;
-  assign _13_ = rst;
-  assign _02_ = _12_;
+  assign _000_ = hit2 ? w4 : q;
+  assign rd_data = \$signal  ? wr__data : _000_;
+  assign _011_ = valid1 & add1;
+  assign _022_ = valid2 & add2;
+  assign _024_ = _011_ | _022_;
+  assign _025_ = wr__en & add3;
+  assign busy = _024_ | _025_;
+  assign _026_ = add_valid | rd_en;
+  assign _027_ = addr2 == addr1;
+  assign _028_ = valid2 & _027_;
+  assign _029_ = wr__addr == addr1;
+  assign _001_ = wr__en & _029_;
+  assign _002_ = hit2 ? w4 : q;
+  assign _003_ = \$signal  ? wr__data : _002_;
+  assign _004_ = $signed(_003_) + $signed(delta2);
+  assign _005_ = add2 ? _004_ : 19'h00000;
+  always @(posedge clk)
+    valid1 <= _006_;
+  always @(posedge clk)
+    add1 <= _007_;
+  always @(posedge clk)
+    addr1 <= _008_;
+  always @(posedge clk)
+    delta1 <= _009_;
+  always @(posedge clk)
+    valid2 <= _010_;
+  always @(posedge clk)
+    wr__en <= _012_;
+  always @(posedge clk)
+    add2 <= _013_;
+  always @(posedge clk)
+    add3 <= _014_;
+  always @(posedge clk)
+    addr2 <= _015_;
+  always @(posedge clk)
+    wr__addr <= _016_;
+  always @(posedge clk)
+    delta2 <= _017_;
+  always @(posedge clk)
+    q <= _018_;
+  always @(posedge clk)
+    \$signal  <= _019_;
+  always @(posedge clk)
+    hit2 <= _020_;
+  always @(posedge clk)
+    wr__data <= _021_;
+  always @(posedge clk)
+    w4 <= _023_;
+  assign _030_ = _031_ ? 18'h00000 : wr__data;
+  assign _032_ = _033_ ? 18'h00000 : _005_[17:0];
+  assign _034_ = _035_ ? 1'h0 : _001_;
+  assign _036_ = _037_ ? 1'h0 : _028_;
+  assign _038_ = _039_ ? 18'h00000 : rd__data;
+  assign _040_ = _041_ ? 18'h00000 : delta1;
+  assign _042_ = _043_ ? 5'h00 : addr2;
+  assign _044_ = _045_ ? 5'h00 : addr1;
+  assign _046_ = _047_ ? 1'h0 : add2;
+  assign _048_ = _049_ ? 1'h0 : add1;
+  assign _050_ = _051_ ? 1'h0 : valid2;
+  assign _052_ = _053_ ? 1'h0 : valid1;
+  assign _054_ = _055_ ? 18'h00000 : add_delta;
+  assign _056_ = _057_ ? 5'h00 : rd__addr;
+  assign _058_ = _059_ ? 1'h0 : add_valid;
+  assign _060_ = _061_ ? 1'h0 : _026_;
+  assign valid3 = wr__en;
+  assign addr3 = wr__addr;
+  assign w3 = wr__data;
+  assign _031_ = rst;
+  assign _023_ = _030_;
+  assign _033_ = rst;
+  assign _021_ = _032_;
+  assign _035_ = rst;
+  assign _020_ = _034_;
+  assign _037_ = rst;
+  assign _019_ = _036_;
+  assign _039_ = rst;
+  assign _018_ = _038_;
+  assign _041_ = rst;
+  assign _017_ = _040_;
+  assign _043_ = rst;
+  assign _016_ = _042_;
+  assign _045_ = rst;
+  assign _015_ = _044_;
+  assign _047_ = rst;
+  assign _014_ = _046_;
+  assign _049_ = rst;
+  assign _013_ = _048_;
+  assign _051_ = rst;
+  assign _012_ = _050_;
+  assign _053_ = rst;
+  assign _010_ = _052_;
+  assign _055_ = rst;
+  assign _009_ = _054_;
+  assign _057_ = rst;
+  assign _008_ = _056_;
+  assign _059_ = rst;
+  assign _007_ = _058_;
+  assign _061_ = rst;
+  assign _006_ = _060_;
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.acc3 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add_delta, adding, clk);
+module \rcsnn_core.acc3 (rst, rd_data, busy, rd_addr, rd_en, add_valid, add_addr, add_delta, clk);
   input rst;
   wire rst;
-  output signed [17:0] rd__data;
-  wire signed [17:0] rd__data;
+  output signed [17:0] rd_data;
+  wire signed [17:0] rd_data;
+  output busy;
+  wire busy;
   input [4:0] rd_addr;
   wire [4:0] rd_addr;
   input rd_en;
@@ -946,34 +1399,95 @@ module \rcsnn_core.acc3 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   wire [4:0] add_addr;
   input signed [17:0] add_delta;
   wire signed [17:0] add_delta;
-  output adding;
-  reg adding = 1'h0;
   input clk;
   wire clk;
-  wire [18:0] _00_;
-  wire [18:0] _01_;
-  wire _02_;
-  wire _03_;
-  wire [17:0] _04_;
-  wire [4:0] _05_;
-  wire [4:0] _06_;
-  wire _07_;
-  wire [17:0] _08_;
-  wire _09_;
-  wire _10_;
-  wire _11_;
-  wire _12_;
-  wire _13_;
-  (* init = 1'h0 *)
-  wire busy;
-  reg clearing = 1'h0;
-  reg signed [17:0] delta = 18'h00000;
+  wire [17:0] _000_;
+  wire _001_;
+  wire [17:0] _002_;
+  wire [17:0] _003_;
+  wire [18:0] _004_;
+  wire [18:0] _005_;
+  wire _006_;
+  wire _007_;
+  wire [4:0] _008_;
+  wire [17:0] _009_;
+  wire _010_;
+  wire _011_;
+  wire _012_;
+  wire _013_;
+  wire _014_;
+  wire [4:0] _015_;
+  wire [4:0] _016_;
+  wire [17:0] _017_;
+  wire [17:0] _018_;
+  wire _019_;
+  wire _020_;
+  wire [17:0] _021_;
+  wire _022_;
+  wire [17:0] _023_;
+  wire _024_;
+  wire _025_;
+  wire _026_;
+  wire _027_;
+  wire _028_;
+  wire _029_;
+  wire [17:0] _030_;
+  wire _031_;
+  wire [17:0] _032_;
+  wire _033_;
+  wire _034_;
+  wire _035_;
+  wire _036_;
+  wire _037_;
+  wire [17:0] _038_;
+  wire _039_;
+  wire [17:0] _040_;
+  wire _041_;
+  wire [4:0] _042_;
+  wire _043_;
+  wire [4:0] _044_;
+  wire _045_;
+  wire _046_;
+  wire _047_;
+  wire _048_;
+  wire _049_;
+  wire _050_;
+  wire _051_;
+  wire _052_;
+  wire _053_;
+  wire [17:0] _054_;
+  wire _055_;
+  wire [4:0] _056_;
+  wire _057_;
+  wire _058_;
+  wire _059_;
+  wire _060_;
+  wire _061_;
+  reg \$signal  = 1'h0;
+  reg add1 = 1'h0;
+  reg add2 = 1'h0;
+  reg add3 = 1'h0;
+  reg [4:0] addr1 = 5'h00;
+  reg [4:0] addr2 = 5'h00;
+  (* init = 5'h00 *)
+  wire [4:0] addr3;
+  reg signed [17:0] delta1 = 18'h00000;
+  reg signed [17:0] delta2 = 18'h00000;
+  reg hit2 = 1'h0;
+  reg signed [17:0] q = 18'h00000;
   wire [4:0] rd__addr;
+  wire signed [17:0] rd__data;
   wire rd__en;
-  wire signed [17:0] rd_data;
+  reg valid1 = 1'h0;
+  reg valid2 = 1'h0;
+  (* init = 1'h0 *)
+  wire valid3;
+  (* init = 18'h00000 *)
+  wire signed [17:0] w3;
+  reg signed [17:0] w4 = 18'h00000;
   reg [4:0] wr__addr = 5'h00;
-  wire signed [17:0] wr__data;
-  wire wr__en;
+  reg signed [17:0] wr__data = 18'h00000;
+  reg wr__en = 1'h0;
   reg [17:0] mem [23:0];
   initial begin
     mem[0] = 18'h00000;
@@ -1003,51 +1517,124 @@ module \rcsnn_core.acc3 (rst, rd__data, rd_addr, rd_en, add_valid, add_addr, add
   end
   always @(posedge clk) begin
     if (wr__en)
-      mem[wr__addr] <= _01_[17:0];
+      mem[wr__addr] <= wr__data;
   end
-  reg [17:0] _27_;
-  reg [17:0] _28_;
-  reg [17:0] _29_;
+  reg [17:0] _112_;
+  reg [17:0] _113_;
+  reg [17:0] _114_;
   always @(posedge clk) begin
     if (rd__en) begin
-      _27_ <= mem[rd__addr];
-      _28_ <= 18'h00000;
-      _29_ <= 18'hxxxxx;
+      _112_ <= mem[rd__addr];
+      _113_ <= 18'h00000;
+      _114_ <= 18'hxxxxx;
       if (wr__en && rd__addr == wr__addr) begin
-        _28_ <= 18'h3ffff;
-        _29_ <= _01_[17:0];
+        _113_ <= 18'h3ffff;
+        _114_ <= wr__data;
       end
     end
   end
-  assign rd__data = (_28_ & _29_) | (~_28_ & _27_);
-  assign _00_ = $signed(rd__data) + $signed(delta);
-  assign _01_ = adding ? _00_ : 19'h00000;
-  always @(posedge clk)
-    adding <= _02_;
-  always @(posedge clk)
-    clearing <= _03_;
-  always @(posedge clk)
-    delta <= _04_;
-  always @(posedge clk)
-    wr__addr <= _05_;
+  assign rd__data = (_113_ & _114_) | (~_113_ & _112_);
   assign rd__en = add_valid | rd_en;
   assign rd__addr = add_valid ? add_addr : rd_addr;
-  assign wr__en = adding | clearing;
-  assign _06_ = _07_ ? 5'h00 : rd__addr;
-  assign _08_ = _09_ ? 18'h00000 : add_delta;
-  assign _10_ = _11_ ? 1'h0 : rd_en;
-  assign _12_ = _13_ ? 1'h0 : add_valid;
-  assign wr__data = _01_[17:0];
-  assign rd_data = rd__data;
-  assign busy = adding;
-  assign _07_ = rst;
-  assign _05_ = _06_;
-  assign _09_ = rst;
-  assign _04_ = _08_;
-  assign _11_ = rst;
-  assign _03_ = _10_;
-  assign _13_ = rst;
-  assign _02_ = _12_;
+  assign _000_ = hit2 ? w4 : q;
+  assign rd_data = \$signal  ? wr__data : _000_;
+  assign _011_ = valid1 & add1;
+  assign _022_ = valid2 & add2;
+  assign _024_ = _011_ | _022_;
+  assign _025_ = wr__en & add3;
+  assign busy = _024_ | _025_;
+  assign _026_ = add_valid | rd_en;
+  assign _027_ = addr2 == addr1;
+  assign _028_ = valid2 & _027_;
+  assign _029_ = wr__addr == addr1;
+  assign _001_ = wr__en & _029_;
+  assign _002_ = hit2 ? w4 : q;
+  assign _003_ = \$signal  ? wr__data : _002_;
+  assign _004_ = $signed(_003_) + $signed(delta2);
+  assign _005_ = add2 ? _004_ : 19'h00000;
+  always @(posedge clk)
+    valid1 <= _006_;
+  always @(posedge clk)
+    add1 <= _007_;
+  always @(posedge clk)
+    addr1 <= _008_;
+  always @(posedge clk)
+    delta1 <= _009_;
+  always @(posedge clk)
+    valid2 <= _010_;
+  always @(posedge clk)
+    wr__en <= _012_;
+  always @(posedge clk)
+    add2 <= _013_;
+  always @(posedge clk)
+    add3 <= _014_;
+  always @(posedge clk)
+    addr2 <= _015_;
+  always @(posedge clk)
+    wr__addr <= _016_;
+  always @(posedge clk)
+    delta2 <= _017_;
+  always @(posedge clk)
+    q <= _018_;
+  always @(posedge clk)
+    \$signal  <= _019_;
+  always @(posedge clk)
+    hit2 <= _020_;
+  always @(posedge clk)
+    wr__data <= _021_;
+  always @(posedge clk)
+    w4 <= _023_;
+  assign _030_ = _031_ ? 18'h00000 : wr__data;
+  assign _032_ = _033_ ? 18'h00000 : _005_[17:0];
+  assign _034_ = _035_ ? 1'h0 : _001_;
+  assign _036_ = _037_ ? 1'h0 : _028_;
+  assign _038_ = _039_ ? 18'h00000 : rd__data;
+  assign _040_ = _041_ ? 18'h00000 : delta1;
+  assign _042_ = _043_ ? 5'h00 : addr2;
+  assign _044_ = _045_ ? 5'h00 : addr1;
+  assign _046_ = _047_ ? 1'h0 : add2;
+  assign _048_ = _049_ ? 1'h0 : add1;
+  assign _050_ = _051_ ? 1'h0 : valid2;
+  assign _052_ = _053_ ? 1'h0 : valid1;
+  assign _054_ = _055_ ? 18'h00000 : add_delta;
+  assign _056_ = _057_ ? 5'h00 : rd__addr;
+  assign _058_ = _059_ ? 1'h0 : add_valid;
+  assign _060_ = _061_ ? 1'h0 : _026_;
+  assign valid3 = wr__en;
+  assign addr3 = wr__addr;
+  assign w3 = wr__data;
+  assign _031_ = rst;
+  assign _023_ = _030_;
+  assign _033_ = rst;
+  assign _021_ = _032_;
+  assign _035_ = rst;
+  assign _020_ = _034_;
+  assign _037_ = rst;
+  assign _019_ = _036_;
+  assign _039_ = rst;
+  assign _018_ = _038_;
+  assign _041_ = rst;
+  assign _017_ = _040_;
+  assign _043_ = rst;
+  assign _016_ = _042_;
+  assign _045_ = rst;
+  assign _015_ = _044_;
+  assign _047_ = rst;
+  assign _014_ = _046_;
+  assign _049_ = rst;
+  assign _013_ = _048_;
+  assign _051_ = rst;
+  assign _012_ = _050_;
+  assign _053_ = rst;
+  assign _010_ = _052_;
+  assign _055_ = rst;
+  assign _009_ = _054_;
+  assign _057_ = rst;
+  assign _008_ = _056_;
+  assign _059_ = rst;
+  assign _007_ = _058_;
+  assign _061_ = rst;
+  assign _006_ = _060_;
 endmodule
 
 (* generator = "Amaranth" *)
@@ -1276,9 +1863,7 @@ module \rcsnn_core.control (x_valid, clk, rst, prop_busy, update_busy, done, iss
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.neuron0 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, acc_data, out_spike, busy, in_addr, in_valid, valid5, addr5, out_v, in_x);
-  input [26:0] \port$0$92 ;
-  wire [26:0] \port$0$92 ;
+module \rcsnn_core.neuron0 (clk, rst, b_wr__en, load_membrane__en, acc_data, out_spike, busy, in_valid, in_addr, in_x, valid5, addr5, out_v, \port$0$92 );
   input clk;
   wire clk;
   input rst;
@@ -1293,10 +1878,12 @@ module \rcsnn_core.neuron0 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   wire out_spike;
   output busy;
   wire busy;
-  input [4:0] in_addr;
-  wire [4:0] in_addr;
   input in_valid;
   wire in_valid;
+  input [4:0] in_addr;
+  wire [4:0] in_addr;
+  input signed [20:0] in_x;
+  wire signed [20:0] in_x;
   output valid5;
   reg valid5 = 1'h0;
   output [4:0] addr5;
@@ -1304,8 +1891,8 @@ module \rcsnn_core.neuron0 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   (* init = 21'h000000 *)
   output signed [20:0] out_v;
   wire signed [20:0] out_v;
-  input signed [20:0] in_x;
-  wire signed [20:0] in_x;
+  input [26:0] \port$0$92 ;
+  wire [26:0] \port$0$92 ;
   wire _000_;
   wire [20:0] _001_;
   wire [20:0] _002_;
@@ -1745,9 +2332,7 @@ module \rcsnn_core.neuron0 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.neuron1 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, acc_data, out_spike, in_addr, in_valid, out_v, in_x);
-  input [26:0] \port$0$92 ;
-  wire [26:0] \port$0$92 ;
+module \rcsnn_core.neuron1 (clk, rst, b_wr__en, load_membrane__en, acc_data, out_spike, in_valid, in_addr, in_x, out_v, \port$0$92 );
   input clk;
   wire clk;
   input rst;
@@ -1760,15 +2345,17 @@ module \rcsnn_core.neuron1 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   wire signed [17:0] acc_data;
   output out_spike;
   wire out_spike;
-  input [4:0] in_addr;
-  wire [4:0] in_addr;
   input in_valid;
   wire in_valid;
+  input [4:0] in_addr;
+  wire [4:0] in_addr;
+  input signed [20:0] in_x;
+  wire signed [20:0] in_x;
   (* init = 21'h000000 *)
   output signed [20:0] out_v;
   wire signed [20:0] out_v;
-  input signed [20:0] in_x;
-  wire signed [20:0] in_x;
+  input [26:0] \port$0$92 ;
+  wire [26:0] \port$0$92 ;
   wire _000_;
   wire [20:0] _001_;
   wire [20:0] _002_;
@@ -1825,12 +2412,12 @@ module \rcsnn_core.neuron1 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   wire _053_;
   wire _054_;
   wire _055_;
-  wire [20:0] _056_;
-  wire [20:0] _057_;
-  wire [20:0] _058_;
-  wire [14:0] _059_;
-  wire [14:0] _060_;
-  wire [14:0] _061_;
+  wire [14:0] _056_;
+  wire [14:0] _057_;
+  wire [14:0] _058_;
+  wire [20:0] _059_;
+  wire [20:0] _060_;
+  wire [20:0] _061_;
   wire [20:0] _062_;
   wire [20:0] _063_;
   wire [20:0] _064_;
@@ -2087,20 +2674,20 @@ module \rcsnn_core.neuron1 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   assign _050_ = | { _126_, _125_, _124_ };
   assign _051_ = | { _122_, _121_, _120_ };
   assign _052_ = | { _118_, _117_, _116_ };
-  assign _048_ = ~ _050_;
-  assign _049_ = ~ _051_;
-  assign _047_ = ~ _052_;
-  assign _053_ = _117_ | _116_;
-  assign _054_ = _125_ | _124_;
-  assign _055_ = _121_ | _120_;
-  assign _056_ = _116_ ? 21'h001000 : 21'h001000;
-  assign _057_ = _118_ ? 21'h001000 : 21'h000000;
+  assign _047_ = ~ _050_;
+  assign _048_ = ~ _051_;
+  assign _049_ = ~ _052_;
+  assign _053_ = _125_ | _124_;
+  assign _054_ = _121_ | _120_;
+  assign _055_ = _117_ | _116_;
+  assign _056_ = _124_ ? 15'h3c1f : 15'h31d8;
+  assign _057_ = _126_ ? 15'h178b : 15'h0000;
   assign _058_ = _053_ ? _056_ : _057_;
-  assign _059_ = _124_ ? 15'h3c1f : 15'h31d8;
-  assign _060_ = _126_ ? 15'h178b : 15'h0000;
+  assign _059_ = _120_ ? 21'h001000 : 21'h001000;
+  assign _060_ = _122_ ? 21'h001000 : 21'h000000;
   assign _061_ = _054_ ? _059_ : _060_;
-  assign _062_ = _120_ ? 21'h001000 : 21'h001000;
-  assign _063_ = _122_ ? 21'h001000 : 21'h000000;
+  assign _062_ = _116_ ? 21'h001000 : 21'h001000;
+  assign _063_ = _118_ ? 21'h001000 : 21'h000000;
   assign _064_ = _055_ ? _062_ : _063_;
   assign _065_ = _066_ ? 1'h0 : _013_;
   assign _067_ = _068_ ? 21'h000000 : _010_[20:0];
@@ -2205,15 +2792,13 @@ module \rcsnn_core.neuron1 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   assign _044_ = _123_;
   assign _014_ = { product3[36], product3[36], product3[36], product3[36], product3[36], product3[36], product3[36], product3[36], product3[36], product3[36], product3[36], product3[36], product3[36], product3[36], product3[36:14] };
   assign _005_ = { _004_[21], _004_ };
-  assign _123_ = _061_;
-  assign _119_ = _064_;
-  assign _115_ = _058_;
+  assign _123_ = _058_;
+  assign _119_ = _061_;
+  assign _115_ = _064_;
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.neuron2 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, acc_data, out_spike, in_addr, in_valid, out_v, in_x);
-  input [26:0] \port$0$92 ;
-  wire [26:0] \port$0$92 ;
+module \rcsnn_core.neuron2 (clk, rst, b_wr__en, load_membrane__en, acc_data, out_spike, in_valid, in_addr, in_x, out_v, \port$0$92 );
   input clk;
   wire clk;
   input rst;
@@ -2226,15 +2811,17 @@ module \rcsnn_core.neuron2 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   wire signed [17:0] acc_data;
   output out_spike;
   wire out_spike;
-  input [4:0] in_addr;
-  wire [4:0] in_addr;
   input in_valid;
   wire in_valid;
+  input [4:0] in_addr;
+  wire [4:0] in_addr;
+  input signed [20:0] in_x;
+  wire signed [20:0] in_x;
   (* init = 21'h000000 *)
   output signed [20:0] out_v;
   wire signed [20:0] out_v;
-  input signed [20:0] in_x;
-  wire signed [20:0] in_x;
+  input [26:0] \port$0$92 ;
+  wire [26:0] \port$0$92 ;
   wire _000_;
   wire [20:0] _001_;
   wire [20:0] _002_;
@@ -2677,9 +3264,7 @@ module \rcsnn_core.neuron2 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.neuron3 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, acc_data, out_spike, in_addr, in_valid, out_v, in_x);
-  input [26:0] \port$0$92 ;
-  wire [26:0] \port$0$92 ;
+module \rcsnn_core.neuron3 (clk, rst, b_wr__en, load_membrane__en, acc_data, out_spike, in_valid, in_addr, in_x, out_v, \port$0$92 );
   input clk;
   wire clk;
   input rst;
@@ -2692,15 +3277,17 @@ module \rcsnn_core.neuron3 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
   wire signed [17:0] acc_data;
   output out_spike;
   wire out_spike;
-  input [4:0] in_addr;
-  wire [4:0] in_addr;
   input in_valid;
   wire in_valid;
+  input [4:0] in_addr;
+  wire [4:0] in_addr;
+  input signed [20:0] in_x;
+  wire signed [20:0] in_x;
   (* init = 21'h000000 *)
   output signed [20:0] out_v;
   wire signed [20:0] out_v;
-  input signed [20:0] in_x;
-  wire signed [20:0] in_x;
+  input [26:0] \port$0$92 ;
+  wire [26:0] \port$0$92 ;
   wire _000_;
   wire [20:0] _001_;
   wire [20:0] _002_;
@@ -3143,7 +3730,7 @@ module \rcsnn_core.neuron3 (\port$0$92 , clk, rst, b_wr__en, load_membrane__en, 
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.queue (rst, ev_ready, wr_valid, ev_valid, ev_block, ev_pre, busy, \port$399$0 , \port$606$0 , \port$813$0 , \port$1020$0 , start, clear, wr_word, clk);
+module \rcsnn_core.queue (rst, ev_ready, wr_valid, ev_valid, ev_block, ev_pre, busy, \port$413$0 , \port$633$0 , \port$853$0 , \port$1073$0 , start, clear, wr_word, clk);
   input rst;
   wire rst;
   input ev_ready;
@@ -3158,14 +3745,14 @@ module \rcsnn_core.queue (rst, ev_ready, wr_valid, ev_valid, ev_block, ev_pre, b
   wire [4:0] ev_pre;
   output busy;
   wire busy;
-  input \port$399$0 ;
-  wire \port$399$0 ;
-  input \port$606$0 ;
-  wire \port$606$0 ;
-  input \port$813$0 ;
-  wire \port$813$0 ;
-  input \port$1020$0 ;
-  wire \port$1020$0 ;
+  input \port$413$0 ;
+  wire \port$413$0 ;
+  input \port$633$0 ;
+  wire \port$633$0 ;
+  input \port$853$0 ;
+  wire \port$853$0 ;
+  input \port$1073$0 ;
+  wire \port$1073$0 ;
   input start;
   wire start;
   input clear;
@@ -3518,7 +4105,7 @@ module \rcsnn_core.queue (rst, ev_ready, wr_valid, ev_valid, ev_block, ev_pre, b
   end
   always @(posedge clk) begin
     if (wr_valid)
-      mem[\$signature__addr ] <= { \port$1020$0 , \port$813$0 , \port$606$0 , \port$399$0 , wr_word };
+      mem[\$signature__addr ] <= { \port$1073$0 , \port$853$0 , \port$633$0 , \port$413$0 , wr_word };
   end
   reg [8:0] _543_;
   always @(posedge clk) begin
@@ -3777,8 +4364,8 @@ module \rcsnn_core.queue (rst, ev_ready, wr_valid, ev_valid, ev_block, ev_pre, b
   assign _299_ = ! \$signal$10 ;
   assign \$signature__en  = wr_valid;
   assign \$signal  = \$signature__addr ;
-  assign \$signature__data  = { \port$1020$0 , \port$813$0 , \port$606$0 , \port$399$0 , wr_word };
-  assign wr_mask = { \port$1020$0 , \port$813$0 , \port$606$0 , \port$399$0  };
+  assign \$signature__data  = { \port$1073$0 , \port$853$0 , \port$633$0 , \port$413$0 , wr_word };
+  assign wr_mask = { \port$1073$0 , \port$853$0 , \port$633$0 , \port$413$0  };
   assign rd__addr = _021_[4:0];
   assign ev_block = _045_[1:0];
   assign ev_pre = _056_[4:0];
@@ -4320,8 +4907,8 @@ module \rcsnn_core.synapse0 (clk, rst, w_en, wr__en, \wr__en$6 , ev_block, ev_pr
   assign _177_ = entry_block == 2'h1;
   \rcsnn_core.synapse0.events  events (
     .clk(clk),
-    .\port$94$0 (ev_block),
-    .\port$95$0 (ev_pre),
+    .\port$95$0 (ev_block),
+    .\port$96$0 (ev_pre),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(r_rdy),
@@ -4400,15 +4987,15 @@ module \rcsnn_core.synapse0 (clk, rst, w_en, wr__en, \wr__en$6 , ev_block, ev_pr
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.synapse0.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w_rdy, w_level, r_data, r_rdy, clk);
+module \rcsnn_core.synapse0.events (rst, w_en, \port$95$0 , \port$96$0 , r_en, w_rdy, w_level, r_data, r_rdy, clk);
   input rst;
   wire rst;
   input w_en;
   wire w_en;
-  input [1:0] \port$94$0 ;
-  wire [1:0] \port$94$0 ;
-  input [4:0] \port$95$0 ;
-  wire [4:0] \port$95$0 ;
+  input [1:0] \port$95$0 ;
+  wire [1:0] \port$95$0 ;
+  input [4:0] \port$96$0 ;
+  wire [4:0] \port$96$0 ;
   input r_en;
   wire r_en;
   output w_rdy;
@@ -4509,7 +5096,7 @@ module \rcsnn_core.synapse0.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$95$0 , \port$94$0  };
+      storage[w_port__addr] <= { \port$96$0 , \port$95$0  };
   end
   reg [6:0] _101_;
   always @(posedge clk) begin
@@ -4573,8 +5160,8 @@ module \rcsnn_core.synapse0.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$95$0 , \port$94$0  };
-  assign w_data = { \port$95$0 , \port$94$0  };
+  assign w_port__data = { \port$96$0 , \port$95$0  };
+  assign w_data = { \port$96$0 , \port$95$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
   assign _034_ = r_en;
@@ -5066,8 +5653,8 @@ module \rcsnn_core.synapse1 (clk, rst, w_en, wr__en, \wr__en$6 , ev_block, ev_pr
   assign _177_ = entry_block == 2'h1;
   \rcsnn_core.synapse1.events  events (
     .clk(clk),
-    .\port$94$0 (ev_block),
-    .\port$95$0 (ev_pre),
+    .\port$95$0 (ev_block),
+    .\port$96$0 (ev_pre),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(r_rdy),
@@ -5146,15 +5733,15 @@ module \rcsnn_core.synapse1 (clk, rst, w_en, wr__en, \wr__en$6 , ev_block, ev_pr
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.synapse1.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w_rdy, w_level, r_data, r_rdy, clk);
+module \rcsnn_core.synapse1.events (rst, w_en, \port$95$0 , \port$96$0 , r_en, w_rdy, w_level, r_data, r_rdy, clk);
   input rst;
   wire rst;
   input w_en;
   wire w_en;
-  input [1:0] \port$94$0 ;
-  wire [1:0] \port$94$0 ;
-  input [4:0] \port$95$0 ;
-  wire [4:0] \port$95$0 ;
+  input [1:0] \port$95$0 ;
+  wire [1:0] \port$95$0 ;
+  input [4:0] \port$96$0 ;
+  wire [4:0] \port$96$0 ;
   input r_en;
   wire r_en;
   output w_rdy;
@@ -5255,7 +5842,7 @@ module \rcsnn_core.synapse1.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$95$0 , \port$94$0  };
+      storage[w_port__addr] <= { \port$96$0 , \port$95$0  };
   end
   reg [6:0] _101_;
   always @(posedge clk) begin
@@ -5319,8 +5906,8 @@ module \rcsnn_core.synapse1.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$95$0 , \port$94$0  };
-  assign w_data = { \port$95$0 , \port$94$0  };
+  assign w_port__data = { \port$96$0 , \port$95$0  };
+  assign w_data = { \port$96$0 , \port$95$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
   assign _034_ = r_en;
@@ -5818,8 +6405,8 @@ module \rcsnn_core.synapse2 (clk, rst, w_en, wr__en, \wr__en$6 , ev_block, ev_pr
   assign _177_ = entry_block == 2'h1;
   \rcsnn_core.synapse2.events  events (
     .clk(clk),
-    .\port$94$0 (ev_block),
-    .\port$95$0 (ev_pre),
+    .\port$95$0 (ev_block),
+    .\port$96$0 (ev_pre),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(r_rdy),
@@ -5898,15 +6485,15 @@ module \rcsnn_core.synapse2 (clk, rst, w_en, wr__en, \wr__en$6 , ev_block, ev_pr
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.synapse2.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w_rdy, w_level, r_data, r_rdy, clk);
+module \rcsnn_core.synapse2.events (rst, w_en, \port$95$0 , \port$96$0 , r_en, w_rdy, w_level, r_data, r_rdy, clk);
   input rst;
   wire rst;
   input w_en;
   wire w_en;
-  input [1:0] \port$94$0 ;
-  wire [1:0] \port$94$0 ;
-  input [4:0] \port$95$0 ;
-  wire [4:0] \port$95$0 ;
+  input [1:0] \port$95$0 ;
+  wire [1:0] \port$95$0 ;
+  input [4:0] \port$96$0 ;
+  wire [4:0] \port$96$0 ;
   input r_en;
   wire r_en;
   output w_rdy;
@@ -6007,7 +6594,7 @@ module \rcsnn_core.synapse2.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$95$0 , \port$94$0  };
+      storage[w_port__addr] <= { \port$96$0 , \port$95$0  };
   end
   reg [6:0] _101_;
   always @(posedge clk) begin
@@ -6071,8 +6658,8 @@ module \rcsnn_core.synapse2.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$95$0 , \port$94$0  };
-  assign w_data = { \port$95$0 , \port$94$0  };
+  assign w_port__data = { \port$96$0 , \port$95$0  };
+  assign w_data = { \port$96$0 , \port$95$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
   assign _034_ = r_en;
@@ -6218,83 +6805,83 @@ module \rcsnn_core.synapse3 (clk, rst, w_en, wr__en, \wr__en$6 , ev_block, ev_pr
   wire _096_;
   wire _097_;
   wire _098_;
-  wire [4:0] _099_;
-  wire [4:0] _100_;
+  wire [17:0] _099_;
+  wire [17:0] _100_;
   wire [17:0] _101_;
-  wire [17:0] _102_;
-  wire [17:0] _103_;
+  wire [4:0] _102_;
+  wire [4:0] _103_;
   wire [17:0] _104_;
   wire [17:0] _105_;
   wire [17:0] _106_;
-  wire [1:0] _107_;
+  wire [17:0] _107_;
   wire _108_;
-  wire _109_;
+  wire [4:0] _109_;
   wire _110_;
-  wire [1:0] _111_;
+  wire _111_;
   wire _112_;
   wire [1:0] _113_;
   wire _114_;
-  wire [3:0] _115_;
+  wire _115_;
   wire _116_;
-  wire [3:0] _117_;
+  wire [1:0] _117_;
   wire _118_;
-  wire [3:0] _119_;
+  wire [1:0] _119_;
   wire _120_;
-  wire [4:0] _121_;
+  wire [3:0] _121_;
   wire _122_;
-  wire [4:0] _123_;
+  wire [3:0] _123_;
   wire _124_;
-  wire [4:0] _125_;
+  wire [3:0] _125_;
   wire _126_;
-  wire _127_;
+  wire [4:0] _127_;
   wire _128_;
-  wire _129_;
+  wire [4:0] _129_;
   wire _130_;
-  wire _131_;
+  wire [4:0] _131_;
   wire _132_;
-  wire [3:0] _133_;
+  wire _133_;
   wire _134_;
-  wire [3:0] _135_;
+  wire _135_;
   wire _136_;
-  wire [4:0] _137_;
+  wire _137_;
   wire _138_;
-  wire [4:0] _139_;
+  wire [3:0] _139_;
   wire _140_;
-  wire [1:0] _141_;
+  wire [3:0] _141_;
   wire _142_;
-  wire [1:0] _143_;
+  wire [4:0] _143_;
   wire _144_;
-  wire _145_;
+  wire [4:0] _145_;
   wire _146_;
-  wire _147_;
+  wire [1:0] _147_;
   wire _148_;
-  wire _149_;
+  wire [1:0] _149_;
   wire _150_;
-  wire [1:0] _151_;
+  wire _151_;
   wire _152_;
-  wire [1:0] _153_;
+  wire _153_;
   wire _154_;
   wire _155_;
   wire _156_;
-  wire _157_;
+  wire [1:0] _157_;
   wire _158_;
-  wire _159_;
+  wire [1:0] _159_;
   wire _160_;
-  wire [17:0] _161_;
+  wire _161_;
   wire _162_;
   wire _163_;
   wire _164_;
-  wire [17:0] _165_;
+  wire _165_;
   wire _166_;
-  wire _167_;
+  wire [17:0] _167_;
   wire _168_;
-  wire [4:0] _169_;
+  wire _169_;
   wire _170_;
-  wire _171_;
-  wire [17:0] _172_;
+  wire [17:0] _171_;
+  wire _172_;
   wire _173_;
-  wire [4:0] _174_;
-  wire _175_;
+  wire _174_;
+  wire [4:0] _175_;
   wire _176_;
   wire _177_;
   reg \$signal  = 1'h0;
@@ -6518,64 +7105,64 @@ module \rcsnn_core.synapse3 (clk, rst, w_en, wr__en, \wr__en$6 , ev_block, ev_pr
   assign _055_ = _033_ | _044_;
   assign _066_ = _022_ | _055_;
   assign _077_ = \$signal$22  & _066_;
-  assign _094_ = | { _171_, _170_ };
-  assign _095_ = | { _168_, _167_, _166_ };
-  assign _096_ = | { _164_, _163_, _162_ };
+  assign _094_ = | { _177_, _176_ };
+  assign _095_ = | { _174_, _173_, _172_ };
+  assign _096_ = | { _170_, _169_, _168_ };
   assign _091_ = ~ _094_;
   assign _092_ = ~ _095_;
   assign _093_ = ~ _096_;
-  assign _097_ = _167_ | _166_;
-  assign _098_ = _163_ | _162_;
-  assign _099_ = _171_ ? 5'h08 : 5'h00;
-  assign _100_ = _170_ ? 5'h10 : _099_;
-  assign _101_ = _166_ ? 18'h008af : 18'h008af;
-  assign _102_ = _168_ ? 18'h008af : 18'h00000;
-  assign _103_ = _097_ ? _101_ : _102_;
-  assign _104_ = _162_ ? 18'h008af : 18'h008af;
-  assign _105_ = _164_ ? 18'h008af : 18'h00000;
+  assign _097_ = _169_ | _168_;
+  assign _098_ = _173_ | _172_;
+  assign _100_ = _170_ ? 18'h008af : 18'h00000;
+  assign _101_ = _097_ ? _099_ : _100_;
+  assign _102_ = _177_ ? 5'h08 : 5'h00;
+  assign _103_ = _176_ ? 5'h10 : _102_;
+  assign _104_ = _172_ ? 18'h008af : 18'h008af;
+  assign _105_ = _174_ ? 18'h008af : 18'h00000;
   assign _106_ = _098_ ? _104_ : _105_;
-  assign _107_ = _108_ ? 2'h0 : walk_block;
-  assign _109_ = _110_ ? 1'h0 : \$signal$24 ;
-  assign _111_ = _112_ ? desc_block : walk_block;
-  assign _113_ = _114_ ? 2'h0 : _111_;
-  assign _115_ = _116_ ? _067_[3:0] : \$signal$25 ;
-  assign _117_ = _118_ ? desc_count : _115_;
-  assign _119_ = _120_ ? 4'h0 : _117_;
-  assign _121_ = _122_ ? _065_[4:0] : ent__addr;
-  assign _123_ = _124_ ? \$signal$39  : _121_;
-  assign _125_ = _126_ ? 5'h00 : _123_;
-  assign _127_ = _128_ ? _064_ : \$signal$24 ;
-  assign _129_ = _130_ ? 1'h1 : _127_;
-  assign _131_ = _132_ ? 1'h0 : _129_;
-  assign _133_ = _134_ ? \$signature__data [8:5] : desc_count;
-  assign _135_ = _136_ ? 4'h0 : _133_;
-  assign _137_ = _138_ ? \$signature__data [4:0] : \$signal$39 ;
-  assign _139_ = _140_ ? 5'h00 : _137_;
-  assign _141_ = _142_ ? fetched_block : desc_block;
-  assign _143_ = _144_ ? 2'h0 : _141_;
-  assign _145_ = _146_ ? 1'h0 : \$signal$22 ;
-  assign _147_ = _148_ ? 1'h1 : _145_;
-  assign _149_ = _150_ ? 1'h0 : _147_;
-  assign _151_ = _152_ ? r_data[1:0] : fetched_block;
-  assign _153_ = _154_ ? 2'h0 : _151_;
-  assign _155_ = _156_ ? 1'h0 : \$signal ;
-  assign _157_ = _158_ ? 1'h1 : _155_;
-  assign _159_ = _160_ ? 1'h0 : _157_;
-  assign _162_ = entry_block == 2'h2;
-  assign _163_ = entry_block == 2'h1;
-  assign _164_ = ! entry_block;
-  assign _166_ = entry_block == 2'h2;
-  assign _167_ = entry_block == 2'h1;
-  assign _168_ = ! entry_block;
-  assign _170_ = entry_block == 2'h2;
-  assign _171_ = entry_block == 2'h1;
-  assign _172_ = _173_ ? 18'h00000 : _073_[17:0];
-  assign _174_ = _175_ ? 5'h00 : _069_[4:0];
-  assign _176_ = _177_ ? 1'h0 : \$signal$33 ;
+  assign _099_ = _168_ ? 18'h008af : 18'h008af;
+  assign _107_ = _108_ ? 18'h00000 : _073_[17:0];
+  assign _109_ = _110_ ? 5'h00 : _069_[4:0];
+  assign _111_ = _112_ ? 1'h0 : \$signal$33 ;
+  assign _113_ = _114_ ? 2'h0 : walk_block;
+  assign _115_ = _116_ ? 1'h0 : \$signal$24 ;
+  assign _117_ = _118_ ? desc_block : walk_block;
+  assign _119_ = _120_ ? 2'h0 : _117_;
+  assign _121_ = _122_ ? _067_[3:0] : \$signal$25 ;
+  assign _123_ = _124_ ? desc_count : _121_;
+  assign _125_ = _126_ ? 4'h0 : _123_;
+  assign _127_ = _128_ ? _065_[4:0] : ent__addr;
+  assign _129_ = _130_ ? \$signal$39  : _127_;
+  assign _131_ = _132_ ? 5'h00 : _129_;
+  assign _133_ = _134_ ? _064_ : \$signal$24 ;
+  assign _135_ = _136_ ? 1'h1 : _133_;
+  assign _137_ = _138_ ? 1'h0 : _135_;
+  assign _139_ = _140_ ? \$signature__data [8:5] : desc_count;
+  assign _141_ = _142_ ? 4'h0 : _139_;
+  assign _143_ = _144_ ? \$signature__data [4:0] : \$signal$39 ;
+  assign _145_ = _146_ ? 5'h00 : _143_;
+  assign _147_ = _148_ ? fetched_block : desc_block;
+  assign _149_ = _150_ ? 2'h0 : _147_;
+  assign _151_ = _152_ ? 1'h0 : \$signal$22 ;
+  assign _153_ = _154_ ? 1'h1 : _151_;
+  assign _155_ = _156_ ? 1'h0 : _153_;
+  assign _157_ = _158_ ? r_data[1:0] : fetched_block;
+  assign _159_ = _160_ ? 2'h0 : _157_;
+  assign _161_ = _162_ ? 1'h0 : \$signal ;
+  assign _163_ = _164_ ? 1'h1 : _161_;
+  assign _165_ = _166_ ? 1'h0 : _163_;
+  assign _168_ = entry_block == 2'h2;
+  assign _169_ = entry_block == 2'h1;
+  assign _170_ = ! entry_block;
+  assign _172_ = entry_block == 2'h2;
+  assign _173_ = entry_block == 2'h1;
+  assign _174_ = ! entry_block;
+  assign _176_ = entry_block == 2'h2;
+  assign _177_ = entry_block == 2'h1;
   \rcsnn_core.synapse3.events  events (
     .clk(clk),
-    .\port$94$0 (ev_block),
-    .\port$95$0 (ev_pre),
+    .\port$95$0 (ev_block),
+    .\port$96$0 (ev_pre),
     .r_data(r_data),
     .r_en(r_en),
     .r_rdy(r_rdy),
@@ -6599,70 +7186,70 @@ module \rcsnn_core.synapse3 (clk, rst, w_en, wr__en, \wr__en$6 , ev_block, ev_pr
   assign w_rdy = ev_ready;
   assign \$signature__addr  = _016_[4:0];
   assign walk_ptr = ent__addr;
-  assign _173_ = rst;
-  assign _090_ = _172_;
-  assign _175_ = rst;
-  assign _089_ = _174_;
-  assign _177_ = rst;
-  assign _087_ = _176_;
   assign _108_ = rst;
-  assign _086_ = _107_;
+  assign _090_ = _107_;
   assign _110_ = rst;
-  assign _085_ = _109_;
-  assign _112_ = _063_;
+  assign _089_ = _109_;
+  assign _112_ = rst;
+  assign _087_ = _111_;
   assign _114_ = rst;
-  assign _084_ = _113_;
-  assign _116_ = \$signal$24 ;
+  assign _086_ = _113_;
+  assign _116_ = rst;
+  assign _085_ = _115_;
   assign _118_ = _063_;
   assign _120_ = rst;
-  assign _083_ = _119_;
+  assign _084_ = _119_;
   assign _122_ = \$signal$24 ;
   assign _124_ = _063_;
   assign _126_ = rst;
-  assign _082_ = _125_;
+  assign _083_ = _125_;
   assign _128_ = \$signal$24 ;
   assign _130_ = _063_;
   assign _132_ = rst;
-  assign _081_ = _131_;
-  assign _134_ = _050_;
-  assign _136_ = rst;
-  assign _080_ = _135_;
-  assign _138_ = _050_;
-  assign _140_ = rst;
-  assign _079_ = _139_;
-  assign _142_ = _050_;
-  assign _144_ = rst;
-  assign _078_ = _143_;
-  assign _146_ = _057_;
+  assign _082_ = _131_;
+  assign _134_ = \$signal$24 ;
+  assign _136_ = _063_;
+  assign _138_ = rst;
+  assign _081_ = _137_;
+  assign _140_ = _050_;
+  assign _142_ = rst;
+  assign _080_ = _141_;
+  assign _144_ = _050_;
+  assign _146_ = rst;
+  assign _079_ = _145_;
   assign _148_ = _050_;
   assign _150_ = rst;
-  assign _076_ = _149_;
-  assign _152_ = _030_;
-  assign _154_ = rst;
-  assign _075_ = _153_;
-  assign _156_ = _040_;
+  assign _078_ = _149_;
+  assign _152_ = _057_;
+  assign _154_ = _050_;
+  assign _156_ = rst;
+  assign _076_ = _155_;
   assign _158_ = _030_;
   assign _160_ = rst;
-  assign _074_ = _159_;
-  assign _072_ = _161_;
-  assign _070_ = _165_;
-  assign _068_ = _169_;
+  assign _075_ = _159_;
+  assign _162_ = _040_;
+  assign _164_ = _030_;
+  assign _166_ = rst;
+  assign _074_ = _165_;
+  assign _072_ = _167_;
+  assign _070_ = _171_;
+  assign _068_ = _175_;
   assign _015_ = 6'h00;
-  assign _169_ = _100_;
-  assign _165_ = _103_;
-  assign _161_ = _106_;
+  assign _175_ = _103_;
+  assign _171_ = _106_;
+  assign _167_ = _101_;
 endmodule
 
 (* generator = "Amaranth" *)
-module \rcsnn_core.synapse3.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w_rdy, w_level, r_data, r_rdy, clk);
+module \rcsnn_core.synapse3.events (rst, w_en, \port$95$0 , \port$96$0 , r_en, w_rdy, w_level, r_data, r_rdy, clk);
   input rst;
   wire rst;
   input w_en;
   wire w_en;
-  input [1:0] \port$94$0 ;
-  wire [1:0] \port$94$0 ;
-  input [4:0] \port$95$0 ;
-  wire [4:0] \port$95$0 ;
+  input [1:0] \port$95$0 ;
+  wire [1:0] \port$95$0 ;
+  input [4:0] \port$96$0 ;
+  wire [4:0] \port$96$0 ;
   input r_en;
   wire r_en;
   output w_rdy;
@@ -6712,7 +7299,7 @@ module \rcsnn_core.synapse3.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
   wire _034_;
   wire _035_;
   wire _036_;
-  wire _037_;
+  wire [3:0] _037_;
   wire _038_;
   wire [3:0] _039_;
   wire _040_;
@@ -6726,7 +7313,7 @@ module \rcsnn_core.synapse3.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
   wire _048_;
   wire [3:0] _049_;
   wire _050_;
-  wire [3:0] _051_;
+  wire _051_;
   wire _052_;
   (* init = 4'h0 *)
   wire [3:0] consume;
@@ -6763,7 +7350,7 @@ module \rcsnn_core.synapse3.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
   end
   always @(posedge clk) begin
     if (w_port__en)
-      storage[w_port__addr] <= { \port$95$0 , \port$94$0  };
+      storage[w_port__addr] <= { \port$96$0 , \port$95$0  };
   end
   reg [6:0] _101_;
   always @(posedge clk) begin
@@ -6814,35 +7401,35 @@ module \rcsnn_core.synapse3.events (rst, w_en, \port$94$0 , \port$95$0 , r_en, w
     inner_level <= _025_;
   always @(posedge clk)
     r_rdy <= _026_;
-  assign _033_ = _034_ ? 1'h0 : r_rdy;
-  assign _035_ = _036_ ? 1'h1 : _033_;
-  assign _037_ = _038_ ? 1'h0 : _035_;
-  assign _039_ = _040_ ? _010_[3:0] : inner_level;
-  assign _041_ = _042_ ? _018_[3:0] : _039_;
-  assign _043_ = _044_ ? 4'h0 : _041_;
-  assign _045_ = _046_ ? _003_[3:0] : r_port__addr;
-  assign _047_ = _048_ ? 4'h0 : _045_;
-  assign _049_ = _050_ ? _029_[3:0] : w_port__addr;
-  assign _051_ = _052_ ? 4'h0 : _049_;
+  assign _033_ = _034_ ? 1'h1 : _051_;
+  assign _035_ = _036_ ? 1'h0 : _033_;
+  assign _037_ = _038_ ? _010_[3:0] : inner_level;
+  assign _039_ = _040_ ? _018_[3:0] : _037_;
+  assign _041_ = _042_ ? 4'h0 : _039_;
+  assign _043_ = _044_ ? _003_[3:0] : r_port__addr;
+  assign _045_ = _046_ ? 4'h0 : _043_;
+  assign _047_ = _048_ ? _029_[3:0] : w_port__addr;
+  assign _049_ = _050_ ? 4'h0 : _047_;
+  assign _051_ = _052_ ? 1'h0 : r_rdy;
   assign level = w_level;
   assign r_level = w_level;
   assign produce = w_port__addr;
-  assign w_port__data = { \port$95$0 , \port$94$0  };
-  assign w_data = { \port$95$0 , \port$94$0  };
+  assign w_port__data = { \port$96$0 , \port$95$0  };
+  assign w_data = { \port$96$0 , \port$95$0  };
   assign consume = r_port__addr;
   assign r_port__data = r_data;
-  assign _034_ = r_en;
-  assign _036_ = _021_;
-  assign _038_ = rst;
-  assign _026_ = _037_;
-  assign _040_ = _009_;
-  assign _042_ = _017_;
-  assign _044_ = rst;
-  assign _025_ = _043_;
-  assign _046_ = _032_;
-  assign _048_ = rst;
-  assign _024_ = _047_;
-  assign _050_ = _022_;
-  assign _052_ = rst;
-  assign _023_ = _051_;
+  assign _052_ = r_en;
+  assign _034_ = _021_;
+  assign _036_ = rst;
+  assign _026_ = _035_;
+  assign _038_ = _009_;
+  assign _040_ = _017_;
+  assign _042_ = rst;
+  assign _025_ = _041_;
+  assign _044_ = _032_;
+  assign _046_ = rst;
+  assign _024_ = _045_;
+  assign _048_ = _022_;
+  assign _050_ = rst;
+  assign _023_ = _049_;
 endmodule

@@ -24,6 +24,11 @@ with the safety factor S (``Design.safety``) and the comparator's sampling uncer
 
     a = S·(ε_L·M + ε_I·θ + ε_R·V + ρ) + σ,      b = S·ε_I.
 
+(here S is the safety factor, not the volts per unit; the budget is in membrane units, volts at 1 V per unit).
+A bounded core adds its clamps' derived terms inside the bracket, (ε_E + ε_I)·H + δ_G (:func:`clamp_terms`,
+:mod:`rcsnn.analog.scale`): the window's falling edge and the clamp's finite conductance, made at a clamped sample,
+and the gain error the solution above counts for the clamped value, decaying with the membrane.
+
 ε_L and ε_I are the larger of the derived values (:meth:`Design.leak_error`, :meth:`Design.gain_error`
 at the deck's maximum step h) and the values *calibrated* by a least-squares fit on a separate
 calibration run, but a calibrated value counts only up to :data:`ACCEPT` (1.5× the derived one
@@ -55,13 +60,14 @@ from ..ir.graph import Graph
 from ..ir.reference import simulate_float
 from ..tools import version
 from .design import SIDECAR, Design, tau_of
-from .neurons import ZERO_RESETS
+from .neurons import ZERO_RESETS, plan
 from .partition import partition
+from .scale import clamp_errors
 from .simulate import simulate_dir
 
 __all__ = ["CAL_NEURONS", "ACCEPT", "RESIDUAL_CAP", "RESET_CAP", "CAL_STEPS", "CAL_SEED", "FORM", "Calibration",
            "GroupBudget", "history", "calibrate",
-           "group_budgets", "budget_record", "allowance"]
+           "group_budgets", "clamp_terms", "budget_record", "allowance"]
 
 CAL_NEURONS = 8
 #: A calibrated ε counts up to factor · derived + floor: (factor, floor) for the leak and the gain error.
@@ -121,6 +127,7 @@ class GroupBudget:
     calibrated: dict  # asdict(Calibration)
     disagrees: list  # calibrated terms beyond what they may add (the decks do not implement the model)
     state: dict = None  # CubaLIF: {"error": ε_S, "history": Q (V)}, the state's leak term ε_S·Q of a; else empty
+    clamp: dict = None  # bounded: {"edge": ε_E, "gain": ε_I, "history": H, "conductance": δ_G}: (ε_E + ε_I)·H + δ_G of a
 
     def at(self, v: np.ndarray) -> np.ndarray:
         """budget(v) (V) for reference membranes ``v`` (θ: the group's largest)."""
@@ -166,10 +173,11 @@ def state_history(core: Core, ref) -> tuple[np.ndarray, np.ndarray]:
 
 def representative(g: NeuronGroup) -> NeuronGroup:
     """The calibration group of ``g``: its smallest β (the largest derived errors), largest θ and, in a CubaLIF
-    group, smallest nonzero β_s, each one value, with its reset and current delay (``g`` itself if uniform)."""
+    group, smallest nonzero β_s, each one value, with its reset and current delay, unbounded."""
     syn = np.ravel(g.beta_syn)
     syn = float(syn[syn > 0].min()) if (syn > 0).any() else 0.0
-    return replace(g, size=CAL_NEURONS, beta=float(np.min(g.beta)), theta=float(np.max(g.theta)), beta_syn=syn, skew=0)
+    return replace(g, size=CAL_NEURONS, beta=float(np.min(g.beta)), theta=float(np.max(g.theta)), beta_syn=syn, skew=0,
+                   v_min=-math.inf, v_max=math.inf)  # the calibration measures integration; the clamp's terms are derived
 
 
 def _calibration_core(groups: list[NeuronGroup], rng: np.random.Generator) -> Core:
@@ -255,14 +263,16 @@ def calibrate(design: Design, groups: list[NeuronGroup], steps: dict[str, float]
 
 
 def group_budgets(core: Core, design: Design, steps: dict[str, float], ref,
-                  calibration: dict[str, Calibration]) -> list[GroupBudget]:
+                  calibration: dict[str, Calibration], levels: np.ndarray | None = None) -> list[GroupBudget]:
     """The :class:`GroupBudget` of every group, from the design, the calibration and the float reference ``ref``
     (a :class:`~rcsnn.ir.reference.Run`: membranes, spikes and CubaLIF states (steps, N)) of the stimulus the
     decks are written for. A group whose neurons differ takes each term at its worst neuron: the smallest β
-    and β_s (largest derived errors), the largest θ, history and sampling uncertainty."""
+    and β_s (largest derived errors), the largest θ, history and sampling uncertainty. A bounded core adds the
+    clamp's derived terms (:func:`clamp_terms`; ``levels``: x + b of the run, (steps, N))."""
     membranes = ref.membranes
     top = history(core, membranes, ref.spikes)
     state_q, state_p = state_history(core, ref)
+    clamps = clamp_terms(core, design, ref, levels) if core.bounded() else None
     out = []
     for g, sl in zip(core.groups, core.offsets().values()):
         rep_g = representative(g)
@@ -293,19 +303,44 @@ def group_budgets(core: Core, design: Design, steps: dict[str, float], ref,
             state = {"error": max(derived["state"], used["state"]), "history": float(state_q[sl].max()),
                      "gain": max(derived["state_gain"], used["state_gain"], gain), "current": float(state_p[sl].max())}
         s = design.safety
+        clamp = {k: float(v[sl].max(initial=0.0)) for k, v in clamps.items()} if clamps is not None else {}
+        if clamp:  # the gain error the error model's solution counts for the clamped value
+            clamp["gain"] = gain
         a = s * (leak * m + gain * theta + used["reset"] * largest + used["residual"]
-                 + (state["error"] * state["history"] + state["gain"] * state["current"] if state else 0.0)) + sampling
+                 + (state["error"] * state["history"] + state["gain"] * state["current"] if state else 0.0)
+                 + ((clamp["edge"] + gain) * clamp["history"] + clamp["conductance"] if clamp else 0.0)) + sampling
         calibrated = {k: v for k, v in asdict(cal).items() if k not in ("state", "state_gain") or g.synaptic}
         out.append(GroupBudget(g.name, theta, a, s * gain, h, m, largest, leak, gain, used["reset"], used["residual"],
-                               sampling, s, derived, calibrated, disagrees, state))
+                               sampling, s, derived, calibrated, disagrees, state, clamp))
     return out
+
+
+def clamp_terms(core: Core, design: Design, ref, levels: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Per neuron, the clamp's derived terms (:mod:`rcsnn.analog.scale`): ``edge`` ε_E = e/(2τ), ``conductance``
+    δ_G (units) and ``history`` H = max_t β^{t−c}·|v_ref[c]|, c the last step ≤ t at which the reference sat at a
+    bound (reset-aware: a zero-reset spike clears it; 0 without one). A clamped sample sets the membrane to the
+    bound up to δ_c ≤ ε_E·|v[c]| + δ_G, forgetting the error before it; after it the error model's solution
+    (module docstring) misses the gain error of v[c]: e[t] = ε_I·v[t] + ε_L·(…) + β^{t−c}·(δ_c − ε_I·v[c]),
+    so a += S·((ε_E + ε_I)·H + δ_G) (each at its group's worst neuron)."""
+    v = ref.membranes
+    clamped = (v == core.per_neuron("v_max")) | (v == core.per_neuron("v_min"))
+    beta = core.per_neuron("beta")
+    zero = np.isin(core.per_neuron("reset"), ZERO_RESETS)
+    m, top = np.zeros(core.n_neurons), np.zeros(core.n_neurons)
+    for t in range(v.shape[0]):
+        m = np.where(clamped[t], np.abs(v[t]), beta * m)
+        top = np.maximum(top, m)
+        m = m * np.where(zero & (ref.spikes[t] > 0), 0.0, 1.0)
+    levels = np.zeros((1, core.n_neurons)) if levels is None else levels
+    edge, conductance = clamp_errors(core, design, plan(core, design), ref.spikes, levels)
+    return {"edge": edge, "history": top, "conductance": conductance}
 
 
 def budget_record(budgets: list[GroupBudget]) -> dict:
     """The sidecar's ``budget`` entry: the form, every group's terms, the calibration's provenance."""
     return {"form": FORM,
-            "groups": [{**{k: v for k, v in asdict(b).items() if k != "state" or v}, "a_over_theta": b.a / b.theta}
-                       for b in budgets],
+            "groups": [{**{k: v for k, v in asdict(b).items() if k not in ("state", "clamp") or v},
+                        "a_over_theta": b.a / b.theta} for b in budgets],
             "calibration": {"neurons_per_group": CAL_NEURONS, "steps": CAL_STEPS, "seed": CAL_SEED,
                             "stimulus": "N(0, (1.5 theta)^2) currents per neuron, seeded; random ternary T at 30 % "
                                         "density, alpha = 0.4 theta; one open-loop deck per group at its max step",

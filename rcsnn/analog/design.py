@@ -1,6 +1,9 @@
 """Circuit values derived from a :class:`~rcsnn.ir.arrays.Core`: the analog design, in SI units.
 
-One network step is one clock period ``Δt``. Membrane voltages are 1 V per model unit.
+One network step is one clock period ``Δt``. Membrane voltages are ``S`` volts per model unit
+(``volts_per_unit``, default 1): every line is driven at ``S·V_S·level``, so every node voltage scales by S
+and the resistors do not change; the supply rails ``[rail_low, rail_high]`` (V) bound them
+(:mod:`rcsnn.analog.scale`).
 Within step ``k`` (time ``u`` from the clock edge at ``(k-1)Δt``):
 
 * ``[0, t_clk]``: the clock edge; the comparator latches ``s[k-1] = [v ≥ θ]``;
@@ -13,10 +16,11 @@ A line at ``V`` through ``R`` into the virtual-ground summing node adds to the m
 
     Δv = V / (R · C) · K,    K = ∫_0^Δt w(u) · exp(-(Δt - u)/τ) du,
 
-so ``R_unit = V_S · K / C`` gives ``Δv = 1`` and a synapse of weight ``α`` is ``R_unit / α``
+so ``R_unit = V_S · K / C`` gives ``Δv = S`` for a line at ``S·V_S`` (one unit) and a synapse of weight ``α``
+is ``R_unit / α``
 (the window's shape and the leak during it fold exactly into the resistor). The leak is
 ``τ = R_L · C = -Δt / ln β``, and the comparator compares at the middle of the clock edge, so its
-threshold is ``θ · exp(-t_clk / 2τ)``.
+threshold is ``S · θ · exp(-t_clk / 2τ)``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import numpy as np
 from ..errors import RcsnnError
 from ..ir.arrays import Core, NeuronGroup
 
-__all__ = ["FORMS", "SIDECAR", "DFF_DELAY", "DAC_RISE", "LEAK_SHARE", "GAIN_SHARE", "GroupValues", "Design", "tran_line",
+__all__ = ["FORMS", "SCALE_FIELDS", "METHODS",
+           "SIDECAR", "DFF_DELAY", "DAC_RISE", "LEAK_SHARE", "GAIN_SHARE", "GroupValues", "Design", "tran_line",
            "tau_of", "uniform"]
 
 FORMS = ("ideal", "opamp")
@@ -45,6 +50,15 @@ DAC_RISE = 1e-10
 #: chosen (:meth:`Design.budget_step`); the rest is for the residual and comparator sampling.
 LEAK_SHARE = 0.7
 GAIN_SHARE = 0.2
+
+
+#: The physical-scale and integration fields of :class:`Design`; the netlist header records them only where they are
+#: not their defaults (1 V per unit, no rails, trapezoidal), so the default decks are the bytes they always were.
+SCALE_FIELDS = ("volts_per_unit", "rail_low", "rail_high", "method")
+#: ngspice's integration methods the design uses, with the ratio of their local truncation error constants to the
+#: trapezoidal rule's (1/12): Gear order 2 (BDF2, 2/9), L-stable, for decks with membrane clamps (a stiff
+#: conductance the trapezoidal rule lets ring: measured 1.9e-4 V off at a clamp after a slow approach).
+METHODS = {"trap": 1.0, "gear": 8 / 3}
 
 
 def tau_of(step: float, beta: float) -> float:
@@ -68,7 +82,7 @@ class GroupValues:
         r_leak: leak resistor R_L = τ / C (Ω); inf: no leak resistor (IF).
         kernel: K = ∫ w(u) e^{-(Δt-u)/τ} du over one step (s).
         r_unit: resistance of a unit-weight synapse, V_S · K / C (Ω).
-        v_compare: comparator threshold θ · e^{-t_clk/2τ} (V).
+        v_compare: comparator threshold S · θ · e^{-t_clk/2τ} (V).
     """
 
     name: str
@@ -106,6 +120,10 @@ class Design:
         budget_target: the budget's threshold figure ``a`` a deck's time step is chosen for, as a
             fraction of θ (the netlist writer picks h so that the derived leak-history term uses
             :data:`LEAK_SHARE` of it).
+        volts_per_unit: S, membrane volts per model unit (lines at S·V_S per unit; ``--volts-per-unit``).
+        rail_low, rail_high: supply rails (V), ±inf: none; every clamp level and membrane must lie within them.
+        method: ngspice's integration method, a key of :data:`METHODS` (``gear``: Gear order 2, chosen by the
+            netlist writer for a bounded core; its derived errors are :data:`METHODS`' factor times the trapezoid's).
     """
 
     step: float = 1e-6
@@ -125,6 +143,10 @@ class Design:
     steps_per_tau: float = 200.0
     safety: float = 2.0
     budget_target: float = 4.5e-6
+    volts_per_unit: float = 1.0
+    rail_low: float = -math.inf
+    rail_high: float = math.inf
+    method: str = "trap"
 
     @classmethod
     def scaled(cls, step: float = 1e-6, **choices) -> Design:
@@ -136,23 +158,27 @@ class Design:
 
     def deck_max_step(self, taus) -> float:
         """ngspice maximum time step (s) for a deck whose groups have time constants ``taus`` (s), before
-        the error budget's limit (:meth:`budget_step`)."""
-        return min(self.max_step, min(taus) / self.steps_per_tau)
+        the error budget's limit (:meth:`budget_step`); Gear order 2 (clamped decks) at most an eighth of the reset
+        window: the reset switch's residual, of v, was measured 2.8e-8 at h = 20 ns, 1.6e-8 at 10 ns and 2e-9 at
+        5 ns (calibration, Δt = 1 µs; the budget's cap is 1e-8)."""
+        gear = [self.reset_width / 8] if self.method == "gear" else []
+        return min(self.max_step, min(taus) / self.steps_per_tau, *gear)
 
     def leak_error(self, tau: float, h: float) -> float:
         """Derived error ε_L of the per-step leak factor β when ngspice integrates the leak with the
         trapezoidal rule at steps of at most ``h`` (s): each step decays by (1 − h/2τ)/(1 + h/2τ) =
         e^{−(h/τ)(1 + (h/τ)²/12 + …)}, so over Δt the factor is β·(1 − (Δt/τ)(h/τ)²/12):
-        ε_L = β (Δt/τ) (h/τ)² / 12 (shorter steps only lower it; 0 for τ = inf, no leak)."""
+        ε_L = β (Δt/τ) (h/τ)² / 12 (shorter steps only lower it; 0 for τ = inf, no leak); Gear order 2: times
+        its :data:`METHODS` factor 8/3."""
         if math.isinf(tau):
             return 0.0
-        return math.exp(-self.step / tau) * (self.step / tau) * (h / tau) ** 2 / 12
+        return METHODS[self.method] * math.exp(-self.step / tau) * (self.step / tau) * (h / tau) ** 2 / 12
 
     def gain_error(self, tau: float, h: float) -> float:
         """Derived relative error ε_I of the charge one step's input adds (same cause as
         :meth:`leak_error`: the injected charge decays at the trapezoidal rate while the window is
-        open): at most (h/τ)² / 12 (0 for τ = inf)."""
-        return (h / tau) ** 2 / 12
+        open): at most (h/τ)² / 12 (0 for τ = inf), times the method's :data:`METHODS` factor."""
+        return METHODS[self.method] * (h / tau) ** 2 / 12
 
     def budget_step(self, g: NeuronGroup, history: float, tau: float | None = None, theta: float | None = None) -> float:
         """Largest ngspice step h (s) for group ``g`` whose derived errors keep the budget's history term
@@ -165,7 +191,7 @@ class Design:
         theta = g.theta if theta is None else theta
         if math.isinf(tau):
             return math.inf
-        gain = tau * math.sqrt(12 * GAIN_SHARE * self.budget_target / self.safety)
+        gain = tau * math.sqrt(12 * GAIN_SHARE * self.budget_target / (self.safety * METHODS[self.method]))
         if history <= 0:
             return gain
         room = LEAK_SHARE * self.budget_target * theta / (self.safety * history)
@@ -200,6 +226,16 @@ class Design:
         return self.reset_rc * self.capacitance / self.reset_width
 
     @property
+    def line_volts(self) -> float:
+        """Volts of a line at one unit, S·V_S (V)."""
+        return self.volts_per_unit * self.v_spike
+
+    @property
+    def railed(self) -> bool:
+        """Whether the design has supply rails (a finite rail)."""
+        return math.isfinite(self.rail_low) or math.isfinite(self.rail_high)
+
+    @property
     def polarity(self) -> int:
         """Sign of an excitatory line: the op-amp integrator inverts, so its lines are negative."""
         return 1 if self.form == "ideal" else -1
@@ -208,8 +244,15 @@ class Design:
         """Raise :class:`RcsnnError` unless the windows are ordered inside one clock period."""
         if self.form not in FORMS:
             raise RcsnnError(f"analog design: form {self.form!r} is not one of {FORMS}")
+        if self.method not in METHODS:
+            raise RcsnnError(f"analog design: method {self.method!r} is not one of {tuple(METHODS)}")
         if not (self.safety >= 1 and self.budget_target > 0):
             raise RcsnnError(f"analog design: safety {self.safety} must be >= 1 and budget target {self.budget_target} > 0")
+        if not (math.isfinite(self.volts_per_unit) and self.volts_per_unit > 0):
+            raise RcsnnError(f"--volts-per-unit {self.volts_per_unit:g}: must be a finite number > 0")
+        if self.railed and not self.rail_low <= 0 < self.rail_high:
+            raise RcsnnError(f"--rails {self.rail_low:g},{self.rail_high:g}: need LO <= 0 V < HI (the membrane's "
+                             "rest is 0 V)")
         if self.form == "opamp" and not self.gain > 0:
             raise RcsnnError(f"analog design: op-amp gain {self.gain} must be > 0")
         spike = ("clock edge + flip-flop + DAC", self.clock_edge + DFF_DELAY + DAC_RISE)
@@ -251,7 +294,7 @@ class Design:
         tau = tau_of(self.step, beta)
         kernel = self.kernel(tau)
         return GroupValues(name, tau, tau / self.capacitance, kernel, self.v_spike * kernel / self.capacitance,
-                           theta * math.exp(-self.clock_edge / (2 * tau)))
+                           self.volts_per_unit * theta * math.exp(-self.clock_edge / (2 * tau)))
 
     def group(self, g: NeuronGroup) -> GroupValues:
         """Values of group ``g`` if every neuron of it has the same β and θ (else see :mod:`rcsnn.analog.neurons`)."""
@@ -268,7 +311,8 @@ class Design:
 
     def record(self, core: Core) -> dict:
         """Every choice and derived value, for the netlist header and the JSON sidecar."""
-        return {"design": asdict(self), "g_reset": self.g_reset, "polarity": self.polarity,
+        design = {k: v for k, v in asdict(self).items() if k not in SCALE_FIELDS or v != getattr(Design, k)}
+        return {"design": design, "g_reset": self.g_reset, "polarity": self.polarity,
                 "dff_delay": DFF_DELAY, "dac_rise": DAC_RISE,
                 "groups": [self._group_record(g) for g in core.groups],
                 "synapses": [self._synapse_record(core, s) for s in core.synapses]}

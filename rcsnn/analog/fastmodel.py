@@ -18,9 +18,18 @@ synaptic window opens (checked), one clock period Δt maps
 
 (A_r = ∫ w_r, λ₀ the constant part of λ; K in closed form for a trapezoid). The comparator samples
 at the middle of the clock's rise t_clk: s = [v·e^{−λ₀t_clk/2} ≥ V(th)], a level for the next step.
-Levels come from filesource columns (linear between rows, as XSPICE interpolates), DC sources, or the
-deck's own comparators (closed loop). Anything else is refused in one line naming the element, among
-it the count quantisers of spike-count neurons (``max_spikes`` ≠ 1): the model carries 0/1 levels only.
+A membrane clamp of a bounded core (``Bclamp<i>`` to ground at levels V_lo < 0 < V_hi, ideal form,
+:mod:`rcsnn.analog.scale`) holds a membrane that reaches a level there until the window closes (the
+trajectory is monotone inside the window), after which it decays for d = Δt − (end of the window):
+
+    v[k+1] = min(max(v[k+1], V_lo·e^{−λ₀d}), V_hi·e^{−λ₀d})
+
+(exact up to the clamp's finite conductance and the window's falling edge, the two terms
+:func:`rcsnn.analog.scale.clamp_errors` derives). Levels come from filesource columns (linear between
+rows, as XSPICE interpolates), DC sources, or the deck's own comparators (closed loop). Anything else
+is refused in one line naming the element, among it the count quantisers of spike-count neurons
+(``max_spikes`` ≠ 1): the model carries 0/1 levels only, and the op-amp form's clamps (across the
+feedback C).
 """
 
 from __future__ import annotations
@@ -41,6 +50,8 @@ CELLS = {"rcsnn_neuron_ideal": 5, "rcsnn_neuron_opamp": 4, "rcsnn_comparator": 4
 _SKIP = (".include", ".options", ".save", ".tran", ".end")
 _PARAM = re.compile(r"(\w+)=(\S+)")
 _LIST = re.compile(r"(\w+)=\[([^\]]*)\]")
+#: One side of a clamp's current, ``max(V(mem<i>)−V_hi,0)`` or ``min(V(mem<i>)−V_lo,0)`` (scale.clamp_line).
+_CLAMP_SIDE = re.compile(r"(max|min)\(V\((\w+)\)([+-][^,()]+),0\)")
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class Circuit:
         comparators, threshold: each neuron's comparator instance and its threshold V(th) (V).
         resistors, resistance, rows, cols, gains: per resistor its name, value (Ω), neuron, level source and the
             gain of its line's driver (0 for a resistor to ground).
+        clamp_lo, clamp_hi: each neuron's clamp levels V_lo, V_hi (V; ∓inf: no clamp on that side).
     """
 
     name: str
@@ -99,6 +111,8 @@ class Circuit:
     levels: np.ndarray
     feedback: np.ndarray
     reset_source: np.ndarray
+    clamp_lo: np.ndarray
+    clamp_hi: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,8 @@ class FastDeck:
     levels: np.ndarray  # (steps, sources) from files / DC; columns of comparator-driven sources are unused
     feedback: np.ndarray  # (sources,) neuron of the deck whose comparator drives the source, −1 if none
     reset_source: np.ndarray  # (neurons,) source index of each neuron's reset level
+    floor: np.ndarray  # V_lo·e^{−λ₀d}: the clamp's lower level at the clock edge (−inf: none)
+    ceiling: np.ndarray  # V_hi·e^{−λ₀d} (inf: none)
 
 
 @dataclass(frozen=True)
@@ -201,6 +217,7 @@ class _Parser:
         self.comparators: list[tuple[str, list[str]]] = []
         self.resistors: list[tuple[str, str, str, float]] = []
         self.stim: list[tuple[list[str], str]] = []  # (nodes, model)
+        self.clamps: dict[str, tuple[float, float]] = {}  # membrane node -> (V_lo, V_hi)
         self.models: dict[str, str] = {}
         self.digital: dict[str, str] = {}  # digital clock node -> analog node
         lines = text.splitlines()
@@ -237,6 +254,9 @@ class _Parser:
                 raise RcsnnError(f"{where}: XSPICE element {line.split()[0]!r} ({model}) is not one the fast model knows")
             return
         fields = line.split()
+        if re.match(r"Bclamp\d", fields[0]):
+            self.clamp(fields, where)
+            return
         if re.match(r"B(c|bit|z)\d", fields[0]):
             raise RcsnnError(f"{where}: element {fields[0]!r} is a spike-count quantiser (max_spikes != 1); the fast "
                              "model carries 0/1 spike levels only; run ngspice (rcsnn verify --backend spice)")
@@ -268,6 +288,22 @@ class _Parser:
                 return
         raise RcsnnError(f"{where}: element {fields[0]!r} is not one the fast model knows "
                          f"(it models the cells of rcsnn_cells.lib, R, linear E, DC and PULSE V, filesource)")
+
+    def clamp(self, fields: list[str], where: str) -> None:
+        """``Bclamp<i> mem<i> 0 I=g*(max(V(mem<i>)−V_hi,0)+min(V(mem<i>)−V_lo,0))``, either side optional."""
+        body = "".join(fields[3:])
+        m = re.fullmatch(r"I=([^*]+)\*\((.+)\)", body)
+        sides = _CLAMP_SIDE.findall(m.group(2)) if m else []
+        if len(fields) < 4 or fields[2] != "0" or not sides or \
+                "+".join(f"{f}(V({n}){v},0)" for f, n, v in sides) != m.group(2) or \
+                any(n != fields[1] for _, n, _ in sides) or len({f for f, _, _ in sides}) != len(sides):
+            raise RcsnnError(f"{where}: clamp {fields[0]!r} is not one the fast model knows (an ideal-form membrane clamp "
+                             "to ground, I=g*(max(V(mem<i>)-V_hi,0)+min(V(mem<i>)-V_lo,0)))")
+        levels = {f: -_number(v, where) for f, _, v in sides}
+        low, high = levels.get("min", -np.inf), levels.get("max", np.inf)
+        if _number(m.group(1), where) <= 0 or not low < 0 < high:
+            raise RcsnnError(f"{where}: clamp {fields[0]!r}: conductance <= 0 or levels not V_lo < 0 < V_hi")
+        self.clamps[fields[1]] = (low, high)
 
     def pulse(self, node: str, what: str) -> Pulse:
         source = self.sources.get(node)
@@ -412,10 +448,17 @@ def read_circuit(text: str, files: Mapping[str, str], steps: int, name: str = "d
     comparator = [""] * n
     for inst, (mem, *_) in p.comparators:
         comparator[mem_of[mem]] = inst
+    unknown = sorted(set(p.clamps) - set(mem_of))
+    if unknown:
+        raise RcsnnError(f"{name}: a clamp holds node {unknown[0]!r}, not a membrane of the deck")
+    if p.clamps and form != "ideal":
+        raise RcsnnError(f"{name}: op-amp form clamps (across the feedback C) are not modelled; run ngspice")
+    clamp = np.array([p.clamps.get(nodes[1], (-np.inf, np.inf)) for _, nodes, _, _ in p.neurons]).reshape(n, 2)
     return Circuit(name, form, index, step, sample, rwin, win, tuple(inst for inst, *_ in p.neurons), c, rl, gon, gain,
                    tuple(comparator), threshold, tuple(r[0] for r in p.resistors), np.array(values, dtype=np.float64),
                    np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(gains, dtype=np.float64),
-                   tuple(levels_needed), levels, feedback, np.array([col[nodes[2]] for _, nodes, _, _ in p.neurons]))
+                   tuple(levels_needed), levels, feedback, np.array([col[nodes[2]] for _, nodes, _, _ in p.neurons]),
+                   clamp[:, 0], clamp[:, 1])
 
 
 def assemble(circuit: Circuit) -> FastDeck:
@@ -427,10 +470,11 @@ def assemble(circuit: Circuit) -> FastDeck:
     q = 1 + 1 / ct.gain
     rate = 1 / (ct.rl * ct.c) + total / (ct.gain * q * ct.c)
     sign = 1.0 if ct.form == "ideal" else -1.0
+    after = np.exp(-rate * (ct.step - ct.win.span(ct.step)[1]))  # decay from the window's end to the clock edge
     return FastDeck(ct.name, ct.neurons, ct.step, ct.sample, np.exp(-rate * ct.step), np.exp(-ct.gon * ct.rwin.area / ct.c),
                     sign * kernel(ct.win, ct.step, rate) / (ct.c * q), np.exp(-rate * ct.sample), ct.threshold,
                     ct.rows[lines], ct.cols[lines], (ct.gains / ct.resistance)[lines], ct.sources, ct.levels, ct.feedback,
-                    ct.reset_source)
+                    ct.reset_source, ct.clamp_lo * after, ct.clamp_hi * after)
 
 
 def parse_deck(text: str, files: Mapping[str, str], steps: int, name: str = "deck") -> FastDeck:
@@ -462,7 +506,7 @@ def run_deck(deck: FastDeck, steps: int | None = None) -> FastRun:
         if k:
             level[~fed] = deck.levels[k, ~fed]
         j = np.bincount(deck.rows, weights=deck.weights * level[deck.cols], minlength=n)
-        v = v * deck.decay * deck.reset ** level[deck.reset_source] + j * deck.inject
+        v = np.clip(v * deck.decay * deck.reset ** level[deck.reset_source] + j * deck.inject, deck.floor, deck.ceiling)
         membranes[k] = v
         spikes[k] = v * deck.sampled >= deck.threshold
         level[fed] = spikes[k, deck.feedback[fed]]

@@ -122,7 +122,7 @@ class LockstepStepper(CircuitStepper):
             if abs(got - want * self.design.step) > 1e-6 * self.design.step:
                 raise RcsnnError(f"{where}: output row {r} is at {got:.9g} s, expected {want * self.design.step:.9g} s "
                                  "(ngspice did not stop there)")
-        v = np.array([value(f"v(mem{i})[{row}]") for i in range(start, stop)])
+        v = np.array([value(f"v(mem{i})[{row}]") for i in range(start, stop)]) / self.design.volts_per_unit  # units
         return v, np.array([value(f"v(c{i})[{row + 1}]") for i in range(start, stop)])
 
     def step(self, x: np.ndarray) -> np.ndarray:

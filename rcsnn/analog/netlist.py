@@ -17,6 +17,12 @@ Spike counts (groups with ``max_spikes`` ≠ 1): a neuron's level is its count s
 carry s·V_S; its comparator is a count quantiser (:meth:`DeckWriter.quantiser`), its zero reset takes
 min(V(level), 1) (``Bz<i>``). Decks of binary cores are unchanged.
 
+Physical scale (:mod:`rcsnn.analog.scale`): at S volts per unit every line is driven at S·V_S per unit (the
+resistors do not change), the thresholds are S·θ·e^{−t_clk/2τ} and ngspice's absolute tolerances are scaled by
+S; a bounded core's neurons get a membrane clamp ``Bclamp<i>`` at S·bound·e^{d/τ} and its decks Gear order 2;
+with rails, :func:`write_netlists` refuses a clamp level or reference membrane beyond them. The header and the
+sidecar's ``circuit.scale`` state it; at the default scale an unbounded core's decks are the bytes they were.
+
 Stimulus levels (inputs, and reference spikes in open mode) are replayed by XSPICE
 ``filesource`` models from text files ``<deck>_stim<k>.txt`` beside the deck: a PWL source costs
 ngspice a scan of all its earlier points at every evaluation (quadratic in the run length), a
@@ -42,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -58,6 +65,7 @@ from .design import DAC_RISE, DFF_DELAY, SIDECAR, Design, tau_of, tran_line
 from .eseries import Snapping, parse_snap
 from .neurons import MAX_COMPARATORS, ZERO_RESETS, count_levels, plan
 from .partition import Block, blocks
+from .scale import CLAMP_RELTOL, check_rails, clamp_levels, clamp_line, scale_record
 
 __all__ = ["LIBRARY", "EXT_LIBRARY", "GMIN", "SIDECAR", "STIMULUS", "MODES", "LOCKSTEP", "INPUTS", "STIM_LINE",
            "library_text", "tran_line", "samples_per_step", "host_tran_line", "stimulus_files", "DeckWriter", "core_digest",
@@ -168,6 +176,8 @@ class DeckWriter:
         self.group_of = np.repeat(np.arange(len(core.groups)), [g.size for g in core.groups])
         self.count = np.ones(core.n_neurons, dtype=np.int64) if counts is None else np.asarray(counts)[self.group_of]
         self.limits: dict[int, float] = {}  # group index -> largest step its error budget allows (s)
+        #: (V_lo, V_hi) per neuron (V) of a bounded core's membrane clamps (:mod:`rcsnn.analog.scale`), else None
+        self.clamps = clamp_levels(core, design, self.plan) if core.bounded() else None
         if design.form == "opamp":
             if (self.plan.reset == "zero_drop_input").any():
                 raise RcsnnError("--form opamp: reset 'zero_drop_input' gates a neuron's window, and the op-amp form "
@@ -187,7 +197,7 @@ class DeckWriter:
     def input_gain(self, i: int) -> float:
         """Gain of neuron i's input line: ±V_S, times R_x'/R_x when snapping (the input DAC absorbs the snapped
         input resistor, so the current is the core's x + b)."""
-        gain = self.design.polarity * self.design.v_spike
+        gain = self.design.polarity * self.design.line_volts
         return gain if self.snap is None else gain * self.snap.resistor(self.plan.r_in[i]) / self.plan.r_in[i]
 
     def level(self, j: int) -> str:
@@ -259,6 +269,8 @@ class DeckWriter:
                 out.append(f"Es{i} sl{i} 0 syn{i} 0 1")
                 out.append(f"Rs{i} sl{i} sv{i} {self.ohms(p.r_transfer[i])}")
             out.append(f"Xn{i} {self.membrane_node(i)} mem{i} {rst} rwin {self.cell(window, rl, gon)}")
+            if self.clamps is not None and (np.isfinite(self.clamps[0][i]) or np.isfinite(self.clamps[1][i])):
+                out.append(clamp_line(i, self.clamps[0][i], self.clamps[1][i], d.form, self.membrane_node(i)))
             single = [f"Xc{i} mem{i} {self.threshold(i)} clk c{i} rcsnn_comparator"]
             out += self.quantiser(i) if self.count[i] > 1 else single
             if self.inputs == "host":
@@ -314,9 +326,9 @@ class DeckWriter:
             for j in sorted(used_e | used_n | resets):
                 stimulus.append((f"s{j}", np.concatenate([[0.0], self.reference[:-1, j].astype(np.float64)])))
         for j in sorted(used_e):
-            out.append(self.line(f"e{j}", self.level(j), f"e{j}", d.polarity * d.v_spike))
+            out.append(self.line(f"e{j}", self.level(j), f"e{j}", d.polarity * d.line_volts))
         for j in sorted(used_n):
-            out.append(self.line(f"i{j}", self.level(j), f"n{j}", -d.polarity * d.v_spike))
+            out.append(self.line(f"i{j}", self.level(j), f"n{j}", -d.polarity * d.line_volts))
         return out
 
     def hosted(self, used: set[int]) -> list[int]:
@@ -357,8 +369,17 @@ class DeckWriter:
     def options(self) -> str:
         """``.options``: ``interp`` (output rows at exact times); with leak-free cells also ``gmin`` = :data:`GMIN`
         (ngspice's default 1e-12 S on a membrane node is a leak of 1e-6 per µs step at C = 1 pF, which an IF
-        neuron has no leak resistor to hide it in)."""
-        return f"interp gmin={GMIN:g}" if self.plan.uses_ext else "interp"
+        neuron has no leak resistor to hide it in); Gear order 2 where the design says (clamps), and a bounded
+        core's ``reltol`` = :data:`~rcsnn.analog.scale.CLAMP_RELTOL` (Newton converged through the clamp); at S ≠ 1 V per
+        unit ngspice's absolute tolerances scaled by S (vntol 1 µV, abstol 1 pA, chgtol 1e-14 C), so a membrane
+        unit is integrated as at 1 V per unit."""
+        d = self.design
+        out = ["interp"] + ([f"gmin={GMIN:g}"] if self.plan.uses_ext else [])
+        out += [f"method={d.method} maxord=2"] if d.method != "trap" else []
+        out += [f"reltol={CLAMP_RELTOL:g}"] if self.core.bounded() else []
+        if d.volts_per_unit != 1.0:
+            out += [f"{k}={v * d.volts_per_unit:.6g}" for k, v in (("vntol", 1e-6), ("abstol", 1e-12), ("chgtol", 1e-14))]
+        return " ".join(out)
 
     def max_step(self, block: Block) -> float:
         """ngspice maximum step (s): the design's rule, and no more than any of the block's groups' budget allows;
@@ -412,14 +433,15 @@ def core_digest(core: Core) -> str:
     """SHA-256 of what a core's circuit is made of (groups, synapses, matrices, bias, Δt), whatever file it came from.
 
     A per-neuron parameter enters as the SHA-256 of its float64 values; a group's ``beta_syn``,
-    ``current_delay``, ``skew`` and ``max_spikes`` only where they are not the LIF defaults (so a LIF core's digest is the
-    one it always had)."""
+    ``current_delay``, ``skew`` and ``max_spikes``, and the saturation bounds, only where they are not the LIF defaults
+    (so a LIF core's digest is the one it always had)."""
     def value(x):
         return float(x) if np.ndim(x) == 0 else hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64)).hexdigest()
 
     def group(g):
         extra = [(k, value(getattr(g, k))) for k in ("beta_syn", "current_delay", "skew") if np.any(getattr(g, k))]
         extra += [("max_spikes", g.max_spikes)] if g.max_spikes != 1 else []
+        extra += [(k, value(getattr(g, k))) for k in ("v_min", "v_max") if np.isfinite(getattr(g, k)).any()]
         return (g.name, g.size, value(g.beta), value(g.theta), g.reset, *extra)
 
     h = hashlib.sha256(json.dumps([[group(g) for g in core.groups],
@@ -458,7 +480,7 @@ def _budget_step(design: Design, g, history: float, state_history: float) -> flo
 
 def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, design: Design, mode: str = "closed",
                    reference: np.ndarray | None = None, stimulus: str = "", inputs: str = "files",
-                   budget: bool = True) -> dict:
+                   budget: bool = True, clipping: bool = False) -> dict:
     """Write the deck(s), the cell library and the sidecar ``core.json`` into ``out_dir``.
 
     ``currents`` are the external inputs x (steps, N) without bias; ``reference`` is the float
@@ -469,7 +491,9 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
     steps, and ``currents`` are the run the host expects (the float reference's generation), for the budget.
     With ``budget``, each group's maximum step is chosen for the design's
     budget target and the a-priori error budget (:mod:`rcsnn.analog.budget`, a short calibration run in
-    ngspice) is written into the sidecar, with the currents as ``stimulus.npy``. Returns the sidecar dict.
+    ngspice) is written into the sidecar, with the currents as ``stimulus.npy``; with rails, the reference's
+    membranes must fit them (:func:`~rcsnn.analog.scale.check_rails`; ``clipping``: warn instead, and the header
+    says so). Returns the sidecar dict.
     """
     core = graph.arrays()
     if mode not in (*MODES, LOCKSTEP):
@@ -485,6 +509,8 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
                          "to the next step only (delay 1); retime the stack first (rcsnn.ir.passes.retime, as verify does)")
     if mode == "open" and (reference is None or reference.shape != currents.shape):
         raise RcsnnError("open mode: a reference raster of the stimulus' shape is required")
+    if core.bounded():  # the clamps' stiff conductance: Gear order 2 (the trapezoidal rule lets it ring)
+        design = replace(design, method="gear")
     design.check()
     counts = ref = None
     if budget or core.multi_spike():
@@ -499,6 +525,11 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
     out.mkdir(parents=True, exist_ok=True)
     parts = [Block(-1, 0, core.n_neurons)] if mode == "closed" else blocks(graph)
     record = design.record(core)
+    writer = DeckWriter(core, design, currents + core.bias, reference if mode == "open" else None, inputs, counts)
+    scale = scale_record(core, design, writer.plan)
+    if scale is not None:
+        clipped = check_rails(core, design, writer.plan, ref.membranes, clipping) if budget else []
+        record["scale"] = {**scale, **({"clipping": clipped} if clipped else {})}
     sidecar = {
         "rcsnn": __version__, "mode": mode, "steps": int(currents.shape[0]), "neurons": core.n_neurons,
         "stimulus": stimulus, "stimulus_sha256": hashlib.sha256(currents.tobytes()).hexdigest(),
@@ -512,7 +543,6 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
               *("* " + line for line in json.dumps(record, indent=1, sort_keys=True).splitlines())]
     if inputs == "host":
         sidecar["inputs"] = inputs
-    writer = DeckWriter(core, design, currents + core.bias, reference if mode == "open" else None, inputs, counts)
     writer.own = range(0) if mode == LOCKSTEP else None
     snapped = graph.annotation("snap")  # a snapped core (rcsnn.analog.snap): part values, the rule in the sidecar
     if snapped is not None:
@@ -545,7 +575,8 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
                  for g, sl in zip(core.groups, core.offsets().values()) if g.size}
         groups = [g for g in core.groups if g.size]
         sidecar["budget"] = budget_record(group_budgets(core, design, steps, ref,
-                                                        calibrate(design, groups, steps, write_netlists)))
+                                                        calibrate(design, groups, steps, write_netlists),
+                                                        currents + core.bias))
         np.save(out / STIMULUS, currents)
         written.append(STIMULUS)
     sidecar["files"] = manifest(out, written)  # SHA-256 of every file: simulate refuses edited decks

@@ -57,7 +57,7 @@ class Neurons:
             synaptic state's (CubaLIF) R_unit; a synapse of weight w is ``r_in / |w|``.
         r_mem: unit-weight resistance into the membrane's summing node (the subtract self-synapse).
         r_transfer: CubaLIF transfer resistor R_t (0 elsewhere).
-        v_compare: comparator threshold θ·e^{−t_clk/2τ} (V).
+        v_compare: comparator threshold S·θ·e^{−t_clk/2τ} (V).
         uniform: per group index, True if all its neurons share β and θ (one threshold source).
     """
 

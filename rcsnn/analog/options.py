@@ -8,15 +8,20 @@ functions take a :class:`SpiceOptions`, never an argparse namespace.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..arguments import cores, positive_float, positive_int
 from ..errors import RcsnnError
+from ..ir.arrays import Core
 from .design import FORMS, Design
 from .netlist import MODES
 from .ngspice import RUNNERS
 
-__all__ = ["SpiceOptions", "add_design_arguments", "add_circuit_arguments", "add_run_arguments", "from_arguments"]
+__all__ = ["SpiceOptions", "add_design_arguments", "add_circuit_arguments", "add_scale_arguments", "add_run_arguments",
+           "rails", "from_arguments"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,11 @@ class SpiceOptions:
         workers: parallel ngspice processes, at most :func:`rcsnn.arguments.cores` unless ``oversubscribe``.
         timeout: seconds per deck before ngspice is stopped; None: the runner's default.
         oversubscribe: allow more ``workers`` than cores.
+        volts_per_unit: S, membrane volts per unit (``--volts-per-unit``); None: 1, or from ``theta_volts``.
+        theta_volts: θ in volts (``--theta-volts``): S = theta_volts / θ of a core with one θ.
+        rails: supply rails (LO, HI) in volts (``--rails LO,HI``), None: none.
+        saturate: bound the core at the rails (``--saturate``, :func:`rcsnn.analog.scale.saturate`).
+        allow_clipping: write decks whose reference passes the rails, with a warning.
     """
 
     mode: str = "closed"
@@ -46,10 +56,27 @@ class SpiceOptions:
     workers: int = min(2, cores())
     timeout: float | None = None
     oversubscribe: bool = False
+    volts_per_unit: float | None = None
+    theta_volts: float | None = None
+    rails: tuple[float, float] | None = None
+    saturate: bool = False
+    allow_clipping: bool = False
 
-    def design(self) -> Design:
-        """The circuit design these options choose."""
+    def design(self, core: Core | None = None) -> Design:
+        """The circuit design these options choose (``core``: needed for ``--theta-volts``, S = V/θ; refused for
+        a core with more than one θ)."""
         choices = {"max_step": self.max_step} if self.max_step is not None else {}
+        if self.rails is not None:
+            choices.update(rail_low=self.rails[0], rail_high=self.rails[1])
+        if self.volts_per_unit is not None:
+            choices["volts_per_unit"] = self.volts_per_unit
+        elif self.theta_volts is not None:
+            thetas = np.unique(core.per_neuron("theta")) if core is not None else np.array([])
+            if len(thetas) != 1:
+                raise RcsnnError(f"--theta-volts {self.theta_volts:g}: " + (
+                    f"the core has {len(thetas)} thresholds theta ({thetas.min():g} .. {thetas.max():g}); give "
+                    "--volts-per-unit S instead" if core is not None else "this command needs --volts-per-unit S"))
+            choices["volts_per_unit"] = self.theta_volts / float(thetas[0])
         return Design.scaled(self.clock, form=self.form, gain=self.gain, **choices)
 
     def check(self) -> SpiceOptions:
@@ -58,6 +85,12 @@ class SpiceOptions:
                             ("--timeout", self.timeout)):
             if value is not None and not value > 0:
                 raise RcsnnError(f"{name} {value:g}: must be > 0")
+        if self.volts_per_unit is not None and self.theta_volts is not None:
+            raise RcsnnError("--volts-per-unit and --theta-volts: give one of them")
+        if self.saturate and self.allow_clipping:
+            raise RcsnnError("--saturate and --allow-clipping: give one of them")
+        if (self.saturate or self.allow_clipping) and self.rails is None:
+            raise RcsnnError(f"--{'saturate' if self.saturate else 'allow-clipping'}: needs --rails LO,HI")
         if self.blocks is not None and self.blocks < 1:
             raise RcsnnError(f"--blocks {self.blocks}: must be >= 1")
         if self.workers < 1:
@@ -75,11 +108,16 @@ def add_design_arguments(p: argparse.ArgumentParser, mode: str) -> None:
     p.add_argument("--blocks", type=positive_int, default=None,
                    help="open mode: number of decks (contiguous neuron ranges; default about 128 neurons each)")
     add_circuit_arguments(p)
+    p.add_argument("--saturate", action="store_true", help="bound the core's membranes at the rails (v_max = "
+                   "HI*e^(-d/tau)/S, ...), write bounded.rcsnn beside the decks and verify against it")
+    p.add_argument("--allow-clipping", action="store_true",
+                   help="write decks whose reference membranes pass the rails anyway (a warning; not verifiable there)")
 
 
 def add_circuit_arguments(p: argparse.ArgumentParser) -> None:
     """Circuit options: ``--form``, ``--gain``, ``--clock``, ``--max-step``, ``--snap`` (read by the command,
-    :func:`rcsnn.analog.snap.snapped_arguments`)."""
+    :func:`rcsnn.analog.snap.snapped_arguments`), the physical scale ``--volts-per-unit``/``--theta-volts`` and
+    ``--rails``."""
     p.add_argument("--form", choices=FORMS, default="ideal",
                    help="ideal: CCCS virtual ground (exact, default); opamp: inverting integrator of gain --gain")
     p.add_argument("--gain", type=positive_float, default=Design.gain, help="op-amp open-loop gain (opamp form)")
@@ -90,6 +128,31 @@ def add_circuit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snap", metavar="SERIES", default=None,
                    help="build of part values: E24, E96, E192 (IEC 60063) or unit:R (n unit resistors R in series or "
                         "parallel); the core's parameters are recomputed from them (docs/analog.md, Real part values)")
+    add_scale_arguments(p)
+
+
+def add_scale_arguments(p: argparse.ArgumentParser) -> None:
+    """The physical scale: ``--volts-per-unit S`` or ``--theta-volts V``, and ``--rails LO,HI``."""
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--volts-per-unit", type=positive_float, default=None, metavar="S",
+                       help="membrane volts per model unit (default 1; lines at S volts per unit; docs/analog.md)")
+    scale.add_argument("--theta-volts", type=positive_float, default=None, metavar="V",
+                       help="the threshold in volts: S = V / theta (a core with one theta)")
+    p.add_argument("--rails", type=rails, default=None, metavar="LO,HI",
+                   help="supply rails in volts, LO <= 0 < HI (write --rails=-0.5,0.5): clamp levels and membranes "
+                        "must fit them")
+
+
+def rails(text: str) -> tuple[float, float]:
+    """``LO,HI`` (volts): two finite numbers with LO <= 0 < HI."""
+    parts = text.split(",")
+    try:
+        low, high = (float(x) for x in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LO,HI in volts, e.g. -0.5,0.5") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low <= 0 < high):
+        raise argparse.ArgumentTypeError(f"{text!r}: need finite LO <= 0 < HI volts")
+    return low, high
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,8 +1,8 @@
 """Simulate a netlist directory written by :func:`~rcsnn.analog.netlist.write_netlists`.
 
 Decks run in parallel (``workers`` processes); each returns its neurons' membranes at the clock
-edges (``v[k]`` at ``k·Δt``) and comparator levels mid-step (``s[k]`` at ``(k+½)·Δt``),
-assembled into one ``(steps, N)`` raster.
+edges (``v[k]`` at ``k·Δt``, read back in membrane units: volts / S, ``Design.volts_per_unit``) and
+comparator levels mid-step (``s[k]`` at ``(k+½)·Δt``), assembled into one ``(steps, N)`` raster.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ LEVEL_TOLERANCE = 1e-3
 @dataclass(frozen=True)
 class SpiceRun:
     """Raster ``(steps, N)`` int8 (int32 spike counts where a group has ``count_levels``), membranes
-    ``(steps, N)`` V, and cost of the run."""
+    ``(steps, N)`` in membrane units (the node volts / S; at the default S = 1 V per unit, volts), and cost of the run."""
 
     spikes: np.ndarray
     membranes: np.ndarray
@@ -58,7 +58,7 @@ def read_sidecar(directory: str | Path) -> dict:
     for key in design:
         if key not in known:
             raise RcsnnError(f"{where}: key 'circuit.design.{key}' is not a design field of this rcsnn")
-        field(design, key, "str" if key == "form" else "number", where, label=f"circuit.design.{key}")
+        field(design, key, "str" if key in ("form", "method") else "number", where, label=f"circuit.design.{key}")
     for k, group in enumerate(field(sidecar, "groups", "list", where)):
         for key in ("start", "size"):
             field(group, key, "int", f"{where}: groups[{k}]", minimum=0)
@@ -91,9 +91,10 @@ def count_limits(sidecar: dict) -> np.ndarray:
     return top
 
 
-def _extract(waves: Waveforms, deck: dict, steps: int, where: str, top: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _extract(waves: Waveforms, deck: dict, steps: int, where: str, top: np.ndarray,
+             scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(spikes, membranes) of the deck's neurons, ``(steps, stop - start)``; ``top`` (N,): the largest level
-    of each neuron (1: binary spikes; else a count)."""
+    of each neuron (1: binary spikes; else a count); membranes in units: volts / ``scale`` (S)."""
     neurons = range(deck["start"], deck["stop"])
     try:
         levels = np.stack([waves.vectors[f"v(c{i})"] for i in neurons], axis=1)[3:2 * steps + 2:2]
@@ -108,7 +109,7 @@ def _extract(waves: Waveforms, deck: dict, steps: int, where: str, top: np.ndarr
         allowed = "0 or 1" if top[i] == 1 else f"a count 0..{top[i]}"
         raise RcsnnError(f"{where}: comparator of neuron {deck['start'] + i} is at {levels[t, i]:.6g} V "
                          f"mid-step {t + 1}, not {allowed}")
-    return spikes.astype(np.int32), membranes
+    return spikes.astype(np.int32), membranes / scale
 
 
 def simulate_dir(directory: str | Path, steps: int | None = None, runner: str = "subprocess", workers: int = 1,
@@ -152,7 +153,7 @@ def simulate_dir(directory: str | Path, steps: int | None = None, runner: str = 
                         or any(word in message for word in ("timed out", "stopped", "not found")):
                     raise
                 retried.append(message)
-        return waves, _extract(waves, deck, steps, str(path), top)
+        return waves, _extract(waves, deck, steps, str(path), top, design.volts_per_unit)
 
     start = time.perf_counter()
     pool_size = 1 if runner == "pyspice" else max(1, workers)

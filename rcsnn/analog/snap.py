@@ -169,9 +169,16 @@ def text_cost(original: Graph, snapped: Graph, stimulus: Stimulus) -> dict | Non
 
 
 def save_snapped(graph: Graph, directory) -> None:
-    """Write a snapped graph's core as :data:`SNAPPED_CORE` into ``directory`` (nothing for an unsnapped one)."""
-    if graph.annotation(ANNOTATION) is not None:
-        save_checkpoint(graph, f"{directory}/{SNAPPED_CORE}")
+    """Write a derived core into ``directory``, the core the decks compute: a saturated one
+    (:func:`rcsnn.analog.scale.saturate`, snapped or not) as :data:`~rcsnn.analog.scale.BOUNDED_CORE`, else a
+    snapped one as :data:`SNAPPED_CORE`; nothing for the core as given."""
+    from .scale import ANNOTATION as SATURATED
+    from .scale import BOUNDED_CORE
+
+    name = BOUNDED_CORE if graph.annotation(SATURATED) is not None else \
+        SNAPPED_CORE if graph.annotation(ANNOTATION) is not None else None
+    if name is not None:
+        save_checkpoint(graph, f"{directory}/{name}")
 
 
 def annotate_report(report, graph: Graph) -> None:

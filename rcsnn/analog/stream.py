@@ -146,7 +146,7 @@ class SpiceStepper(CircuitStepper):
 
     ``step(x)`` takes the currents ``x`` ``(N,)`` (membrane units, without bias) of the next step and
     returns the comparators' spikes ``(N,)`` int8; :attr:`v` holds the membranes at that step's clock
-    edge (V, 1 V per membrane unit), :attr:`membranes` every step's, :attr:`seconds` every step's wall
+    edge (membrane units: volts / S), :attr:`membranes` every step's, :attr:`seconds` every step's wall
     time; :meth:`allowance` is the a-priori error budget a decision is judged against. Use as a context
     manager, or call :meth:`close`.
 
@@ -251,7 +251,8 @@ class SpiceStepper(CircuitStepper):
                                  f"expected {want * self.design.step:.9g} s")
         n = self.core.n_neurons
         levels = np.array([self._value(f"v(c{i})", row + 1) for i in range(n)])
-        return self.spikes(levels, np.array([self._value(f"v(mem{i})", row) for i in range(n)]), start)
+        volts = np.array([self._value(f"v(mem{i})", row) for i in range(n)])
+        return self.spikes(levels, volts / self.design.volts_per_unit, start)  # membrane units
 
     def close(self) -> None:
         """Remove the circuit and its results from ngspice and the temporary directory (if any)."""

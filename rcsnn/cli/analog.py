@@ -13,28 +13,41 @@ __all__ = ["register"]
 def _cmd_netlist(args) -> None:
     from ..analog.netlist import SIDECAR, write_netlists
     from ..analog.partition import partition
+    from ..analog.scale import BOUNDED_CORE, saturate
     from ..analog.snap import save_snapped, snapped_arguments, text_cost
     from ..ir.reference import simulate_float
 
     check_output(args.output, directory=True, owned=(SIDECAR,))
     opts = spice_options.from_arguments(args)
     original = load(args)
-    graph = snapped_arguments(original, args.snap, opts.design())
+    design = opts.design(original.arrays())
+    graph = snapped_arguments(original, args.snap, design)
     stim = stimulus(args, graph)
     if graph is not original:
         text_cost(original, graph, stim)
+    if opts.saturate:
+        graph = saturate(graph, design)
     snapped = graph
     reference = None
     if opts.mode == "open":
         graph = partition(graph, opts.blocks or 1)
         reference = simulate_float(graph, stim.currents).spikes
     with atomic_directory(args.output, owned=(SIDECAR,)) as tmp:  # replaces an earlier netlist directory whole
-        sidecar = write_netlists(graph, stim.currents, tmp, opts.design(), opts.mode, reference, stim.description)
+        sidecar = write_netlists(graph, stim.currents, tmp, design, opts.mode, reference, stim.description,
+                                 clipping=opts.allow_clipping)
         save_snapped(snapped, tmp)
     core = graph.arrays()
     print(f"wrote {len(sidecar['decks'])} deck(s) ({opts.mode} loop, {opts.form} form, {sidecar['steps']} steps, "
           f"{core.n_neurons} neurons, {core.nonzeros()} synapses) to {args.output}/ with core.json and rcsnn_cells.lib"
-          + (" and the snapped core snapped.rcsnn" if args.snap else ""))
+          + (f" and the bounded core {BOUNDED_CORE}" if opts.saturate else
+             " and the snapped core snapped.rcsnn" if args.snap else ""))
+    scale = sidecar["circuit"].get("scale")
+    if scale is not None:
+        print(f"physical scale: S = {scale['volts_per_unit']:g} V per membrane unit, rails {scale['rails']} V, clock "
+              f"{scale['clock']:g} s; " + "; ".join(
+                  f"{g['name']}: theta {g['theta_volts'][1]:.4g} V" + "".join(
+                      f", {k} clamp {g[k + '_clamp_volts'][0]:.4g}..{g[k + '_clamp_volts'][1]:.4g} V"
+                      for k in ("v_min", "v_max") if k + "_clamp_volts" in g) for g in scale["groups"]))
 
 
 def _cmd_simulate(args) -> None:
@@ -46,7 +59,8 @@ def _cmd_simulate(args) -> None:
     run = simulate_dir(args.directory, args.steps, opts.runner, opts.workers, opts.timeout, trust_edits=args.trust_edits)
     sidecar = read_sidecar(args.directory)
     groups = sidecar["groups"]
-    raster = Raster(run.spikes, run.membranes, "V", "spice", tuple(g["name"] for g in groups),
+    unit = "V" if sidecar["circuit"]["design"].get("volts_per_unit", 1.0) == 1.0 else "membrane"  # read back /S
+    raster = Raster(run.spikes, run.membranes, unit, "spice", tuple(g["name"] for g in groups),
                     tuple(g["start"] for g in groups), tuple(g["size"] for g in groups),
                     {"netlists": str(args.directory), "stimulus": sidecar.get("stimulus", "")})
     path = raster.save(output)

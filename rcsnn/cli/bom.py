@@ -47,8 +47,8 @@ def _cmd_bom(args) -> None:
 
     check_output(args.output, directory=True, owned=OWNED)
     opts = spice_options.from_arguments(args)
-    design = opts.design()
     original = load(args)
+    design = opts.design(original.arrays())
     graph = snapped_arguments(original, args.snap, design)
     stim = stimulus(args, graph, default_steps=20)
     if graph is not original:
@@ -73,7 +73,7 @@ def _cmd_bom(args) -> None:
             fanout = np.zeros(core.n_neurons)
             for s in core.synapses:
                 np.add.at(fanout, core.offsets()[s.pre].start + core.block_weights(s).cols, 1)
-            bias = float(np.sum((design.v_spike * core.bias) ** 2 / p.r_in) * design.step)
+            bias = float(np.sum((design.line_volts * core.bias) ** 2 / p.r_in) * design.step)
             e = energy_summary(energy, ref.spikes, fanout, bias)
             document["energy"] = e
             text += energy_markdown(e)

@@ -34,6 +34,8 @@ def _corpus(args):
     from ..text import read_text
 
     check_output(args.output)  # before the training, not after it
+    if 0 < args.membrane_clamp < 1:
+        raise RcsnnError(f"--membrane-clamp: {args.membrane_clamp} is below 1 (theta units): no neuron could fire")
     torch.set_num_threads(args.threads)
     corpus = Corpus.from_text(read_text(args.text))
     print(f"corpus: {len(corpus.train)} training and {len(corpus.held_out)} held-out characters, "
@@ -70,7 +72,7 @@ def _cmd_train(args) -> None:
         sparsity=args.sparsity, float_steps=args.float_steps, prune_steps=args.prune_steps,
         ternary_steps=args.ternary_steps, batch=args.batch, length=args.length, lr=args.lr, l1=args.l1,
         robust=_robustness(args), seed=args.seed, dt=args.dt,
-        fixed=FixedFormat(Wv=24, Fv=args.fv, Fb=args.fb), log_every=args.log_every,
+        fixed=FixedFormat(Wv=24, Fv=args.fv, Fb=args.fb), log_every=args.log_every, membrane_clamp=args.membrane_clamp,
     )
     _train_and_save(args, cfg, _corpus(args))
 
@@ -95,6 +97,7 @@ def _cmd_finetune(args) -> None:
         ternary_steps=args.steps, batch=args.batch, length=args.length, lr=args.lr, l1=0.0,
         robust=_robustness(args), seed=args.seed, dt=core.dt,
         fixed=FixedFormat(Wv=24, Fv=core.fixed.Fv, Fb=core.fixed.Fb), log_every=args.log_every,
+        membrane_clamp=args.membrane_clamp,
     )
     with open(args.core, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
@@ -109,6 +112,12 @@ def _cmd_info(args) -> None:
     graph = load(args)
     sample = Stimulus.sample(graph, args.steps)
     print(describe(graph, sample.currents, sample.description))
+    if args.volts_per_unit or args.theta_volts or args.rails:  # the membranes in volts at a physical scale
+        from ..analog.scale import membrane_range
+        from ..ir.reference import simulate_float
+
+        design = spice_options.from_arguments(args).design(graph.arrays())
+        print("\n".join(membrane_range(graph.arrays(), design, simulate_float(graph, sample.currents).membranes)))
     if not args.core.endswith((".nir", ".json", ".graphml")):
         config = read_config(args.core)
         if isinstance(config.get("metrics"), dict):
@@ -162,7 +171,8 @@ def _spice(graph, args):
     # the run the circuit is expected to follow (the float64 reference's): the decks' length and a-priori budget
     planned = generate(graph, args.prompt, args.length, reference_stepper(graph, "float"), seed=args.seed,
                        temperature=args.temperature)
-    design, currents = spice_options.from_arguments(args).design(), graph.arrays().token_currents(planned.tokens)
+    design = spice_options.from_arguments(args).design(graph.arrays())
+    currents = graph.arrays().token_currents(planned.tokens)
     if args.spice_decks == "one":
         if args.blocks:
             raise RcsnnError("--blocks: only with --spice-decks blocks")
@@ -214,7 +224,8 @@ def _cmd_generate(args) -> int:
         return generate_lm(args)
     from ..analog.snap import snapped_arguments
 
-    graph = snapped_arguments(load(args), args.snap, spice_options.from_arguments(args).design())
+    graph = load(args)
+    graph = snapped_arguments(graph, args.snap, spice_options.from_arguments(args).design(graph.arrays()))
     hardware = args.backend not in REFERENCES
     for given, name in ((args.netlist, "--netlist"), (args.blocks, "--blocks")):
         if given and args.backend != "spice":
@@ -296,6 +307,9 @@ def _add_training_arguments(p, steps: tuple[str, int], lr: float) -> None:
     p.add_argument("--membrane-penalty", type=nonnegative_float, default=0.0,
                    help="weight of mean(relu(|v| / theta - bound)^2): membranes inside the rails")
     p.add_argument("--membrane-bound", type=positive_float, default=8.0, help="membrane bound (rails), in theta")
+    p.add_argument("--membrane-clamp", type=nonnegative_float, default=0.0, metavar="B",
+                   help="clamp membranes to +-B theta (B >= 1) after each update, in training and in the saved core "
+                        "(its v_min/v_max); 0: none (finetune keeps the core's own bounds)")
     p.add_argument("--rate-penalty", type=nonnegative_float, default=0.0, help="weight of the mean firing rate")
     p.add_argument("--weight-noise", type=nonnegative_float, default=0.0,
                    help="relative sigma of multiplicative recurrent weight noise, one draw per optimizer step")
@@ -336,6 +350,7 @@ def register(sub) -> None:
                        "firing rates")
     add_core_arguments(p)
     p.add_argument("--steps", type=positive_int, default=500, help="length of the sample used for firing rates")
+    spice_options.add_scale_arguments(p)  # + the membranes' range in volts and whether it fits the rails
     p.set_defaults(run=_cmd_info)
 
     p = sub.add_parser("generate", help="generate text from a language-model core")

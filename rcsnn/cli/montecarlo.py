@@ -64,6 +64,9 @@ def _cmd_montecarlo(args) -> int:
         raise RcsnnError(f"--workers {args.workers}: more than this machine's {cores()} cores (add --oversubscribe)")
     swept = points(args.r_tol, args.c_tol, args.offset)
     design = spice_options.from_arguments(args).design()
+    if design.volts_per_unit != 1.0 or design.railed:
+        raise RcsnnError("montecarlo: --volts-per-unit/--theta-volts/--rails: the fast circuit model's membranes are "
+                         "judged at 1 V per unit; run without them (the scale does not change a resistor)")
     graph = snapped_arguments(load(args), args.snap, design)
     stim = stimulus(args, graph)
     blocks = args.blocks or default_blocks(graph.arrays().n_neurons, 1)

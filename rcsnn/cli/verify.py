@@ -37,7 +37,7 @@ def _verify(args, out: Path, shown) -> int:
     from ..verify.spice import netlist_stimulus, verify_spice
 
     original = load(args)
-    graph = snapped_arguments(original, args.snap, spice_options.from_arguments(args).design())
+    graph = snapped_arguments(original, args.snap, spice_options.from_arguments(args).design(original.arrays()))
     netlist = getattr(args, "netlist", None)
     if netlist is not None:  # the stimulus the directory was written with (a given one must be it)
         from ..errors import RcsnnError

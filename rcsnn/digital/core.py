@@ -20,13 +20,13 @@ Ports (``wiring`` signature; Verilog names ``<member>`` / ``<stream>__payload|va
 * ``load``: In stream (always ready, only while idle), payload ``{mem, addr, data}``: write ``data``
   to word ``addr`` of memory ``mem = K * lane + kind`` (kind 0 rowptr, 1 entries, 2 bias,
   3 membrane ``{s, v}``, then — only in a core that has them, K = 4 otherwise — the synaptic
-  current ``i`` of CubaLIF groups and the per-neuron parameters ``beta``, ``theta``, ``beta_syn``);
+  current ``i`` of CubaLIF groups and the per-neuron parameters ``beta``, ``theta``, ``beta_syn``, ``v_lo``, ``v_hi``);
   see :func:`memory_kinds` and :func:`memory_map`.
 """
 
 from __future__ import annotations
 
-from amaranth import Cat, Module, signed
+from amaranth import Cat, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -148,6 +148,11 @@ class NeuromorphicCore(wiring.Component):
         syn = [SynapseLane(im, k, self.preload) for k in range(im.lanes)]
         acc = [AccumulatorBank(im.slots.n_words, im.acc_width, self.lutram) for _ in range(im.lanes)]
         neu = [NeuronLane(im, k, self.preload, self.lutram) for k in range(im.lanes)]
+        # the neuron lanes take a word one cycle after the accumulators: a neuron lane wants acc_data one cycle after
+        # its issue, the accumulators' registered read gives it READ_LATENCY = 2 cycles after theirs
+        issued, issued_addr = Signal(), Signal.like(ctl.issue_addr)
+        issued_x = Signal(data.ArrayLayout(signed(im.Wv), im.lanes))
+        m.d.sync += [issued.eq(ctl.issue), issued_addr.eq(ctl.issue_addr), issued_x.eq(self.x.payload)]
         for k in range(im.lanes):
             m.submodules[f"synapse{k}"], m.submodules[f"acc{k}"], m.submodules[f"neuron{k}"] = syn[k], acc[k], neu[k]
             m.d.comb += [
@@ -157,7 +162,7 @@ class NeuromorphicCore(wiring.Component):
                 acc[k].add_valid.eq(syn[k].add_valid), acc[k].add_addr.eq(syn[k].add_addr),
                 acc[k].add_delta.eq(syn[k].add_delta),
                 acc[k].rd_en.eq(ctl.issue), acc[k].rd_addr.eq(ctl.issue_addr),
-                neu[k].in_valid.eq(ctl.issue), neu[k].in_addr.eq(ctl.issue_addr), neu[k].in_x.eq(self.x.payload[k]),
+                neu[k].in_valid.eq(issued), neu[k].in_addr.eq(issued_addr), neu[k].in_x.eq(issued_x[k]),
                 neu[k].acc_data.eq(acc[k].rd_data),
             ]
             kinds = memory_kinds(im)
@@ -176,7 +181,7 @@ class NeuromorphicCore(wiring.Component):
             queue.wr_valid.eq(word_done & mask.any()), queue.wr_word.eq(neu[0].out_addr), queue.wr_mask.eq(mask),
             ctl.start.eq(self.start), ctl.x_valid.eq(self.x.valid), self.x.ready.eq(ctl.x_ready),
             ctl.prop_busy.eq(queue.busy | Cat(s.busy for s in syn).any() | Cat(a.busy for a in acc).any()),
-            ctl.update_busy.eq(neu[0].busy),
+            ctl.update_busy.eq(neu[0].busy | issued),
             self.busy.eq(ctl.busy), self.done.eq(ctl.done), self.cycles.eq(ctl.cycles),
             self.spikes.valid.eq(queue.wr_valid), self.spikes.payload.word.eq(neu[0].out_addr),
             self.spikes.payload.mask.eq(mask),

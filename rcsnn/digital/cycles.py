@@ -32,7 +32,9 @@ from .neuron import LATENCY, latency
 __all__ = ["PIPELINE_CYCLES", "LIMIT_FACTOR", "LIMIT_SLACK", "RATE_FLOOR", "fanout", "lower_bound", "cycle_report",
            "step_cycle_bound", "cycle_limit", "load_cycles", "wall_timeout"]
 
-#: Fill and drain of the spike-queue, synapse (FIFO, fetch, walk, add) and neuron (5 stages) pipelines, with room.
+#: Fill and drain of the spike-queue, synapse (FIFO, fetch, walk, add), accumulator (3 stages: registered read,
+#: forward, write), neuron issue (1 cycle behind the accumulator read) and neuron (5 stages) pipelines, with room
+#: (a step without events takes n_words + 9 cycles in all).
 PIPELINE_CYCLES = 32
 #: The per-step cycle limit is ``LIMIT_FACTOR * step_cycle_bound(image) + LIMIT_SLACK``.
 LIMIT_FACTOR, LIMIT_SLACK = 2, 64

@@ -116,7 +116,8 @@ run on it); `+preload` skips that and runs on the contents compiled into the des
 
 
 def _kinds(core: Core, im: Image) -> str:
-    """The lines under the group table for a core with per-neuron parameters, CubaLIF groups or skews ("" otherwise)."""
+    """The lines under the group table for a core with per-neuron parameters, CubaLIF groups, membrane bounds or skews
+    ("" otherwise)."""
     lines = []
     if im.parameters:
         lines.append(f"Per-neuron {', '.join(im.per_neuron)} are in each lane's parameter memories (`mem/`, one word "
@@ -125,6 +126,9 @@ def _kinds(core: Core, im: Image) -> str:
         synaptic = ", ".join(f"{markdown_text(g.name)} (beta_syn_q {b}, current_delay {d})"
                              for g, c, b, d in zip(core.groups, im.cuba, im.beta_syn_q, im.current_delay) if c)
         lines.append(f"CubaLIF groups, with the synaptic current i in each lane's `current` memory: {synaptic}.")
+    if im.bounded:
+        bounds = ", ".join(f"{markdown_text(g.name)} [{lo}, {hi}]" for g, lo, hi in zip(core.groups, im.v_lo_q, im.v_hi_q))
+        lines.append(f"Membrane bounds: v′ is clamped to [v_lo_q, v_hi_q] (in place of the Wv range) per group: {bounds}.")
     skew = ", ".join(f"{markdown_text(g.name)} {g.skew}" for g in core.groups if g.skew)
     if skew:
         lines.append(f"Retimed core (same-step synapses made delay 1, `rcsnn.ir.passes.retime`): these groups run late by "

@@ -80,6 +80,7 @@ def design_info(core: Core, image: Image, preload: bool, lutram: bool, chain_bit
         "top": TOP, "lanes": image.lanes, "Wv": image.Wv, "Fb": image.Fb, "n_words": s.n_words,
         "word_bits": image.word_bits, "acc_width": image.acc_width, "preload": preload, "lutram": lutram,
         **({"spike_bits": image.spike_bits, "max_spikes": list(image.max_spikes)} if image.max_spikes else {}),
+        **({"v_lo_q": list(image.v_lo_q), "v_hi_q": list(image.v_hi_q)} if image.bounded else {}),
         "groups": [{"name": g.name, "size": n, "word_base": b, "words": w}
                    for g, n, b, w in zip(core.groups, s.sizes, s.word_base, s.words)],
         "synapse_words": [len(e) for e in image.entries], "rowptr_words": image.n_rows,

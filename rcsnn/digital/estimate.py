@@ -53,9 +53,10 @@ BRAM_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512
 CALIBRATION = (("examples/small_3x32.rcsnn", 1), ("examples/small_3x32.rcsnn", 2), ("examples/small_3x32.rcsnn", 8),
                ("examples/small_3x32.rcsnn", 16), ("examples/sapu_3x512.rcsnn", 2), ("examples/sapu_3x512.rcsnn", 12))
 #: Fitted by :func:`fit` on :data:`CALIBRATION` (``bench/bench_digital.py --calibrate``); LUT and FF on all six
-#: (their Yosys statistics), ``period_ns`` on the five placed (2026-12-03: place and route of the small core at 16
-#: lanes hit nextpnr's time limit on the loaded machine).
-COEFFICIENTS = {"LUT": (203.206367, 3.910472, 5.854899, 0.730208), "FF": (199.275009, 6.515561, 3.060993),
+#: (their Yosys statistics; re-fitted for the accumulator's registered read and forwarding, 2026-12-03 evening),
+#: ``period_ns`` on the five placed (2026-12-03, before that change: place and route of the small core at 16 lanes
+#: hit nextpnr's time limit on the loaded machine).
+COEFFICIENTS = {"LUT": (203.16577, 4.42358, 6.483063, 0.691721), "FF": (206.555939, 8.541715, 3.641454),
                 "period_ns": (9.525294, 0.260681, 0.3538)}
 
 

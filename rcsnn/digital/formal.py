@@ -17,7 +17,8 @@ outputs against it:
   ``v' = sat_Wv(floor(beta_q v (1 - s) / 2**Fb) + x + b + syn)`` (``zero``) or
   ``sat_Wv(floor(beta_q v / 2**Fb) - theta_q s + x + b + syn)`` (``subtract``) and
   ``s' = v' >= theta_q`` with the parameters of the word's group (from
-  :func:`~rcsnn.ir.reference.quantize_core`). Two updates of the word are checked: each result
+  :func:`~rcsnn.ir.reference.quantize_core`); in a bounded core (``Image.bounded``) ``sat_Wv`` is the
+  clip to the group's membrane bounds ``[v_lo_q, v_hi_q]``. Two updates of the word are checked: each result
   must come out exactly :data:`~rcsnn.digital.neuron.LATENCY` cycles after its issue, and the
   second starts from the first one's result (the write-back). Other words are issued, loaded
   and retired around them in any order the protocol allows. The tracked word is a constant and
@@ -65,7 +66,7 @@ from ..ir.graph import Graph
 from ..ir.reference import FixedCore, quantize_core
 from ..templates import render
 from ..tools import VERSION_TIMEOUT, find, run
-from .accumulator import AccumulatorBank
+from .accumulator import READ_LATENCY, WRITE_LATENCY, AccumulatorBank
 from .layout import Image, build_image, place, require_binary
 from .neuron import LATENCY, NeuronLane
 
@@ -82,8 +83,10 @@ UNITS = ("neuron", "accumulator")
 ISSUES = (LATENCY, 2 * LATENCY + 1)
 
 #: BMC depth (cycles) per unit: the neuron's second result comes out at ``ISSUES[-1] + LATENCY``;
-#: the accumulator's hazards span two consecutive cycles (the write lands one cycle after an add
-#: or read), and 7 cycles hold several of them back to back (each further cycle doubles the time).
+#: the accumulator's hazards span WRITE_LATENCY + 1 = 4 consecutive cycles (the write lands three cycles after an
+#: add or read, which the next two operations see only by forwarding), and 7 cycles hold operations 1, 2 and 3
+#: cycles apart on one word and the read of their sum (a bank without the forwarding FAILs at depth 7; each
+#: further cycle doubles the time).
 DEFAULT_DEPTH = {"neuron": ISSUES[-1] + LATENCY + 1, "accumulator": 7}
 
 #: Wall-clock limit of one SymbiYosys run (one tracked word), seconds.
@@ -101,7 +104,8 @@ class NeuronModel:
 
     Amaranth arithmetic widens its results (``a + b`` has one bit more than its widest operand,
     ``a * b`` the sum of the widths), so the expressions are exact integers until
-    :meth:`saturate`. Tests override :meth:`floor_div` or :meth:`saturate` with wrong versions.
+    :meth:`saturate` (or :meth:`clip`, in a bounded core). Tests override :meth:`floor_div`, :meth:`saturate` or
+    :meth:`clip` with wrong versions.
     """
 
     def __init__(self, Wv: int, Fb: int):
@@ -114,14 +118,19 @@ class NeuronModel:
 
     def saturate(self, value):
         """``sat_Wv``: clamp to the signed Wv-bit range."""
-        return Mux(value > self.v_max, self.v_max, Mux(value < self.v_min, self.v_min, value))
+        return self.clip(value, self.v_min, self.v_max)
 
-    def step(self, v, s, x, b, syn, beta_q: int, theta_q: int, subtract: bool):
+    def clip(self, value, low: int, high: int):
+        """``clip(value, low, high)``: the membrane bounds ``[v_lo_q, v_hi_q]`` of a bounded core."""
+        return Mux(value > high, high, Mux(value < low, low, value))
+
+    def step(self, v, s, x, b, syn, beta_q: int, theta_q: int, subtract: bool, bounds: tuple[int, int] | None = None):
         """``(v', s')`` from ``v``, ``s``, input ``x``, bias ``b`` and synaptic sum ``syn`` (values), and the
-        group's ``beta_q``, ``theta_q`` and reset (integers)."""
+        group's ``beta_q``, ``theta_q``, reset and membrane bounds ``(v_lo_q, v_hi_q)`` (integers; None: sat_Wv)."""
         subtract_leak = self.floor_div(beta_q * v) - theta_q * s
         zero_leak = self.floor_div(beta_q * v * (1 - s))
-        v_next = self.saturate((subtract_leak if subtract else zero_leak) + x + b + syn)
+        total = (subtract_leak if subtract else zero_leak) + x + b + syn
+        v_next = self.saturate(total) if bounds is None else self.clip(total, *bounds)
         return v_next, v_next >= theta_q
 
 
@@ -180,18 +189,22 @@ class NeuronSpec(Elaboratable):
         if not issues or any(b - a <= LATENCY for a, b in zip(issues, issues[1:])):
             raise RcsnnError(f"formal: updates of one word must be more than {LATENCY} cycles apart, got {issues}")
         self.image, self.fixed, self.model, self.word, self.issues = image, fixed, model, word, tuple(issues)
+        self.parameters = self.group_parameters()  # refused here, before the lane exists, if not per group
         self.dut = NeuronLane(image, 0, preload=False)
         self.sync = ClockDomain("sync", reset_less=True)
 
-    def group_parameters(self) -> tuple[int, int, bool]:
-        """``(beta_q, theta_q, subtract)`` of the tracked word's group, from the contract's per-neuron parameters."""
+    def group_parameters(self) -> tuple[int, int, bool, tuple[int, int] | None]:
+        """``(beta_q, theta_q, subtract, bounds)`` of the tracked word's group, from the contract's per-neuron
+        parameters; ``bounds = (v_lo_q, v_hi_q)`` in a bounded core (``Image.bounded``), else None."""
         im, q = self.image, self.fixed
         for size, words, base, offset in zip(im.slots.sizes, im.slots.words, im.slots.word_base, im.slots.offsets):
             if base <= self.word < base + words:
                 group = slice(offset, offset + size)
-                values = {(int(a), int(t), bool(s)) for a, t, s in zip(q.beta_q[group], q.theta_q[group], q.subtract[group])}
+                values = {(int(a), int(t), bool(s), (int(lo), int(hi)) if im.bounded else None)
+                          for a, t, s, lo, hi in zip(q.beta_q[group], q.theta_q[group], q.subtract[group],
+                                                     q.v_lo_q[group], q.v_hi_q[group])}
                 if len(values) != 1:
-                    raise RcsnnError("formal: a group with per-neuron beta/theta/reset is not what the lane holds")
+                    raise RcsnnError("formal: a group with per-neuron beta/theta/reset/bounds is not what the lane holds")
                 return values.pop()
         raise RcsnnError(f"formal: word {self.word} is in no group")
 
@@ -236,14 +249,14 @@ class NeuronSpec(Elaboratable):
 
         # the update, from what the memories hold at the issue (asserted above to be the contract's
         # state) and the synaptic sum one cycle later
-        beta, theta, subtract = self.group_parameters()
+        beta, theta, subtract, bounds = self.parameters
         v_in, s_in, b_in = Signal(signed(wv), name="v_in"), Signal(name="s_in"), Signal(signed(wv), name="b_in")
         x = Signal(signed(wv), name="x")
         expect_v, expect_s = Signal(signed(wv), name="expect_v"), Signal(name="expect_s")
         with m.If(issue):
             m.d.sync += [v_in.eq(stored[:wv]), s_in.eq(stored[wv]), b_in.eq(stored_b), x.eq(dut.in_x)]
         with m.If(_any(cycle == t + 1 for t in self.issues)):
-            v_next, s_next = self.model.step(v_in, s_in, x, b_in, dut.acc_data, beta, theta, subtract)
+            v_next, s_next = self.model.step(v_in, s_in, x, b_in, dut.acc_data, beta, theta, subtract, bounds)
             m.d.sync += [expect_v.eq(v_next), expect_s.eq(s_next), v.eq(v_next), s.eq(s_next)]
 
         out_word = dut.out_valid & (dut.out_addr == word)
@@ -303,21 +316,30 @@ class AccumulatorSpec(Elaboratable):
                     m.d.comb += bound.eq(bound_g)
 
         width = max(self.bounds).bit_length() + 2
-        total, expect = Signal(signed(width), name="total"), Signal(signed(width), name="expect")
-        reading = Signal(name="reading")
+        total = Signal(signed(width), name="total")
         added = self.model.add(total, dut.add_delta)
         with m.If(dut.add_valid & (dut.add_addr == word)):
             # the core's sums stay within the group's bound (every synapse of every block active)
             m.d.comb += Assume((added <= bound) & (added >= -bound))
             m.d.sync += total.eq(added)
-        with m.If(dut.rd_en & (dut.rd_addr == word)):
-            m.d.sync += [expect.eq(total), total.eq(self.model.after_read(total))]
-        m.d.sync += reading.eq(dut.rd_en & (dut.rd_addr == word))
+        read = dut.rd_en & (dut.rd_addr == word)
+        with m.If(read):
+            m.d.sync += total.eq(self.model.after_read(total))
+        # a read's sum and flag, READ_LATENCY cycles on (when rd_data holds it)
+        expect, reading = Mux(read, total, 0), read
+        for k in range(READ_LATENCY):
+            expect_k, reading_k = Signal(signed(width), name=f"expect{k + 1}"), Signal(name=f"reading{k + 1}")
+            m.d.sync += [expect_k.eq(expect), reading_k.eq(reading)]
+            expect, reading = expect_k, reading_k
         m.d.comb += Assert(~reading | (dut.rd_data == expect), "a read returns the sum since the last read")
-        # the memory holds the sum, except in the cycle after an add or read of the word (its write lands then)
-        touched = Signal(name="touched")
-        m.d.sync += touched.eq((dut.add_valid & (dut.add_addr == word)) | (dut.rd_en & (dut.rd_addr == word)))
-        m.d.comb += Assert(touched | (observe.data == total), "the memory holds the sum")
+        # the memory holds the sum, except in the WRITE_LATENCY cycles after an add or read of the word (until its
+        # write lands)
+        op, touched = read | (dut.add_valid & (dut.add_addr == word)), []
+        for k in range(WRITE_LATENCY):
+            touched.append(Signal(name=f"touched{k + 1}"))
+            m.d.sync += touched[-1].eq(op)
+            op = touched[-1]
+        m.d.comb += Assert(Cat(touched).any() | (observe.data == total), "the memory holds the sum")
         return m
 
 

@@ -21,17 +21,23 @@ A spike of neuron j of group g becomes one event per synapse block b with ``pre 
 event adds ``±alpha_q[b]`` (ternary) or ``w_q`` (dense) to accumulator word ``post_word_base[b] + row``
 of each lane.
 
-Neuron parameters (``beta_q``, ``theta_q``, ``beta_syn_q``) are constants per group in the logic when
-every neuron of each group has the same value, else per-neuron memories of every lane (``parameters``,
-one word per slot). A core with a synaptic-current state (CubaLIF groups, ``beta_syn_q``) has a
-``current`` memory per lane beside the membranes.
+Neuron parameters (``beta_q``, ``theta_q``, ``beta_syn_q``, and in a bounded core the membrane bounds
+``v_lo_q``, ``v_hi_q``) are constants per group in the logic when every neuron of each group has the same
+value, else per-neuron memories of every lane (``parameters``, one word per slot). A core with a synaptic-current
+state (CubaLIF groups, ``beta_syn_q``) has a ``current`` memory per lane beside the membranes.
 
-Spike counts (groups with ``max_spikes`` K != 1, contract.md): v is saturated to Wv bits, so a neuron of
-group g emits at most ``K_eff[g] = min(K, v_max // min theta_q)`` spikes per step (K = 0: no limit, so
-``v_max // min theta_q``); spikes are ``spike_bits`` Wc = bits(max K_eff) wide words everywhere (membrane
-word ``{s, v}``, spike queue, events, output stream); Wc = 1 in a core whose groups are all binary, which is
-then the binary core bit for bit. An event of a neuron that emitted s spikes adds ``s * (±alpha_q)`` or
-``s * w_q``; the accumulators are widened by the largest K_eff.
+Membrane bounds (contract.md, "Saturation"): the neuron unit clamps v to ``[v_lo_q, v_hi_q]``
+(:class:`~rcsnn.ir.reference.FixedCore`); a core whose every clamp is the Wv range (unbounded, or bounds beyond
+it) has ``v_lo_q = v_hi_q = ()`` and is the unbounded core bit for bit. The spike compare runs beside the clamp,
+so ``v_lo_q < theta_q <= v_hi_q`` must hold for every neuron (``v_hi_q >= theta_q`` follows from
+``v_max >= theta``; :func:`~rcsnn.ir.reference.quantize_core` refuses a ``v_lo_q`` that rounds up to ``theta_q``).
+
+Spike counts (groups with ``max_spikes`` K != 1, contract.md): v is clamped to at most ``v_hi_q``, so a neuron
+of group g emits at most ``K_eff[g] = min(K, max v_hi_q // min theta_q)`` spikes per step (K = 0: no limit, so
+``max v_hi_q // min theta_q``; ``v_hi_q`` is the Wv maximum where unbounded); spikes are ``spike_bits`` Wc =
+bits(max K_eff) wide words everywhere (membrane word ``{s, v}``, spike queue, events, output stream); Wc = 1
+in a core whose groups are all binary, which is then the binary core bit for bit. An event of a neuron that
+emitted s spikes adds ``s * (±alpha_q)`` or ``s * w_q``; the accumulators are widened by the largest K_eff.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from ..errors import RcsnnError
 from ..ir.arrays import Core
 from ..ir.graph import Graph
 from ..ir.passes import quantize, retime, skew_currents
-from ..ir.reference import quantize_core
+from ..ir.reference import FixedCore, quantize_core
 
 __all__ = ["bits", "Block", "Slots", "Image", "place", "build_image", "input_stream", "require_binary"]
 
@@ -142,8 +148,10 @@ class Image:
     beta_syn_q: tuple[int, ...] = ()  # per group (with cuba)
     current_delay: tuple[int, ...] = ()  # per group (with beta_syn_q): v uses the current of step t (0) or t-1 (1)
     parameters: tuple[tuple[str, tuple[tuple[int, ...], ...]], ...] = ()  # per-neuron memories (name, [lane][word])
+    v_lo_q: tuple[int, ...] = ()  # per group membrane clamp (a bounded core); empty: the Wv range
+    v_hi_q: tuple[int, ...] = ()
     max_spikes: tuple[int, ...] = ()  # per group K_eff (spike counts: a group with max_spikes != 1), else empty
-    max_quotient: int = 1  # largest v_max // theta_q of a counting group: the count divider's quotient range
+    max_quotient: int = 1  # largest v_hi_q // theta_q of a counting group: the count divider's quotient range
     names: tuple[str, ...] = ()  # group names (messages)
 
     @property
@@ -165,8 +173,14 @@ class Image:
         return tuple(r == "subtract" for r in self.reset)
 
     @property
+    def bounded(self) -> bool:
+        """The neuron unit clamps v to ``[v_lo_q, v_hi_q]`` rather than to the Wv range."""
+        return bool(self.v_lo_q)
+
+    @property
     def per_neuron(self) -> tuple[str, ...]:
-        """Names of the parameters held in per-neuron memories (``beta``, ``theta``, ``beta_syn``)."""
+        """Names of the parameters held in per-neuron memories (``beta``, ``theta``, ``beta_syn``, ``v_lo``,
+        ``v_hi``)."""
         return tuple(name for name, _ in self.parameters)
 
     @property
@@ -248,18 +262,26 @@ def require_binary(image: Image, what: str) -> None:
                              "the counting core with verify --backend amaranth|verilator|icarus")
 
 
-def _count_limits(core: Core, slots: Slots, theta_q: np.ndarray, v_max: int) -> tuple[tuple[int, ...], int]:
-    """Per group ``K_eff = min(K, v_max // min theta_q)`` (K = 0: no limit) and the largest ``v_max // min theta_q``
-    of a counting group; ``((), 1)`` if every group is binary."""
+def _count_limits(core: Core, slots: Slots, theta_q: np.ndarray, v_hi_q: np.ndarray) -> tuple[tuple[int, ...], int]:
+    """Per group ``K_eff = min(K, max v_hi_q // min theta_q)`` (K = 0: no limit) and the largest
+    ``max v_hi_q // min theta_q`` of a counting group; ``((), 1)`` if every group is binary."""
     if not core.multi_spike():
         return (), 1
     limits, top = [], 1
     for g, o in zip(core.groups, slots.offsets):
-        bound = v_max // int(theta_q[o: o + g.size].min())
+        bound = int(v_hi_q[o: o + g.size].max()) // int(theta_q[o: o + g.size].min())
         limits.append(1 if g.max_spikes == 1 else min(g.max_spikes or bound, bound))
         if g.max_spikes != 1:
             top = max(top, bound)
     return tuple(limits), top
+
+
+def _bounds(q: FixedCore) -> dict[str, tuple[np.ndarray, int]]:
+    """``{"v_lo": (v_lo_q, pad), "v_hi": (v_hi_q, pad)}`` of a bounded core (some clamp inside the Wv range), else
+    ``{}``. (:func:`~rcsnn.ir.reference.quantize_core` refuses a ``v_lo_q`` not below ``theta_q``.)"""
+    if (q.v_lo_q == q.v_min).all() and (q.v_hi_q == q.v_max).all():
+        return {}
+    return {"v_lo": (q.v_lo_q, q.v_min), "v_hi": (q.v_hi_q, q.v_max)}
 
 
 def _per_group(slots: Slots, values: np.ndarray) -> tuple[int, ...] | None:
@@ -298,7 +320,7 @@ def _layout(core: Core, lanes: int) -> Image:
                          "stream cannot cancel it (-b_q) before the group starts; use a wider Wv")
     names = [g.name for g in core.groups]
     slots = Slots(lanes, tuple(g.size for g in core.groups))
-    counts, quotient = _count_limits(core, slots, q.theta_q, q.v_max)
+    counts, quotient = _count_limits(core, slots, q.theta_q, q.v_hi_q)
     most = max(counts, default=1)
     field = core.fixed.Ww if any(core.is_dense(s.matrix) for s in core.synapses) else 1
     stored = [_stored(core, s, field) for s in core.synapses]
@@ -337,6 +359,8 @@ def _layout(core: Core, lanes: int) -> Image:
     cuba = tuple(bool(g.synaptic) for g in core.groups)
     if any(cuba):
         values["beta_syn"] = (q.beta_syn_q, 0)
+    bounds = _bounds(q)
+    values.update(bounds)
     memories = tuple((name, _memory(slots, v, pad)) for name, (v, pad) in values.items() if _per_group(slots, v) is None)
     return Image(
         slots=slots, Wv=q.Wv, Fb=q.Fb, beta_q=tuple(int(q.beta_q[i]) for i in first),
@@ -348,5 +372,6 @@ def _layout(core: Core, lanes: int) -> Image:
         beta_syn_q=tuple(int(q.beta_syn_q[i]) for i in first) if any(cuba) else (),
         current_delay=tuple(int(g.current_delay) for g in core.groups) if any(cuba) else (),
         cuba=cuba if any(cuba) else (), parameters=memories, max_spikes=counts, max_quotient=quotient,
-        names=tuple(names),
+        v_lo_q=tuple(int(q.v_lo_q[i]) for i in first) if bounds else (),
+        v_hi_q=tuple(int(q.v_hi_q[i]) for i in first) if bounds else (), names=tuple(names),
     )

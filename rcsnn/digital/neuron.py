@@ -8,20 +8,22 @@ integrates, ``I = x + b[a] + acc[a]``)::
     subtract_before_decay:  v' = sat_Wv( floor(beta_q * (v - theta_q * s) / 2**Fb) + J )
     zero_drop_input:        v' = sat_Wv( (floor(beta_q * v / 2**Fb) + J) * (1 - s) )
     s' = v' >= theta_q;   counts: s' = min(v' // theta_q, K_eff) if v' >= theta_q else 0
+    bounded core: clip(·, v_lo_q, v_hi_q) in place of sat_Wv for v' (the membrane bounds; i' keeps sat_Wv)
     LIF, IF:  J = I;   CubaLIF:  i' = sat_Wv( floor(beta_syn_q * i / 2**Fb) + I ),  J = i' (current_delay 0) or i (1)
 
 ``v`` (signed Wv) and ``s`` share one membrane word ``{s, v}`` (Wv + Wc bits, Wc = ``image.spike_bits``);
-``floor`` is an arithmetic shift right. ``beta_q``, ``theta_q``, ``beta_syn_q`` are per-group constants, or per-neuron
-memories where a group's neurons differ; the reset modes and the CubaLIF current (a ``current`` memory
-and a second multiplier) are built only into a core that has them. Stages (one neuron per cycle, latency 5):
+``floor`` is an arithmetic shift right. ``beta_q``, ``theta_q``, ``beta_syn_q`` (and a bounded core's ``v_lo_q``,
+``v_hi_q``) are per-group constants, or per-neuron memories where a group's neurons differ; the reset modes and the
+CubaLIF current (a ``current`` memory and a second multiplier) are built only into a core that has them. Stages
+(one neuron per cycle, latency 5):
 
 0. ``in_valid``: read membrane[a], bias[a] (and current[a], parameters[a]; the accumulator is read by
    the caller at the same address);
 1. register v (``v - theta_q * s`` for subtract_before_decay), s and ``x + b``; the accumulator value arrives;
 2. ``beta_q * v`` (a multiplier with registered inputs and output), ``x + b + acc``; ``beta_syn_q * i``;
 3. ``leak - theta_q * s`` or the zero reset, plus J (i' computed here), or 0 (zero_drop_input after a spike);
-4. saturate, and compare (in parallel: ``0 < theta_q <= v_max``, so the comparison may use the
-   unsaturated sum); write i' back;
+4. saturate (to Wv bits, or to ``[v_lo_q, v_hi_q]``), and compare (in parallel: ``v_lo_q < theta_q <= v_hi_q``,
+   so the comparison may use the unsaturated sum); write i' back;
 5. write ``{s', v'}`` back; ``out_*`` valid.
 
 Spike counts (a core with ``image.spike_bits`` Wc > 1, see :mod:`.layout`): the resets remove ``theta_q * s``
@@ -72,7 +74,8 @@ def group_of(image: Image, addr) -> Signal:
 def neuron_memories(image: Image) -> tuple[tuple[str, int, bool], ...]:
     """``(name, width, signed)`` of a lane's per-neuron memories beyond membranes and biases: ``current`` (the
     synaptic state i, a core with CubaLIF groups) and the parameters held per neuron (``image.parameters``)."""
-    widths = {"beta": (image.Fb + 1, False), "theta": (image.Wv, True), "beta_syn": (image.Fb + 1, False)}
+    widths = {"beta": (image.Fb + 1, False), "theta": (image.Wv, True), "beta_syn": (image.Fb + 1, False),
+              "v_lo": (image.Wv, True), "v_hi": (image.Wv, True)}
     current = (("current", image.Wv, True),) if image.cuba else ()
     return current + tuple((name, *widths[name]) for name in image.per_neuron)
 
@@ -136,10 +139,10 @@ class NeuronLane(wiring.Component):
         a pipeline write-back in the same cycle takes precedence.
     load_bias : In(load_signature(image.word_bits, image.Wv))
         Run-time write port (``en``, ``addr``, ``data``) of the bias memory: signed Wv words.
-    load_current, load_beta, load_theta, load_beta_syn : In(load_signature(image.word_bits, width))
+    load_current, load_beta, load_theta, load_beta_syn, load_v_lo, load_v_hi : In(load_signature(image.word_bits, width))
         Only in a core that has these memories (:func:`neuron_memories`): their run-time write ports
         (the current i: signed Wv, a pipeline write-back takes precedence; beta_q, beta_syn_q: Fb + 1
-        bits; theta_q: Wv bits).
+        bits; theta_q, v_lo_q, v_hi_q: Wv bits).
     """
 
     def __init__(self, image: Image, lane: int, preload: bool = True, lutram: bool = False):
@@ -164,14 +167,17 @@ class NeuronLane(wiring.Component):
         return rd
 
     def _parameters(self, m: Module, group: list) -> dict:
-        """``name -> table`` of the parameters (``beta``, ``theta``, ``beta_syn``): ``table[group[k]]`` is the
-        value of the neuron in pipeline cycle ``k + 1`` (``group[k]`` its group): a per-group constant, or the
-        lane's per-neuron memory read at the issue and carried along the pipeline (:class:`_Carried`)."""
+        """``name -> table`` of the parameters (``beta``, ``theta``, ``beta_syn``; ``v_lo``, ``v_hi`` in a bounded core):
+        ``table[group[k]]`` is the value of the neuron in pipeline cycle ``k + 1`` (``group[k]`` its group): a per-group
+        constant, or the lane's per-neuron memory read at the issue and carried along the pipeline (:class:`_Carried`)."""
         im, out = self.image, {}
-        shapes = {"beta": unsigned(im.Fb + 1), "theta": signed(im.Wv), "beta_syn": unsigned(im.Fb + 1)}
-        per_group = {"beta": im.beta_q, "theta": im.theta_q, "beta_syn": im.beta_syn_q}
+        shapes = {"beta": unsigned(im.Fb + 1), "theta": signed(im.Wv), "beta_syn": unsigned(im.Fb + 1),
+                  "v_lo": signed(im.Wv), "v_hi": signed(im.Wv)}
+        per_group = {"beta": im.beta_q, "theta": im.theta_q, "beta_syn": im.beta_syn_q, "v_lo": im.v_lo_q,
+                     "v_hi": im.v_hi_q}
         memories = dict(im.parameters)
-        for name in ("beta", "theta", "beta_syn")[: 3 if im.cuba else 2]:
+        names = ("beta", "theta") + ("beta_syn",) * bool(im.cuba) + ("v_lo", "v_hi") * im.bounded
+        for name in names:
             if name in memories:
                 chain = [self._memory(m, name, shapes[name], memories[name][self.lane]).data]
                 for k in range(2, LATENCY):
@@ -240,13 +246,15 @@ class NeuronLane(wiring.Component):
         else:
             m.d.sync += total4.eq(reset_leak + current)
 
-        # saturate and compare in parallel: 0 < theta_q <= v_max, so sat(v) >= theta_q iff v >= theta_q
+        # saturate and compare in parallel: v_lo < theta_q <= v_hi, so sat(v) >= theta_q iff v >= theta_q
         v5, spike5 = Signal(signed(wv)), Signal(wc)
+        bounds = (param["v_lo"][group[3]], param["v_hi"][group[3]]) if im.bounded else None
         if wc == 1:
-            m.d.sync += [v5.eq(_saturate(total4, wv)), spike5.eq(total4 >= theta[group[3]])]
+            m.d.sync += [v5.eq(_saturate(total4, wv, bounds)), spike5.eq(total4 >= theta[group[3]])]
         else:
             fires5, theta5 = Signal(), Signal(unsigned(wv))
-            m.d.sync += [v5.eq(_saturate(total4, wv)), fires5.eq(total4 >= theta[group[3]]), theta5.eq(theta[group[3]])]
+            m.d.sync += [v5.eq(_saturate(total4, wv, bounds)), fires5.eq(total4 >= theta[group[3]]),
+                         theta5.eq(theta[group[3]])]
             v5, quotient, fires5 = _divider(m, v5, theta5, fires5, im.quotient_bits)
             limit = Array(Const(k, wc) for k in im.max_spikes)[group[-1]]
             m.d.comb += spike5.eq(Mux(fires5, Mux(quotient > limit, limit, quotient), 0))
@@ -308,7 +316,7 @@ def _divider(m: Module, v, theta, fires, width: int):
     return v, digits, fires
 
 
-def _saturate(value, width: int):
-    """``value`` clamped to the signed ``width``-bit range."""
-    v_max, v_min = (1 << (width - 1)) - 1, -(1 << (width - 1))
+def _saturate(value, width: int, bounds=None):
+    """``value`` clamped to the signed ``width``-bit range, or to ``bounds = (low, high)`` (values within it)."""
+    v_min, v_max = bounds or (-(1 << (width - 1)), (1 << (width - 1)) - 1)
     return Mux(value > v_max, v_max, Mux(value < v_min, v_min, value))

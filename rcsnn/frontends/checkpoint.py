@@ -12,6 +12,9 @@ little-endian buffers), the config is JSON in the header's metadata under the ke
     groups.theta        (G,)        float64   threshold                    } likewise
     neurons.theta       (N,)        float64   threshold per neuron         }
     neurons.beta_syn    (N,)        float64   synaptic leak, optional (absent: 0, no CubaLIF group)
+    groups.v_min        (G,)        float64   membrane saturation bounds, optional (absent: -inf / +inf,
+    groups.v_max        (G,)        float64   unbounded; written only when some bound is finite),
+    neurons.v_min/v_max (N,)        float64   per group or per neuron like theta
     synapses.alpha      (S,)        float64   scale of each synapse block
     matrix.<name>       (post, pre) int8      ternary T (a shared T is stored once), or
                                     float64   dense M (W = alpha * M)
@@ -70,6 +73,9 @@ def save_checkpoint(graph: Graph, path: str | Path, extra: dict | None = None) -
     }
     if any(g.synaptic for g in core.groups):
         tensors["neurons.beta_syn"] = core.per_neuron("beta_syn")
+    for key in ("v_min", "v_max"):
+        if np.isfinite(core.per_neuron(key)).any():
+            tensors[_parameter_key(core, key)] = _parameter(core, key)
     if core.readout_weight is not None:
         tensors["readout.weight"] = core.readout_weight
         if core.readout_bias is not None:
@@ -93,17 +99,21 @@ def _parameter(core: Core, name: str) -> np.ndarray:
     return np.array([getattr(g, name) for g in core.groups], dtype=np.float64)
 
 
+#: Optional neuron parameters and their values when absent (``beta_syn`` is stored per neuron only).
+_OPTIONAL = {"beta_syn": 0.0, "v_min": -np.inf, "v_max": np.inf}
+
+
 def _group_parameters(config_groups: list, tensor, where: str) -> list[tuple]:
-    """``(beta, theta, beta_syn)`` of each group from ``groups.*`` (G,) or ``neurons.*`` (N,) tensors."""
+    """``(beta, theta, beta_syn, v_min, v_max)`` of each group from ``groups.*`` (G,) or ``neurons.*`` (N,) tensors."""
     sizes = [g.get("size") if isinstance(g, dict) else None for g in config_groups]
     if not all(isinstance(n, int) and n >= 1 for n in sizes):
-        return [(0.0, 0.0, 0.0)] * len(sizes)  # the group's own check names the bad size
+        return [(0.0, 0.0, 0.0, -np.inf, np.inf)] * len(sizes)  # the group's own check names the bad size
     starts = np.cumsum([0, *sizes])
     out = []
-    for name in ("beta", "theta", "beta_syn"):
+    for name in ("beta", "theta", *_OPTIONAL):
         per_group = tensor(f"groups.{name}", np.float64, 1, optional=True) if name != "beta_syn" else None
         per_neuron = tensor(f"neurons.{name}", np.float64, 1, optional=True)
-        if (per_group is None) == (per_neuron is None) and name != "beta_syn":
+        if (per_group is None) == (per_neuron is None) and (name not in _OPTIONAL or per_group is not None):
             state = "both" if per_group is not None else "neither"
             raise RcsnnError(f"{where}: keys 'groups.{name}' and 'neurons.{name}': {state} present, expected one")
         if per_group is not None:
@@ -117,7 +127,7 @@ def _group_parameters(config_groups: list, tensor, where: str) -> list[tuple]:
                                  "from the config")
             out.append([_one_or_each(per_neuron[a:b]) for a, b in zip(starts[:-1], starts[1:])])
         else:
-            out.append([0.0] * len(sizes))
+            out.append([_OPTIONAL[name]] * len(sizes))
     return list(zip(*out))
 
 
@@ -172,8 +182,9 @@ def load_checkpoint(path: str | Path) -> Graph:
                                field(g, "reset", "str", f"{cfg}: groups[{k}]"), b_syn,
                                field(g, "current_delay", "int", f"{cfg}: groups[{k}]", default=0),
                                field(g, "skew", "int", f"{cfg}: groups[{k}]", default=0),
-                               field(g, "max_spikes", "int", f"{cfg}: groups[{k}]", default=1))
-                   for k, (g, (b, t, b_syn)) in enumerate(zip(groups_cfg, _group_parameters(groups_cfg, tensor, where))))
+                               field(g, "max_spikes", "int", f"{cfg}: groups[{k}]", default=1), low, high)
+                   for k, (g, (b, t, b_syn, low, high))
+                   in enumerate(zip(groups_cfg, _group_parameters(groups_cfg, tensor, where))))
     synapses = tuple(SynapseBlock(*(field(s, key, "str", f"{cfg}: synapses[{k}]") for key in ("pre", "post", "matrix")),
                                   float(a), field(s, "delay", "int", f"{cfg}: synapses[{k}]", default=1))
                      for k, (s, a) in enumerate(zip(synapses_cfg, alpha)))

@@ -59,10 +59,15 @@ def graph_to_nir(graph: Graph, target: str | None = None) -> nir.NIRGraph:
     one Output (the spikes of the one group no synapse leaves), no input node for a group
     without input, ``zero`` reset LIF groups only (both importers build zero-reset neurons);
     for Norse, whose importer ignores ``r``, ``r = 1`` and the gain ``tau/dt`` in the weights.
+    A core with membrane saturation bounds is refused in one line: NIR has no saturation.
     """
     core = graph.arrays()
     if target is not None and target not in EXPORT_TARGETS:
         raise RcsnnError(f"core: NIR export target {target!r} is not one of {EXPORT_TARGETS}")
+    bounded = [g.name for g in core.groups if np.isfinite(g.v_min).any() or np.isfinite(g.v_max).any()]
+    if bounded:
+        raise RcsnnError(f"core: group {bounded[0]!r} has membrane saturation bounds (v_min/v_max), which NIR "
+                         "cannot express; export the unbounded core")
     links = nx.DiGraph([(s.pre, s.post) for s in core.synapses])
     for s in core.synapses:
         if on_cycle(links, s.pre, s.post) != bool(s.delay):

@@ -53,6 +53,8 @@ class NeuronGroup:
         skew: steps this group runs late in a retimed core (:func:`rcsnn.ir.passes.retime`), else 0.
         max_spikes: spikes per neuron per step at most (1: binary spikes), or
             :data:`~rcsnn.ir.nodes.UNBOUNDED` (0): spike counts without a limit.
+        v_min, v_max: membrane saturation bounds (membrane units), ``v = min(max(v, v_min), v_max)`` after the
+            update and before the spike decision; ``-inf`` / ``+inf`` (the defaults): unbounded.
 
     Read the parameters per neuron with :meth:`Core.per_neuron`, never as one value per group.
     """
@@ -66,6 +68,8 @@ class NeuronGroup:
     current_delay: int = 0
     skew: int = 0
     max_spikes: int = 1
+    v_min: float | np.ndarray = -math.inf
+    v_max: float | np.ndarray = math.inf
 
     def __eq__(self, other) -> bool:
         """Equal names, sizes, modes and per-neuron values (a per-group value equals the same value per neuron)."""
@@ -250,12 +254,17 @@ class Core:
     def per_neuron(self, attribute: str) -> np.ndarray:
         """A group attribute broadcast to ``(N_total,)``: the one way back ends read neuron parameters.
 
-        ``beta``, ``theta``, ``beta_syn``, ``current_delay``, ``skew`` give float64; ``reset`` and
+        ``beta``, ``theta``, ``beta_syn``, ``current_delay``, ``skew``, ``v_min``, ``v_max`` (±inf where
+        unbounded) give float64; ``reset`` and
         ``kind`` give str. A per-group value is repeated; a per-neuron array is used as it is.
         """
         values = [np.broadcast_to(np.asarray(getattr(g, attribute)), (g.size,)) for g in self.groups]
         out = np.concatenate(values)
         return out if out.dtype.kind == "U" else out.astype(np.float64)
+
+    def bounded(self) -> bool:
+        """True if any neuron has a finite saturation bound ``v_min`` or ``v_max``."""
+        return any(np.isfinite(g.v_min).any() or np.isfinite(g.v_max).any() for g in self.groups)
 
     def multi_spike(self) -> list[NeuronGroup]:
         """The groups that emit spike counts (``max_spikes != 1``)."""
@@ -392,6 +401,7 @@ def _check_group(g: NeuronGroup, k: int, start: int, where: str) -> None:
             key = f"'neurons.{name}'[{start + i}] (group {g.name!r}, neuron {i})" if np.ndim(value) \
                 else f"'groups.{name}'[{k}] (group {g.name!r})"
             raise RcsnnError(f"{where}: key {key} = {a[i]} is {wording}".replace("is must", "must"))
+    _check_bounds(g, k, start, where)
     if g.reset not in RESET_MODES:
         raise RcsnnError(f"{gw}: reset {g.reset!r} is not one of {RESET_MODES}")
     if g.current_delay not in (0, 1):
@@ -400,6 +410,27 @@ def _check_group(g: NeuronGroup, k: int, start: int, where: str) -> None:
         raise RcsnnError(f"{gw}: max_spikes {g.max_spikes!r} is not a whole number >= 1 (or 0: no limit)")
     if not isinstance(g.skew, (int, np.integer)) or g.skew < 0:
         raise RcsnnError(f"{gw}: skew {g.skew!r} is not a whole number of steps >= 0")
+
+
+def _check_bounds(g: NeuronGroup, k: int, start: int, where: str) -> None:
+    """Saturation bounds: not NaN, ``v_min < +inf``, ``v_max > -inf``, ``v_min < v_max``, ``v_max >= θ``, ``v_min < θ``."""
+    for name in ("v_min", "v_max"):
+        if np.ndim(getattr(g, name)) and np.shape(getattr(g, name)) != (g.size,):
+            raise RcsnnError(f"{where}: key 'neurons.{name}' (group {g.name!r}): shape {np.shape(getattr(g, name))}, "
+                             f"expected a float or ({g.size},)")
+    low, high, theta = np.broadcast_arrays(*(np.atleast_1d(np.asarray(getattr(g, n), dtype=np.float64))
+                                             for n in ("v_min", "v_max", "theta")))  # (1,) when all per group
+    for name, values, bad, wording in (
+            ("v_min", low, np.isnan(low) | (low == math.inf), "is not a number < +inf"),
+            ("v_max", high, np.isnan(high) | (high == -math.inf), "is not a number > -inf"),
+            ("v_min", low, low >= high, "is not below v_max"),
+            ("v_max", high, high < theta, "is below theta (the neuron could never fire)"),
+            ("v_min", low, low >= theta, "is not below theta")):
+        if bad.any():
+            i = int(np.argmax(bad))
+            key = f"'neurons.{name}'[{start + i}] (group {g.name!r}, neuron {i})" if np.ndim(getattr(g, name)) \
+                else f"'groups.{name}'[{k}] (group {g.name!r})"
+            raise RcsnnError(f"{where}: key {key} = {values[i]} {wording} (v_max {high[i]}, theta {theta[i]})")
 
 
 def check_array(where: str, key: str, a: np.ndarray, shape: tuple[int, ...]) -> None:

@@ -102,7 +102,7 @@ class Graph:
         if INPUT not in self.nx:
             raise RcsnnError("add the input port before the groups")
         self.nx.add_node(name, op=replace(lif, **{k: _parameter(getattr(lif, k), f"{where}: group {name!r}: {k}")
-                                                  for k in ("beta", "theta", "beta_syn")}))
+                                                  for k in ("beta", "theta", "beta_syn", "v_min", "v_max")}))
         self.nx.add_edge(INPUT, name, op=Projection(np.asarray(input_weight, dtype=np.float64)))
         self._arrays = None
 
@@ -187,7 +187,7 @@ class Graph:
         out = self.output
         return Core(
             groups=tuple(NeuronGroup(n, g.size, g.beta, g.theta, g.reset, g.beta_syn, g.current_delay,
-                                     self.nx.nodes[n].get("skew", 0), g.max_spikes) for n, g in groups),
+                                     self.nx.nodes[n].get("skew", 0), g.max_spikes, g.v_min, g.v_max) for n, g in groups),
             matrices=dict(self.matrices),
             synapses=tuple(SynapseBlock(pre, post, s.matrix, s.alpha, s.delay) for pre, post, s in self.synapses()),
             bias=np.concatenate([g.bias for _, g in groups]) if groups else np.zeros(0),
@@ -205,7 +205,7 @@ class Graph:
         g.add_input(core.n_inputs)
         for group, sl in zip(core.groups, core.offsets().values()):
             g.add_group(group.name, LIF(group.size, group.beta, group.theta, group.reset, core.bias[sl].copy(),
-                                        group.beta_syn, group.current_delay, group.max_spikes),
+                                        group.beta_syn, group.current_delay, group.max_spikes, group.v_min, group.v_max),
                         core.input_weight[sl].copy(), where)
             if group.skew:
                 g.nx.nodes[group.name]["skew"] = group.skew

@@ -67,6 +67,8 @@ class LIF:
 
         \\text{zero\\_drop\\_input:}\\quad v[t] = (\\beta\\, v[t-1] + J[t])\\,(1 - s)
 
+        v[t] = \\min(\\max(v[t], v_{min}), v_{max})       \\quad\\text{(saturation; unbounded by default)}
+
         s[t] = [\\, v[t] \\ge \\theta \\,] \\cdot \\min(\\lfloor v[t] / \\theta \\rfloor, K)
 
     ``K = max_spikes``: 1 (the default) gives binary spikes; K > 1 or :data:`UNBOUNDED` gives spike
@@ -78,6 +80,12 @@ class LIF:
     ``beta_syn`` are each one float for the group or a ``(size,)`` float64 array (one per neuron);
     back ends read them per neuron (:meth:`Core.per_neuron <rcsnn.ir.arrays.Core.per_neuron>`).
 
+    Saturation bounds ``v_min < v_max`` (membrane units; a float or a ``(size,)`` array, like θ) clip the
+    membrane after its reset-mode update and before the spike decision; the defaults ``-inf``/``+inf``
+    leave it unbounded (a circuit's rails, a digital core's clamp: ``docs/contract.md``, "Saturation").
+    ``v_max >= θ`` (else the neuron never fires) and ``v_min < θ``; a bounded group fires at most
+    ``min(K, ⌊v_max / θ⌋)`` spikes per step without any change to the spike formula.
+
     Attributes:
         size: number of neurons N_g.
         beta: membrane leak factor per step, ``0 < beta <= 1`` (1: IF, no leak).
@@ -88,6 +96,8 @@ class LIF:
         current_delay: 0, the membrane integrates this step's current ``i[t]`` (snnTorch Synaptic,
             Rockpool); 1, last step's ``i[t-1]`` (Norse LIFCell). 0 for LIF and IF.
         max_spikes: spikes per neuron per step at most, ``K >= 1``, or :data:`UNBOUNDED` (0): no limit.
+        v_min: lower membrane saturation bound (membrane units), ``-inf``: none.
+        v_max: upper membrane saturation bound (membrane units), ``+inf``: none.
     """
 
     size: int
@@ -98,6 +108,8 @@ class LIF:
     beta_syn: float | np.ndarray = 0.0
     current_delay: int = 0
     max_spikes: int = 1
+    v_min: float | np.ndarray = -math.inf
+    v_max: float | np.ndarray = math.inf
 
     @property
     def kind(self) -> str:

@@ -19,6 +19,7 @@ per step, ``s`` the previous step's spikes::
         subtract:               v = (beta * v - theta * s) + J
         subtract_before_decay:  v = beta * (v - theta * s) + J
         zero_drop_input:        v = (beta * v + J) * (1 - s)
+        v = min(max(v, v_min), v_max)                        # saturation bounds (none: -inf, +inf)
         s = v >= theta                                       # max_spikes 1 (binary spikes)
         s = (v >= theta) * clip(floor(v / theta), 1, K)      # max_spikes K > 1 (no upper clip if unbounded)
 
@@ -36,6 +37,8 @@ Fixed point (all integers; ``>>`` is an arithmetic shift, i.e. floor)::
     subtract:               v = sat(((beta_q * v) >> Fb) - theta_q * s + J)
     subtract_before_decay:  v = sat(((beta_q * (v - theta_q * s)) >> Fb) + J)
     zero_drop_input:        v = sat((((beta_q * v) >> Fb) + J) * (1 - s))
+    (each membrane ``sat`` above is clip(., v_lo_q, v_hi_q): v_lo_q = max(-2**(Wv-1), round(v_min * 2**Fv)),
+     v_hi_q = min(2**(Wv-1) - 1, round(v_max * 2**Fv)); an infinite bound gives the Wv limit, i.e. sat)
     s = v >= theta_q;   counts: s = (v >= theta_q) * clip(v // theta_q, 1, K)    (// floors)
 
 ``round`` is numpy's round-half-to-even; ``sat`` clamps to the signed Wv-bit range (Ww for w_q).
@@ -72,8 +75,9 @@ class FixedCore:
     """Integer parameters of a core in its :class:`~rcsnn.ir.arrays.FixedFormat`.
 
     Per neuron ``(N,)``: ``beta_q``, ``beta_syn_q``, ``theta_q``, ``bias_q`` (int64), ``reset``
-    (str), ``subtract`` (bool, reset ``subtract``); per synapse block: ``alpha_q`` and ``weight_q``
-    (the ``(post, pre)`` int64 ``w_q`` of a dense block, None for a ternary one).
+    (str), ``subtract`` (bool, reset ``subtract``), the membrane saturation bounds ``v_lo_q``, ``v_hi_q``
+    (int64, the Wv limits where unbounded); per synapse block: ``alpha_q`` and ``weight_q`` (the
+    ``(post, pre)`` int64 ``w_q`` of a dense block, None for a ternary one).
     """
 
     beta_q: np.ndarray
@@ -87,6 +91,8 @@ class FixedCore:
     beta_syn_q: np.ndarray
     reset: np.ndarray
     weight_q: tuple[np.ndarray | None, ...]
+    v_lo_q: np.ndarray
+    v_hi_q: np.ndarray
     Ww: int = FixedFormat.Ww
 
     @property
@@ -97,8 +103,11 @@ class FixedCore:
     def v_max(self) -> int:
         return (1 << (self.Wv - 1)) - 1
 
-    def saturate(self, values: np.ndarray) -> np.ndarray:
-        return np.clip(values, self.v_min, self.v_max)
+    def saturate(self, values: np.ndarray, group: slice | None = None) -> np.ndarray:
+        """``sat_Wv(values)``; with ``group`` (the neurons' slice), the membrane clip to ``[v_lo_q, v_hi_q]``."""
+        if group is None:
+            return np.clip(values, self.v_min, self.v_max)
+        return np.clip(values, self.v_lo_q[group], self.v_hi_q[group])
 
     def quantize(self, values: np.ndarray) -> np.ndarray:
         """``sat(round(values * 2**Fv))`` as int64."""
@@ -118,10 +127,15 @@ def quantize_core(core: Core) -> FixedCore:
             raise RcsnnError(f"fixed-point format: alpha={s.alpha} of {s.pre}->{s.post} rounds to 0 with Fv={fmt.Fv}")
     if (theta_q <= 0).any():
         raise RcsnnError(f"fixed-point format: a threshold rounds to {theta_q.min()} with Fv={fmt.Fv}")
+    v_lo_q, v_hi_q = fmt.quantize(core.per_neuron("v_min")), fmt.quantize(core.per_neuron("v_max"))
+    if (v_lo_q >= theta_q).any():
+        i = int(np.argmax(v_lo_q >= theta_q))
+        raise RcsnnError(f"fixed-point format: v_min of neuron {i} rounds to {v_lo_q[i]}, not below theta_q {theta_q[i]} "
+                         f"with Fv={fmt.Fv}")
     weight_q = tuple(fmt.quantize(s.alpha * core.matrices[s.matrix], fmt.Ww) if core.is_dense(s.matrix) else None
                      for s in core.synapses)
     return FixedCore(beta_q, theta_q, fmt.quantize(core.bias), alpha_q, core.reset_subtract(), fmt.Wv, fmt.Fv, fmt.Fb,
-                     beta_syn_q, core.per_neuron("reset"), weight_q, fmt.Ww)
+                     beta_syn_q, core.per_neuron("reset"), weight_q, v_lo_q, v_hi_q, fmt.Ww)
 
 
 def _check_currents(core: Core, currents: np.ndarray) -> np.ndarray:
@@ -272,6 +286,7 @@ class FloatStepper(_Stepper):
                    else (s.alpha, core.matrices[s.matrix].T.astype(np.float64)) for s in core.synapses]
         super().__init__(core, batch_shape, weights, core.bias)
         self.beta, self.theta, self.beta_syn = (core.per_neuron(k) for k in ("beta", "theta", "beta_syn"))
+        self.bounds = (core.per_neuron("v_min"), core.per_neuron("v_max")) if core.bounded() else None
 
     def block_current(self, weight, spikes):
         scale, t_transposed = weight
@@ -284,6 +299,13 @@ class FloatStepper(_Stepper):
         return np.floor(v / theta)
 
     def membrane(self, reset, group, v, s, j):
+        v = self.update(reset, group, v, s, j)
+        if self.bounds is None:
+            return v
+        return np.minimum(np.maximum(v, self.bounds[0][group]), self.bounds[1][group])
+
+    def update(self, reset, group, v, s, j):
+        """The reset mode's membrane update, before the saturation bounds."""
         beta, theta = self.beta[group], self.theta[group]
         if reset == "zero":
             return beta * v * (1.0 - np.minimum(s, 1.0)) + j
@@ -322,12 +344,12 @@ class FixedStepper(_Stepper):
         q = self.q
         beta_q, theta_q = q.beta_q[group], q.theta_q[group]
         if reset == "zero":
-            return q.saturate(((beta_q * v * (1 - np.minimum(s, 1))) >> q.Fb) + j)
+            return q.saturate(((beta_q * v * (1 - np.minimum(s, 1))) >> q.Fb) + j, group)
         if reset == "subtract":
-            return q.saturate(((beta_q * v) >> q.Fb) - theta_q * s + j)
+            return q.saturate(((beta_q * v) >> q.Fb) - theta_q * s + j, group)
         if reset == "subtract_before_decay":
-            return q.saturate(((beta_q * (v - theta_q * s)) >> q.Fb) + j)
-        return q.saturate((((beta_q * v) >> q.Fb) + j) * (1 - np.minimum(s, 1)))
+            return q.saturate(((beta_q * (v - theta_q * s)) >> q.Fb) + j, group)
+        return q.saturate((((beta_q * v) >> q.Fb) + j) * (1 - np.minimum(s, 1)), group)
 
 
 def _run(stepper, currents: np.ndarray, membrane_dtype, forced: np.ndarray | None = None) -> Run:

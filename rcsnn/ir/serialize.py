@@ -9,7 +9,8 @@ convert between that form and :class:`~rcsnn.ir.graph.Graph`.
 Arrays are written as ``{"dtype", "shape", "data"}`` (floats as Python's shortest
 repr, which reads back to the same float64; a dense float64 weight matrix too); ternary
 matrices as CSR ``{"ternary_csr": shape, "indptr", "indices", "signs"}``. A neuron parameter
-(``beta``, ``theta``, ``beta_syn``) is a number or a per-neuron array. GraphML holds only
+(``beta``, ``theta``, ``beta_syn``, ``v_min``, ``v_max``) is a number or a per-neuron array; the saturation
+bounds are written only where some bound is finite (a per-neuron array may hold ``±Infinity``). GraphML holds only
 scalars, so there every array-valued or dict-valued attribute is the JSON text
 of the same encoding. Output is deterministic: sorted keys, fixed node order.
 """
@@ -17,6 +18,7 @@ of the same encoding. Output is deterministic: sorted keys, fixed node order.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import networkx as nx
@@ -234,8 +236,8 @@ def to_attributes(graph: Graph) -> nx.DiGraph:
 
 
 def _optional_fields(lif: LIF) -> dict:
-    """``tau_steps`` (for a per-group β < 1, informative) and the CubaLIF fields where not their defaults, so a
-    LIF group's attributes are those of files written before they existed."""
+    """``tau_steps`` (for a per-group β < 1, informative), the CubaLIF fields and the saturation bounds where not
+    their defaults, so a LIF group's attributes are those of files written before they existed."""
     out = {"tau_steps": lif.tau_steps} if not np.ndim(lif.beta) and lif.beta < 1.0 else {}
     if np.any(np.asarray(lif.beta_syn) != 0):
         out["beta_syn"] = lif.beta_syn
@@ -243,6 +245,9 @@ def _optional_fields(lif: LIF) -> dict:
         out["current_delay"] = lif.current_delay
     if lif.max_spikes != 1:
         out["max_spikes"] = lif.max_spikes
+    for key in ("v_min", "v_max"):
+        if np.isfinite(getattr(lif, key)).any():
+            out[key] = getattr(lif, key)
     return out
 
 
@@ -256,7 +261,7 @@ def _parameter(d: dict, key: str, where: str, default=None):
 #: Attributes of each kind that are op fields or file bookkeeping (the rest are pass results).
 _FIELDS = {"input": {"kind", "size"}, "output": {"kind", "size", "readout_weight", "readout_bias"},
            "lif": {"kind", "index", "size", "beta", "tau_steps", "theta", "reset", "bias", "beta_syn", "current_delay",
-                   "max_spikes"},
+                   "max_spikes", "v_min", "v_max"},
            "synapse": {"kind", "matrix", "alpha", "delay", "order"}}
 _GRAPH_FIELDS = {"format", "version", "dt", "fixed", "matrices", "vocab", "embedding", "passes",
                  "node_default", "edge_default"}  # the last two: GraphML bookkeeping of networkx
@@ -299,7 +304,8 @@ def from_attributes(g: nx.DiGraph, where: str = "graph") -> Graph:
             raise RcsnnError(f"{where}: group {name!r} has no input edge")
         op = LIF(field(d, "size", "int", node, minimum=1), _parameter(d, "beta", node), _parameter(d, "theta", node),
                  field(d, "reset", "str", node), _array_attr(d, "bias", node, 1), _parameter(d, "beta_syn", node, 0.0),
-                 field(d, "current_delay", "int", node, default=0), field(d, "max_spikes", "int", node, default=1))
+                 field(d, "current_delay", "int", node, default=0), field(d, "max_spikes", "int", node, default=1),
+                 _parameter(d, "v_min", node, -math.inf), _parameter(d, "v_max", node, math.inf))
         out.add_group(name, op, _array_attr(g.edges[INPUT, name], "weight", f"{where}: edge {INPUT}->{name}", 2), where)
         out.nx.nodes[name].update({k: v for k, v in d.items() if k not in _FIELDS["lif"]})
     for key, m in field(g.graph, "matrices", "dict", graph_where, default={}).items():

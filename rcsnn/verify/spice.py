@@ -32,7 +32,9 @@ from ..analog.design import Design
 from ..analog.netlist import STIMULUS, core_digest, write_netlists
 from ..analog.options import SpiceOptions
 from ..analog.partition import partition
+from ..analog.scale import BOUNDED_CORE, saturate
 from ..analog.simulate import SpiceRun, read_sidecar, simulate_dir
+from ..analog.snap import save_snapped
 from ..errors import RcsnnError
 from ..ir.arrays import Core
 from ..ir.graph import Graph
@@ -152,17 +154,26 @@ def _state_terms(b: dict) -> str:
             f"{st['gain']:.2g} x current {st['current']:.3g} V") if st else ""
 
 
+def _clamp_terms(b: dict) -> str:
+    """A bounded group's clamp terms of its budget line (``budget.clamp`` in core.json), else ""."""
+    c = b.get("clamp")
+    return (f"; clamp: (falling-edge error {c['edge']:.2g} + gain error) x last clamped |v| {c['history']:.3g}, "
+            f"conductance error {c['conductance']:.2g}") if c else ""
+
+
 def findings(core: Core, v: Verdict, got: SpiceRun, design: Design, retries: tuple = ()) -> tuple[list[str], dict]:
     """The verdict's findings: sentences for people, and the same numbers for JSON."""
+    u = "V" if design.volts_per_unit == 1.0 else "units"  # membranes read back in units (volts / S)
     judged = "all steps" if v.judged_steps == v.comparison.steps \
         else f"steps 0..{v.judged_steps - 1} (to the first divergence)"
     lines = [f"{v.mode} loop, {design.form} form, judged {judged}: decidable mismatches {v.decidable_mismatches}, "
              f"membranes outside the budget {v.violations}, undecidable events {len(v.undecidable)} "
              f"({len(v.undecidable_mismatched)} mismatched)"]
-    lines += [f"a-priori budget {b['group']}: a = {b['a']:.3g} V ({b['a'] / b['theta']:.3g} theta), b = {b['b']:.3g} V/V "
+    lines += [f"a-priori budget {b['group']}: a = {b['a']:.3g} {u} ({b['a'] / b['theta']:.3g} theta), "
+              f"b = {b['b']:.3g} {u}/{u} "
               f"(|v_spice - v_ref| <= a + b*max(|v_ref| - theta, 0); ngspice max step {b['max_step']:.3g} s, "
-              f"leak error {b['leak_error']:.2g}, gain error {b['gain_error']:.2g}, history {b['history']:.3g} V, "
-              f"safety {b['safety']:g}" + _state_terms(b) + ")" for b in v.budgets]
+              f"leak error {b['leak_error']:.2g}, gain error {b['gain_error']:.2g}, history {b['history']:.3g} {u}, "
+              f"safety {b['safety']:g}" + _state_terms(b) + _clamp_terms(b) + ")" for b in v.budgets]
     for b in v.budgets:
         if b.get("disagrees"):
             lines.append(f"CALIBRATION DISAGREES for {b['group']}: the calibration decks do not implement the model "
@@ -170,16 +181,16 @@ def findings(core: Core, v: Verdict, got: SpiceRun, design: Design, retries: tup
                          "capped values, so this circuit error shows as membranes outside the budget")
     w = v.worst
     lines.append(("WORST MEMBRANE VIOLATION" if w["ratio"] > 1 else "largest membrane error against its budget")
-                 + f": {_where(core, w['step'], w['neuron'])}: v_ref {w['v_ref']:.9g} V, v_spice {w['v_spice']:.9g} V, "
-                 f"|error| {w['error']:.3g} V, budget {w['budget']:.3g} V ({w['ratio']:.2g} of it)")
+                 + f": {_where(core, w['step'], w['neuron'])}: v_ref {w['v_ref']:.9g} {u}, v_spice {w['v_spice']:.9g} {u}, "
+                 f"|error| {w['error']:.3g} {u}, budget {w['budget']:.3g} {u} ({w['ratio']:.2g} of it)")
     if v.first is not None:
         f = v.first
         lines.append(f"first divergence: step {f['step']}, group {f['group']} neuron {f['index']} (global {f['neuron']}): "
-                     f"v_ref {f['v_ref']:.9g} V, v_spice {f['v_spice']:.9g} V, theta {f['theta']:.6g}, budget "
-                     f"{f['budget']:.3g} V ({'decidable' if f['decidable'] else 'undecidable'}); "
+                     f"v_ref {f['v_ref']:.9g} {u}, v_spice {f['v_spice']:.9g} {u}, theta {f['theta']:.6g}, budget "
+                     f"{f['budget']:.3g} {u} ({'decidable' if f['decidable'] else 'undecidable'}); "
                      f"reference s={f['s_ref']}, SPICE s={f['s_spice']}")
     boundary = "|v_ref - k*theta| (the nearest count boundary)" if core.multi_spike() else "|v_ref - theta|"
-    lines.append(f"smallest margin {boundary}: {v.smallest_margin:.3g} V at {_where(core, *v.smallest_at)}")
+    lines.append(f"smallest margin {boundary}: {v.smallest_margin:.3g} {u} at {_where(core, *v.smallest_at)}")
     lines.append(f"undecidable events (margin <= budget): {len(v.undecidable)}" + _listed(core, v.undecidable))
     if len(v.undecidable_mismatched):
         lines.append(f"undecidable mismatches (listed, not failed): {len(v.undecidable_mismatched)}"
@@ -268,7 +279,7 @@ def verify_spice(graph: Graph, stimulus: Stimulus, options: SpiceOptions, out: P
     ``netlist``, hand edits run with ``trust_edits``), ngspice, the verdict; report, raster and PNGs in ``out``."""
     from .plots import write_plots
 
-    notes = []
+    notes, bounded = [], ""
     if netlist is None and graph.arrays().same_step_blocks():  # the retimed core on the skewed stream (rcsnn.ir.passes)
         original, graph = graph, retime(graph)
         stimulus = replace(stimulus, currents=skew_currents(graph, stimulus.currents), text=None)
@@ -277,13 +288,19 @@ def verify_spice(graph: Graph, stimulus: Stimulus, options: SpiceOptions, out: P
                      "skewed input stream against the retimed core's float64 reference")
     core = graph.arrays()
     if netlist is None:
+        design = options.design(core)
+        if options.saturate:  # the core bounded at the rails is what the circuit computes and is judged against
+            graph = saturate(graph, design)
+            core = graph.arrays()
+            bounded = (f"saturated at the rails {design.rail_low:g},{design.rail_high:g} V (S = "
+                         f"{design.volts_per_unit:g} V per unit): judged against the bounded core, netlists/{BOUNDED_CORE}")
         ref = simulate_float(graph, stimulus.currents)
-        design = options.design()
         written = partition(graph, options.blocks or default_blocks(core.n_neurons, options.workers)) \
             if options.mode == "open" else graph
         directory = out / "netlists"
         sidecar = write_netlists(written, stimulus.currents, directory, design, options.mode, ref.spikes,
-                                 stimulus="rcsnn verify")
+                                 stimulus="rcsnn verify", clipping=options.allow_clipping)
+        save_snapped(graph, directory)
     else:
         directory = Path(netlist)
         sidecar = read_sidecar(directory)
@@ -303,11 +320,19 @@ def verify_spice(graph: Graph, stimulus: Stimulus, options: SpiceOptions, out: P
                      f"float64 reference in {differ} events")
         lines[:0] = notes
         figures["retimed"] = {"skew": skew, "unskewed_differences": differ}
+    scale = sidecar["circuit"].get("scale")
+    if scale is not None:  # the physical scale (rcsnn.analog.scale): membranes are judged in units, volts / S
+        figures["scale"] = scale
+        lines.insert(0, f"physical scale: S = {scale['volts_per_unit']:g} V per membrane unit, rails {scale['rails']} V; "
+                        "membranes in units (volts / S)" + "".join(f"; {w}" for w in scale.get("clipping", [])))
+    if bounded:
+        lines.insert(0, bounded)
     if netlist is not None:
         lines.insert(0, f"netlists: {directory} (as found{', hand edits trusted' if trust_edits else ''})")
         figures["netlist"] = str(directory)
     provenance = replace(provenance, tools={**provenance.tools, "ngspice": version("ngspice")})
-    raster = Raster.of(graph, got.spikes, got.membranes, "V", "spice", asdict(provenance)).save(out / "spice_run.npz")
+    unit = "V" if design.volts_per_unit == 1 else "membrane"  # membranes read back in units (volts / S)
+    raster = Raster.of(graph, got.spikes, got.membranes, unit, "spice", asdict(provenance)).save(out / "spice_run.npz")
     files = [str(p) for p in write_plots(core, ref, got, verdict, out)] + [str(raster)]
     report = Report("spice", "float64 reference", verdict.passed, verdict.comparison, lines, figures, provenance, files)
     report.write(out)
