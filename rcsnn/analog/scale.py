@@ -83,13 +83,13 @@ def clamp_levels(core: Core, design: Design, plan: Neurons) -> tuple[np.ndarray,
     low, high = core.per_neuron("v_min"), core.per_neuron("v_max")
     synaptic = plan.cuba & (np.isfinite(low) | np.isfinite(high))
     if synaptic.any():
-        group, index = _locate(core, int(np.argmax(synaptic)))
+        group, index = core.locate(int(np.argmax(synaptic)))
         raise RcsnnError(f"analog: group {group!r} neuron {index}: saturation bounds on a CubaLIF membrane; its drive, "
                          "the synaptic state, decays inside its window, so a continuous clamp would let go before the "
                          "window closes (not the contract's clip); the circuit clamps LIF and IF membranes only")
     if (low > 0).any():
         i = int(np.argmax(low > 0))
-        group, index = _locate(core, i)
+        group, index = core.locate(i)
         raise RcsnnError(f"analog: group {group!r} neuron {index}: v_min {low[i]:g} > 0; the circuit's clamp needs "
                          "v_min <= 0 (its membrane decays towards 0 V between windows)")
     factor = design.volts_per_unit * peak_factor(design, plan)
@@ -124,13 +124,6 @@ def clamp_errors(core: Core, design: Design, plan: Neurons, spikes: np.ndarray,
     return falling, design.v_spike * drive / (plan.r_in * CLAMP_CONDUCTANCE)
 
 
-def _locate(core: Core, i: int) -> tuple[str, int]:
-    for g, sl in zip(core.groups, core.offsets().values()):
-        if sl.start <= i < sl.stop:
-            return g.name, i - sl.start
-    raise IndexError(i)
-
-
 def check_rails(core: Core, design: Design, plan: Neurons, membranes: np.ndarray, clipping: bool = False) -> list[str]:
     """Refuse (one line) a clamp level outside the rails, and a side without a bound whose reference membrane
     peaks S·v·e^{d/τ} (``membranes`` (steps, N), units) pass its rail, unless ``clipping`` (the warnings are
@@ -144,7 +137,7 @@ def check_rails(core: Core, design: Design, plan: Neurons, membranes: np.ndarray
                               ("v_max", high, np.isfinite(high) & (high > hi_rail * (1 + _SLACK)))):
         if bad.any():
             i = int(np.argmax(bad))
-            group, index = _locate(core, i)
+            group, index = core.locate(i)
             bound = core.per_neuron(name)[i]
             factor = levels[i] / bound / design.volts_per_unit
             raise RcsnnError(f"analog: group {group!r} neuron {index}: {name} {bound:g} clamps at {levels[i]:.6g} V "
@@ -157,7 +150,7 @@ def check_rails(core: Core, design: Design, plan: Neurons, membranes: np.ndarray
         if not bad.any():
             continue
         t, i = np.argwhere(bad)[0]
-        group, index = _locate(core, int(i))
+        group, index = core.locate(int(i))
         text = (f"group {group!r} neuron {index} step {t}: the reference membrane {membranes[t, i]:.6g} units peaks at "
                 f"{peaks[t, i]:.6g} V, {side} the {rails} ({int(bad.sum())} events; S = {design.volts_per_unit:g} V/unit)")
         if not clipping:

@@ -251,6 +251,13 @@ class Core:
         """The feed-forward blocks with delay 0 (backends that clock spikes per step refuse them)."""
         return [s for s in self.synapses if s.delay == 0]
 
+    def locate(self, neuron: int) -> tuple[str, int]:
+        """(group name, index within the group) of a global neuron index."""
+        for group, sl in zip(self.groups, self.offsets().values()):
+            if sl.start <= neuron < sl.stop:
+                return group.name, neuron - sl.start
+        raise IndexError(neuron)
+
     def per_neuron(self, attribute: str) -> np.ndarray:
         """A group attribute broadcast to ``(N_total,)``: the one way back ends read neuron parameters.
 

@@ -61,11 +61,7 @@ class Comparison:
 
 def locate(core: Core, neuron: int) -> tuple[str, int]:
     """(group name, index within the group) of a global neuron index."""
-    core = array_view(core)
-    for group, sl in zip(core.groups, core.offsets().values()):
-        if sl.start <= neuron < sl.stop:
-            return group.name, neuron - sl.start
-    raise IndexError(neuron)
+    return array_view(core).locate(neuron)
 
 
 def compare_rasters(core: Core, reference: np.ndarray, backend: np.ndarray) -> Comparison:
