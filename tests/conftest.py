@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL_CHECKPOINT = ROOT / "examples" / "small_3x32.rcsnn"
 EXAMPLE_CHECKPOINT = ROOT / "examples" / "sapu_3x512.rcsnn"
 
+# The Ctrl-C tests send real SIGINTs. A shell that starts pytest in the background (``pytest &``, nohup, some CI
+# runners) hands it SIGINT ignored, and Python then installs no KeyboardInterrupt handler, in this process or in
+# the CLIs it starts. Take the default back: a caught signal is reset to SIG_DFL across exec, so children get it too.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def random_core(seed: int = 0, sizes=(12, 12), resets=("zero", "subtract"), shared: bool = True,
                 density: float = 0.3, cross: bool = False, n_in: int = 5, fixed: FixedFormat | None = None) -> Core:
