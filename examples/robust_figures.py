@@ -21,7 +21,7 @@ import numpy as np
 
 from rcsnn.frontends.checkpoint import load_checkpoint, read_config
 from rcsnn.model.corpus import Corpus
-from rcsnn.model.generate import generate, reference_stepper
+from rcsnn.model.generate import references_agree_for
 from rcsnn.model.robust import margin_histogram
 from rcsnn.model.train import reference_run
 from rcsnn.text import read_text
@@ -29,22 +29,12 @@ from rcsnn.text import read_text
 CORES = ["examples/sapu_3x512.rcsnn", "examples/sapu_3x512_robust.rcsnn"]
 
 
-def prompts(count: int = 10, size: int = 40) -> list[str]:
-    """``count`` prompts of ``size`` held-out characters at evenly spaced offsets."""
-    text = read_text(None)
-    held_out = text[len(text) - len(Corpus.from_text(text).held_out):]
-    step = (len(held_out) - size) // count
-    return [held_out[k * step: k * step + size] for k in range(count)]
-
-
 def agreement(path: str, length: int) -> list[int]:
     """Leading characters of float64 and fixed-point generation that agree, per prompt."""
     graph = load_checkpoint(path)
     agreed = []
-    for prompt in prompts():
-        texts = [generate(graph, prompt, length, reference_stepper(graph, backend)).text
-                 for backend in ("float", "fixed")]
-        same = next((k for k, (a, b) in enumerate(zip(*texts)) if a != b), length)
+    for prompt in Corpus.from_text(read_text(None)).prompts():
+        same = references_agree_for(graph, prompt, length)
         agreed.append(same)
         print(f"{path}: {same} of {length} characters agree after {prompt[:20]!r}...", file=sys.stderr, flush=True)
     return agreed

@@ -8,6 +8,7 @@ cannot model in one line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -24,6 +25,7 @@ from rcsnn.analog.partition import partition
 from rcsnn.analog.simulate import simulate_dir
 from rcsnn.analog.variation import Tolerance, normals, vary_circuit, vary_deck
 from rcsnn.errors import RcsnnError
+from rcsnn.ir.graph import Graph
 from rcsnn.ir.reference import simulate_float
 
 STEPS = 16
@@ -148,3 +150,37 @@ def test_variation_is_a_function_of_seed_name_and_tolerance(tmp_path):
     with pytest.raises(RcsnnError, match="--r-tol"):
         Tolerance(r=0.5).check()
     assert json.loads(json.dumps(sidecar))["decks"]
+
+
+def test_comparator_hysteresis_in_ngspice_and_in_the_fast_model(tmp_path):
+    """``--hysteresis H``: each comparator trips at θ + H/2 after a 0 and at θ − H/2 after a 1. ngspice's decisions
+    follow that rule and the fast model's equal them; the hysteresis changes decisions the contract takes at θ.
+    Negative control: the fast model of the same decks without it parts from ngspice."""
+    hys = 0.02
+    graph = random_graph(7, sizes=(8, 8))
+    core = graph.arrays()
+    x = near_threshold_currents(core, steps=12, seed=7, deltas=(0.002, 0.005, 0.05))
+    ref, sidecar, files = _write(tmp_path, graph, x, mode="closed", budget=True, hysteresis=hys)
+    deck = (tmp_path / sidecar["decks"][0]["netlist"]).read_text()
+    assert deck.count("rcsnn_comparator_hys hys=0.02") == core.n_neurons
+    spikes, membranes = _fast(tmp_path, sidecar, files, steps=12)
+    spice = simulate_dir(tmp_path, workers=1)
+    allow = allowance(core, sidecar["budget"], membranes)
+    assert (np.abs(spice.membranes - membranes) <= allow).all()
+    trip = core.per_neuron("theta") + hys * (0.5 - np.vstack([np.zeros((1, core.n_neurons)), spice.spikes[:-1]]))
+    decidable = np.abs(spice.membranes - trip) > allow
+    assert (spice.spikes == (spice.membranes >= trip))[decidable].all()  # the rule, in ngspice
+    assert (spice.spikes == spikes)[decidable].all() and decidable.mean() > 0.95
+    assert (spikes != ref.spikes).any()  # decisions the contract takes otherwise
+    plain, _ = _fast(tmp_path, sidecar, files, steps=12, edit=lambda t: t.replace("rcsnn_comparator_hys hys=0.02",
+                                                                                   "rcsnn_comparator"))
+    assert (plain != spice.spikes)[decidable].any()
+
+
+def test_hysteresis_is_refused_for_spike_counts(tmp_path):
+    graph = random_graph(2, sizes=(6, 6))
+    counted = graph.arrays()
+    counted = dataclasses.replace(counted, groups=tuple(dataclasses.replace(g, max_spikes=3) for g in counted.groups))
+    x = near_threshold_currents(counted, steps=4)
+    with pytest.raises(RcsnnError, match="only single-spike comparators take hysteresis"):
+        write_netlists(Graph.from_arrays(counted), x, tmp_path, Design(hysteresis=0.01), "closed", None, "test")

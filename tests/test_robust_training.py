@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 import torch
 
+from rcsnn.analog.netlist import core_digest
 from rcsnn.cli import main
 from rcsnn.errors import RcsnnError
 from rcsnn.frontends.checkpoint import load_checkpoint, read_config, save_checkpoint
+from rcsnn.ir.arrays import FixedFormat
 from rcsnn.ir.graph import Graph
 from rcsnn.ir.reference import simulate_float
 from rcsnn.model.corpus import Corpus
+from rcsnn.model.generate import references_agree_for
 from rcsnn.model.robust import (
     NoisyRecurrent,
     Robustness,
@@ -152,6 +155,17 @@ def test_finetune_keeps_a_cores_bounds_and_clamp_replaces_them(tmp_path):
     assert main(args + ["--membrane-clamp", "2", "-o", str(tmp_path / "two.rcsnn")]) == 0
     assert [(g.v_min, g.v_max) for g in load_checkpoint(tmp_path / "two.rcsnn").arrays().groups] == [(-2.0, 2.0)] * 3
     assert read_config(tmp_path / "two.rcsnn")["metrics"]["membrane_abs_max"] == 2.0
+    kept, small = load_checkpoint(tmp_path / "kept.rcsnn").arrays().fixed, load_checkpoint(SMALL).arrays().fixed
+    assert (kept.Fv, kept.Fb) == (small.Fv, small.Fb)  # the core's format unless asked
+    assert main(args + ["--fv", "24", "--fb", "20", "-o", str(tmp_path / "wide.rcsnn")]) == 0
+    wide = load_checkpoint(tmp_path / "wide.rcsnn").arrays().fixed
+    assert (wide.Wv, wide.Fv, wide.Fb) == (24 + 2 + 1 + 1, 24, 20)  # |v| <= 3: 2 integer bits, sign, 1 headroom
+    assert main(["finetune", str(source), "--steps", "0", "--fv", "20", "-o", str(tmp_path / "as_is.rcsnn")]) == 0
+    as_is, bounded_core = load_checkpoint(tmp_path / "as_is.rcsnn").arrays(), load_checkpoint(source).arrays()
+    assert (as_is.fixed.Fv, as_is.fixed.Fb) == (20, small.Fb)
+    assert core_digest(as_is) == core_digest(bounded_core)  # the very core: groups, synapses (alpha), T, bias
+    assert all(np.array_equal(getattr(as_is, k), getattr(bounded_core, k)) for k in ("input_weight", "readout_weight"))
+    assert main(["finetune", str(source), "--steps", "0", "--membrane-clamp", "2", "-o", str(tmp_path / "x")]) == 2
 
 
 def test_model_from_core_refuses_a_core_without_readout():
@@ -226,3 +240,14 @@ def test_the_robust_example_meets_the_margin_target(example_figures):
     """Issue 9's margin target on the held-out text (float64 reference): fewer than 1 event in 1e5 within 1e-3 θ of
     threshold."""
     assert example_figures[ROBUST]["near_threshold"]["0.001"] < 1e-5
+
+
+def test_float_and_fixed_generate_agree_for_1000_characters_on_the_robust_example():
+    """Issue 9's target: ``rcsnn generate`` on the float64 and the fixed-point reference gives the same 1,000
+    characters after each of 10 held-out prompts. Negative control: the same core in the narrow format it had
+    before (Fv = 12, Fb = 14: a membrane error of ~1e-4 theta flips the events nearer threshold) parts early."""
+    graph = load_checkpoint(ROBUST)
+    prompts = Corpus.from_text(read_text(None)).prompts()
+    assert [references_agree_for(graph, p, 1000) for p in prompts] == [1000] * 10
+    narrow = dataclasses.replace(graph.arrays(), fixed=FixedFormat(Wv=18, Fv=12, Fb=14))
+    assert max(references_agree_for(Graph.from_arrays(narrow), p, 1000) for p in prompts[:3]) < 1000

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import RcsnnError
 from ..ir.arrays import Core, NeuronGroup
 
-__all__ = ["FORMS", "SCALE_FIELDS", "METHODS",
+__all__ = ["FORMS", "OPTIONAL_FIELDS", "METHODS",
            "SIDECAR", "DFF_DELAY", "DAC_RISE", "LEAK_SHARE", "GAIN_SHARE", "GroupValues", "Design", "tran_line",
            "tau_of", "uniform"]
 
@@ -52,9 +52,10 @@ LEAK_SHARE = 0.7
 GAIN_SHARE = 0.2
 
 
-#: The physical-scale and integration fields of :class:`Design`; the netlist header records them only where they are
-#: not their defaults (1 V per unit, no rails, trapezoidal), so the default decks are the bytes they always were.
-SCALE_FIELDS = ("volts_per_unit", "rail_low", "rail_high", "method")
+#: The fields of :class:`Design` added after its first decks (physical scale, integration method, hysteresis); the
+#: netlist header records them only where they are not their defaults (1 V per unit, no rails, trapezoidal, none),
+#: so the default decks are the bytes they always were.
+OPTIONAL_FIELDS = ("volts_per_unit", "rail_low", "rail_high", "method", "hysteresis")
 #: ngspice's integration methods the design uses, with the ratio of their local truncation error constants to the
 #: trapezoidal rule's (1/12): Gear order 2 (BDF2, 2/9), L-stable, for decks with membrane clamps (a stiff
 #: conductance the trapezoidal rule lets ring: measured 1.9e-4 V off at a clamp after a slow approach).
@@ -124,6 +125,9 @@ class Design:
         rail_low, rail_high: supply rails (V), ±inf: none; every clamp level and membrane must lie within them.
         method: ngspice's integration method, a key of :data:`METHODS` (``gear``: Gear order 2, chosen by the
             netlist writer for a bounded core; its derived errors are :data:`METHODS`' factor times the trapezoid's).
+        hysteresis: the comparators' hysteresis H (V; ``--hysteresis``): a latch that trips at V(th) + H/2 after a 0
+            and at V(th) − H/2 after a 1 (``rcsnn_comparator_hys``). A departure from the contract, which decides at
+            θ whatever the last decision: the circuit is verified only when H = 0; Monte Carlo measures what H costs.
     """
 
     step: float = 1e-6
@@ -147,6 +151,7 @@ class Design:
     rail_low: float = -math.inf
     rail_high: float = math.inf
     method: str = "trap"
+    hysteresis: float = 0.0
 
     @classmethod
     def scaled(cls, step: float = 1e-6, **choices) -> Design:
@@ -253,6 +258,8 @@ class Design:
         if self.railed and not self.rail_low <= 0 < self.rail_high:
             raise RcsnnError(f"--rails {self.rail_low:g},{self.rail_high:g}: need LO <= 0 V < HI (the membrane's "
                              "rest is 0 V)")
+        if not (math.isfinite(self.hysteresis) and self.hysteresis >= 0):
+            raise RcsnnError(f"--hysteresis {self.hysteresis:g}: must be a finite voltage >= 0")
         if self.form == "opamp" and not self.gain > 0:
             raise RcsnnError(f"analog design: op-amp gain {self.gain} must be > 0")
         spike = ("clock edge + flip-flop + DAC", self.clock_edge + DFF_DELAY + DAC_RISE)
@@ -311,7 +318,7 @@ class Design:
 
     def record(self, core: Core) -> dict:
         """Every choice and derived value, for the netlist header and the JSON sidecar."""
-        design = {k: v for k, v in asdict(self).items() if k not in SCALE_FIELDS or v != getattr(Design, k)}
+        design = {k: v for k, v in asdict(self).items() if k not in OPTIONAL_FIELDS or v != getattr(Design, k)}
         return {"design": design, "g_reset": self.g_reset, "polarity": self.polarity,
                 "dff_delay": DFF_DELAY, "dac_rise": DAC_RISE,
                 "groups": [self._group_record(g) for g in core.groups],

@@ -17,7 +17,8 @@ synaptic window opens (checked), one clock period Δt maps
     v[k+1] = v[k]·e^{−λ₀Δt}·e^{−r·g_on·A_r/C} + σ·J[k]·K(λ₀) / (C·q),    K(λ) = ∫ w(u) e^{−λ(Δt−u)} du
 
 (A_r = ∫ w_r, λ₀ the constant part of λ; K in closed form for a trapezoid). The comparator samples
-at the middle of the clock's rise t_clk: s = [v·e^{−λ₀t_clk/2} ≥ V(th)], a level for the next step.
+at the middle of the clock's rise t_clk: s = [v·e^{−λ₀t_clk/2} ≥ V(th)], a level for the next step; a
+comparator with hysteresis H (``rcsnn_comparator_hys``) trips at V(th) + H·(1/2 − its last decision).
 A membrane clamp of a bounded core (``Bclamp<i>`` to ground at levels V_lo < 0 < V_hi, ideal form,
 :mod:`rcsnn.analog.scale`) holds a membrane that reaches a level there until the window closes (the
 trajectory is monotone inside the window), after which it decays for d = Δt − (end of the window):
@@ -46,12 +47,16 @@ __all__ = ["CELLS", "Pulse", "Circuit", "FastDeck", "FastRun", "kernel", "read_c
            "run_deck"]
 
 #: Subcircuits of ``rcsnn_cells.lib`` the model knows, with their node count.
-CELLS = {"rcsnn_neuron_ideal": 5, "rcsnn_neuron_opamp": 4, "rcsnn_comparator": 4, "rcsnn_line": 3}
+CELLS = {"rcsnn_neuron_ideal": 5, "rcsnn_neuron_opamp": 4, "rcsnn_comparator": 4, "rcsnn_comparator_hys": 4,
+         "rcsnn_line": 3}
 _SKIP = (".include", ".options", ".save", ".tran", ".end")
 _PARAM = re.compile(r"(\w+)=(\S+)")
 _LIST = re.compile(r"(\w+)=\[([^\]]*)\]")
 #: One side of a clamp's current, ``max(V(mem<i>)−V_hi,0)`` or ``min(V(mem<i>)−V_lo,0)`` (scale.clamp_line).
-_CLAMP_SIDE = re.compile(r"(max|min)\(V\((\w+)\)([+-][^,()]+),0\)")
+_CLAMP_HIGH = r"max\(V\((?P<high_node>\w+)\)(?P<high>[+-][^,()]+),0\)"
+_CLAMP_LOW = r"min\(V\((?P<low_node>\w+)\)(?P<low>[+-][^,()]+),0\)"
+#: A membrane clamp's current, I=g*(max(V(n)-V_hi,0)+min(V(n)-V_lo,0)), either side optional (a "+" between both).
+_CLAMP = re.compile(rf"I=(?P<g>[^*]+)\*\((?:{_CLAMP_HIGH})?(?:(?(high_node)\+){_CLAMP_LOW})?\)")
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,8 @@ class Circuit:
 
     Attributes:
         cells, c, rl, gon, gain: each neuron's cell instance and its C (F), R_L (Ω), g_on (S), op-amp gain (∞: ideal).
-        comparators, threshold: each neuron's comparator instance and its threshold V(th) (V).
+        comparators, threshold, hysteresis: each neuron's comparator instance, its threshold V(th) (V) and hysteresis
+            H (V; 0: none): it decides v ≥ V(th) + H·(1/2 − its last decision).
         resistors, resistance, rows, cols, gains: per resistor its name, value (Ω), neuron, level source and the
             gain of its line's driver (0 for a resistor to ground).
         clamp_lo, clamp_hi: each neuron's clamp levels V_lo, V_hi (V; ∓inf: no clamp on that side).
@@ -102,6 +108,7 @@ class Circuit:
     gain: np.ndarray
     comparators: tuple
     threshold: np.ndarray
+    hysteresis: np.ndarray
     resistors: tuple
     resistance: np.ndarray
     rows: np.ndarray
@@ -130,6 +137,7 @@ class FastDeck:
     inject: np.ndarray  # σ·K(λ₀)/(C·q), V per A of J
     sampled: np.ndarray  # e^{−λ₀·sample}
     threshold: np.ndarray  # V(th) of each comparator
+    hysteresis: np.ndarray  # H of each comparator (V): its trip point is V(th) + H·(1/2 − its last decision)
     rows: np.ndarray
     cols: np.ndarray
     weights: np.ndarray
@@ -214,7 +222,7 @@ class _Parser:
         self.sources: dict[str, tuple] = {}  # node -> ("dc", v) | ("pulse", Pulse)
         self.drivers: dict[str, tuple[str, float, bool]] = {}  # line node -> (level node, gain, gated by win)
         self.neurons: list[tuple[str, list[str], dict[str, float], str]] = []  # (name, nodes, params, form)
-        self.comparators: list[tuple[str, list[str]]] = []
+        self.comparators: list[tuple[str, list[str], float]] = []  # instance, nodes, hysteresis (V)
         self.resistors: list[tuple[str, str, str, float]] = []
         self.stim: list[tuple[list[str], str]] = []  # (nodes, model)
         self.clamps: dict[str, tuple[float, float]] = {}  # membrane node -> (V_lo, V_hi)
@@ -281,8 +289,8 @@ class _Parser:
                 values = {k: _number(v, where) for k, v in params.items()}
                 if cell.startswith("rcsnn_neuron"):
                     self.neurons.append((fields[0], nodes, values, cell.rsplit("_", 1)[1]))
-                elif cell == "rcsnn_comparator":
-                    self.comparators.append((fields[0], nodes))
+                elif cell.startswith("rcsnn_comparator"):
+                    self.comparators.append((fields[0], nodes, values.get("hys", 0.0)))
                 else:  # rcsnn_line: out = gain · V(level) · V(win)
                     self.drivers[nodes[2]] = (nodes[0], values.get("gain", 1.0), True)
                 return
@@ -291,17 +299,13 @@ class _Parser:
 
     def clamp(self, fields: list[str], where: str) -> None:
         """``Bclamp<i> mem<i> 0 I=g*(max(V(mem<i>)−V_hi,0)+min(V(mem<i>)−V_lo,0))``, either side optional."""
-        body = "".join(fields[3:])
-        m = re.fullmatch(r"I=([^*]+)\*\((.+)\)", body)
-        sides = _CLAMP_SIDE.findall(m.group(2)) if m else []
-        if len(fields) < 4 or fields[2] != "0" or not sides or \
-                "+".join(f"{f}(V({n}){v},0)" for f, n, v in sides) != m.group(2) or \
-                any(n != fields[1] for _, n, _ in sides) or len({f for f, _, _ in sides}) != len(sides):
+        m = _CLAMP.fullmatch("".join(fields[3:]))
+        nodes = {m["high_node"], m["low_node"]} - {None} if m else set()
+        if len(fields) < 4 or fields[2] != "0" or nodes != {fields[1]}:
             raise RcsnnError(f"{where}: clamp {fields[0]!r} is not one the fast model knows (an ideal-form membrane clamp "
                              "to ground, I=g*(max(V(mem<i>)-V_hi,0)+min(V(mem<i>)-V_lo,0)))")
-        levels = {f: -_number(v, where) for f, _, v in sides}
-        low, high = levels.get("min", -np.inf), levels.get("max", np.inf)
-        if _number(m.group(1), where) <= 0 or not low < 0 < high:
+        low, high = (-_number(m[side], where) if m[side] else bound for side, bound in (("low", -np.inf), ("high", np.inf)))
+        if _number(m["g"], where) <= 0 or not low < 0 < high:
             raise RcsnnError(f"{where}: clamp {fields[0]!r}: conductance <= 0 or levels not V_lo < 0 < V_hi")
         self.clamps[fields[1]] = (low, high)
 
@@ -357,7 +361,7 @@ def read_circuit(text: str, files: Mapping[str, str], steps: int, name: str = "d
     rwin = p.pulse(first[3], "reset window")
     win = p.pulse(first[4] if form == "ideal" else _window_node(text, name), "synaptic window")
     shared = {tuple(nodes[3:]) for _, nodes, _, _ in p.neurons}
-    if len(shared) != 1 or len({nodes[2] for _, nodes in p.comparators}) > 1:
+    if len(shared) != 1 or len({nodes[2] for _, nodes, _ in p.comparators}) > 1:
         raise RcsnnError(f"{name}: the neurons do not share one reset window, synaptic window and clock")
     if not p.comparators:
         raise RcsnnError(f"{name}: no rcsnn_comparator")
@@ -391,15 +395,17 @@ def read_circuit(text: str, files: Mapping[str, str], steps: int, name: str = "d
     if np.any(c <= 0) or np.any(rl <= 0) or np.any(gon < 0) or np.any(gain <= 0):
         raise RcsnnError(f"{name}: a neuron has c, rl or gain <= 0 or gon < 0")
     # comparators: threshold and the level node they drive
-    threshold = np.full(n, np.nan)
+    threshold, hysteresis = np.full(n, np.nan), np.zeros(n)
     driven_by = {}
-    for inst, (mem, th, _, out) in p.comparators:
+    for inst, (mem, th, _, out), hys in p.comparators:
         if mem not in mem_of:
             raise RcsnnError(f"{name}: comparator {inst} watches {mem!r}, not a membrane of the deck")
         src = p.sources.get(th)
         if src is None or src[0] != "dc":
             raise RcsnnError(f"{name}: comparator {inst}: threshold node {th!r} is not a DC source")
-        threshold[mem_of[mem]] = src[1]
+        if not hys >= 0:
+            raise RcsnnError(f"{name}: comparator {inst}: hysteresis {hys:g} V must be >= 0")
+        threshold[mem_of[mem]], hysteresis[mem_of[mem]] = src[1], hys
         driven_by[out] = mem_of[mem]
     if np.isnan(threshold).any():
         raise RcsnnError(f"{name}: neuron {p.neurons[int(np.isnan(threshold).argmax())][0]} has no comparator")
@@ -446,7 +452,7 @@ def read_circuit(text: str, files: Mapping[str, str], steps: int, name: str = "d
         gains.append(g)
         values.append(r)
     comparator = [""] * n
-    for inst, (mem, *_) in p.comparators:
+    for inst, (mem, *_), _ in p.comparators:
         comparator[mem_of[mem]] = inst
     unknown = sorted(set(p.clamps) - set(mem_of))
     if unknown:
@@ -455,7 +461,8 @@ def read_circuit(text: str, files: Mapping[str, str], steps: int, name: str = "d
         raise RcsnnError(f"{name}: op-amp form clamps (across the feedback C) are not modelled; run ngspice")
     clamp = np.array([p.clamps.get(nodes[1], (-np.inf, np.inf)) for _, nodes, _, _ in p.neurons]).reshape(n, 2)
     return Circuit(name, form, index, step, sample, rwin, win, tuple(inst for inst, *_ in p.neurons), c, rl, gon, gain,
-                   tuple(comparator), threshold, tuple(r[0] for r in p.resistors), np.array(values, dtype=np.float64),
+                   tuple(comparator), threshold, hysteresis, tuple(r[0] for r in p.resistors),
+                   np.array(values, dtype=np.float64),
                    np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(gains, dtype=np.float64),
                    tuple(levels_needed), levels, feedback, np.array([col[nodes[2]] for _, nodes, _, _ in p.neurons]),
                    clamp[:, 0], clamp[:, 1])
@@ -473,6 +480,7 @@ def assemble(circuit: Circuit) -> FastDeck:
     after = np.exp(-rate * (ct.step - ct.win.span(ct.step)[1]))  # decay from the window's end to the clock edge
     return FastDeck(ct.name, ct.neurons, ct.step, ct.sample, np.exp(-rate * ct.step), np.exp(-ct.gon * ct.rwin.area / ct.c),
                     sign * kernel(ct.win, ct.step, rate) / (ct.c * q), np.exp(-rate * ct.sample), ct.threshold,
+                    ct.hysteresis,
                     ct.rows[lines], ct.cols[lines], (ct.gains / ct.resistance)[lines], ct.sources, ct.levels, ct.feedback,
                     ct.reset_source, ct.clamp_lo * after, ct.clamp_hi * after)
 
@@ -508,6 +516,6 @@ def run_deck(deck: FastDeck, steps: int | None = None) -> FastRun:
         j = np.bincount(deck.rows, weights=deck.weights * level[deck.cols], minlength=n)
         v = np.clip(v * deck.decay * deck.reset ** level[deck.reset_source] + j * deck.inject, deck.floor, deck.ceiling)
         membranes[k] = v
-        spikes[k] = v * deck.sampled >= deck.threshold
+        spikes[k] = v * deck.sampled >= deck.threshold + deck.hysteresis * (0.5 - spikes[k - 1] if k else 0.5)
         level[fed] = spikes[k, deck.feedback[fed]]
     return FastRun(spikes, membranes)

@@ -271,8 +271,7 @@ class DeckWriter:
             out.append(f"Xn{i} {self.membrane_node(i)} mem{i} {rst} rwin {self.cell(window, rl, gon)}")
             if self.clamps is not None and (np.isfinite(self.clamps[0][i]) or np.isfinite(self.clamps[1][i])):
                 out.append(clamp_line(i, self.clamps[0][i], self.clamps[1][i], d.form, self.membrane_node(i)))
-            single = [f"Xc{i} mem{i} {self.threshold(i)} clk c{i} rcsnn_comparator"]
-            out += self.quantiser(i) if self.count[i] > 1 else single
+            out += self.quantiser(i) if self.count[i] > 1 else [self.comparator(i)]
             if self.inputs == "host":
                 out.append(f"Vx{i} x{i} 0 DC {_num(self.levels[0, i])}")
             elif self.levels[:, i].any():
@@ -283,6 +282,13 @@ class DeckWriter:
             out.append(f"Rx{i} xl{i} sum{i} {self.ohms(p.r_in[i])}")
         return out
 
+    def comparator(self, i: int) -> str:
+        """Neuron i's clocked comparator, driving its spike level ``c<i>``: ``rcsnn_comparator``, or
+        ``rcsnn_comparator_hys`` with the design's hysteresis."""
+        hys = self.design.hysteresis
+        cell = f"rcsnn_comparator_hys hys={_num(hys)}" if hys else "rcsnn_comparator"
+        return f"Xc{i} mem{i} {self.threshold(i)} clk c{i} {cell}"
+
     def quantiser(self, i: int) -> list[str]:
         """The count s = min(max(floor(v/θ), 1), K_eff) for v ≥ θ, else 0, of neuron i, held for the next step as
         the level ``c<i>`` = s V. Ideal form: an *ideal flash ADC*, a behavioural source per bit of the clamped
@@ -290,6 +296,9 @@ class DeckWriter:
         edge, summed with weights 2^b (``Bc<i>``). Op-amp form: K_eff comparators against k·V(th), k = 1..K_eff
         (nodes ``<th>_<k>``, k ≥ 2), summed (a thermometer code)."""
         th, k_eff = self.threshold(i), int(self.count[i])
+        if self.design.hysteresis:
+            raise RcsnnError(f"--hysteresis: neuron {i} counts up to {k_eff} spikes per step (max_spikes != 1); only "
+                             "single-spike comparators take hysteresis")
         if self.design.form == "ideal":
             q = f"min(max(floor(V(mem{i})/V({th})),0),{k_eff})"
             weights = [2 ** b for b in range(k_eff.bit_length())]

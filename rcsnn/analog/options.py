@@ -21,7 +21,7 @@ from .netlist import MODES
 from .ngspice import RUNNERS
 
 __all__ = ["SpiceOptions", "add_design_arguments", "add_circuit_arguments", "add_scale_arguments", "add_run_arguments",
-           "rails", "from_arguments"]
+           "rails", "volts", "from_arguments"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class SpiceOptions:
         rails: supply rails (LO, HI) in volts (``--rails LO,HI``), None: none.
         saturate: bound the core at the rails (``--saturate``, :func:`rcsnn.analog.scale.saturate`).
         allow_clipping: write decks whose reference passes the rails, with a warning.
+        hysteresis: the comparators' hysteresis (V; :attr:`rcsnn.analog.design.Design.hysteresis`).
     """
 
     mode: str = "closed"
@@ -61,6 +62,7 @@ class SpiceOptions:
     rails: tuple[float, float] | None = None
     saturate: bool = False
     allow_clipping: bool = False
+    hysteresis: float = 0.0
 
     def design(self, core: Core | None = None) -> Design:
         """The circuit design these options choose (``core``: needed for ``--theta-volts``, S = V/θ; refused for
@@ -77,7 +79,7 @@ class SpiceOptions:
                     f"the core has {len(thetas)} thresholds theta ({thetas.min():g} .. {thetas.max():g}); give "
                     "--volts-per-unit S instead" if core is not None else "this command needs --volts-per-unit S"))
             choices["volts_per_unit"] = self.theta_volts / float(thetas[0])
-        return Design.scaled(self.clock, form=self.form, gain=self.gain, **choices)
+        return Design.scaled(self.clock, form=self.form, gain=self.gain, hysteresis=self.hysteresis, **choices)
 
     def check(self) -> SpiceOptions:
         """Raise :class:`RcsnnError` naming the first option out of range."""
@@ -128,7 +130,23 @@ def add_circuit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--snap", metavar="SERIES", default=None,
                    help="build of part values: E24, E96, E192 (IEC 60063) or unit:R (n unit resistors R in series or "
                         "parallel); the core's parameters are recomputed from them (docs/analog.md, Real part values)")
+    p.add_argument("--hysteresis", type=volts, default=0.0, metavar="V",
+                   help="comparator hysteresis, V or mV: trip points V(th) +- V/2 by the last decision (not the "
+                        "contract: for netlists and Monte Carlo; verify reports what it changes)")
     add_scale_arguments(p)
+
+
+def volts(text: str) -> float:
+    """A voltage >= 0: ``0.005``, ``5mV`` or ``5 mV``."""
+    number = text.strip().lower()
+    scale = 1e-3 if number.endswith("mv") else 1.0
+    try:
+        value = float(number.removesuffix("mv").removesuffix("v").strip()) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected volts, e.g. 0.005 or 5mV") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite voltage >= 0")
+    return value
 
 
 def add_scale_arguments(p: argparse.ArgumentParser) -> None:

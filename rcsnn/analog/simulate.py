@@ -20,6 +20,7 @@ import numpy as np
 from .. import tools
 from ..errors import RcsnnError
 from ..files import check_manifest, field, read_json
+from ..ir.reference import raster_dtype
 from .design import SIDECAR, Design, tran_line
 from .ngspice import RUNNERS, Waveforms
 
@@ -176,7 +177,7 @@ def simulate_dir(directory: str | Path, steps: int | None = None, runner: str = 
         pool.shutdown(wait=True, cancel_futures=True)
     results = [done[k] for k in range(len(decks))]
     seconds = time.perf_counter() - start
-    spikes = np.concatenate([r[1][0] for r in results], axis=1).astype(np.int32 if (top > 1).any() else np.int8)
+    spikes = np.concatenate([r[1][0] for r in results], axis=1).astype(raster_dtype((top > 1).any()))
     membranes = np.concatenate([r[1][1] for r in results], axis=1)
     if spikes.shape != (steps, sidecar["neurons"]):
         raise RcsnnError(f"{directory}: decks cover {spikes.shape[1]} neurons, the sidecar says {sidecar['neurons']}")

@@ -140,8 +140,9 @@ def vary_deck(text: str, tol: Tolerance, seed: int) -> str:
         elif name.startswith("Xn") and (tol.r or tol.c):
             line = _vary_cell(line, {"rl": 1 + tol.r * z("Xn", "rl", name), "c": 1 + tol.c * z("Xn", "c", name)}, where)
         elif name.startswith("Xc") and tol.offset:
-            if len(fields) != 6 or fields[2] not in dc:
-                raise RcsnnError(f"{where}: a comparator 'Xc<i> mem th clk out cell' with a DC threshold source expected")
+            if len(fields) < 6 or fields[2] not in dc:
+                raise RcsnnError(f"{where}: a comparator 'Xc<i> mem th clk out cell [hys=H]' with a DC threshold source "
+                                 "expected")
             node = f"th_{name}"
             value = float(dc[fields[2]]) + tol.offset * z("Xc", "offset", name)
             out.append(f"V{node} {node} 0 DC {float(value)!r}")

@@ -43,14 +43,21 @@ def _corpus(args):
     return corpus
 
 
-def _train_and_save(args, cfg, corpus, model=None, source: dict | None = None) -> None:
-    """Train (or fine-tune ``model``), evaluate both references on the held-out text and save the core."""
+def _train_and_save(args, cfg, corpus, model=None, source: dict | None = None, core=None) -> None:
+    """Train (or fine-tune ``model``), evaluate both references on the held-out text and save the core; without
+    optimizer steps (``finetune --steps 0``) ``core`` as it is, in the format ``cfg.fixed``."""
+    import dataclasses
+
     from ..frontends.checkpoint import save_checkpoint
+    from ..ir.graph import Graph
     from ..model.train import config_dict, evaluate_core, train
 
     log = lambda line: print(line, flush=True)  # noqa: E731
-    model, metrics = train(cfg, corpus, log, model)
-    graph = model.to_graph(cfg.fixed, cfg.dt)
+    if cfg.total_steps:
+        model, metrics = train(cfg, corpus, log, model)
+        graph = model.to_graph(cfg.fixed, cfg.dt)
+    else:  # no torch round trip: its float32 recomputation of alpha may move it by an ulp
+        graph, metrics = Graph.from_arrays(dataclasses.replace(core, fixed=cfg.fixed)), {}
     graph, reference_metrics = evaluate_core(graph, corpus.held_out, log)
     metrics.update(reference_metrics)
     extra = {
@@ -63,8 +70,14 @@ def _train_and_save(args, cfg, corpus, model=None, source: dict | None = None) -
     print(f"wrote {args.output}")
 
 
-def _cmd_train(args) -> None:
+def _format(fv: int, fb: int):
+    """The training format: Fv and Fb as asked; Wv a placeholder (24, or Fv + 2) that evaluation fits to the range."""
     from ..ir.arrays import FixedFormat
+
+    return FixedFormat(Wv=max(24, fv + 2), Fv=fv, Fb=fb)
+
+
+def _cmd_train(args) -> None:
     from ..model.train import TrainConfig
 
     cfg = TrainConfig(
@@ -72,7 +85,7 @@ def _cmd_train(args) -> None:
         sparsity=args.sparsity, float_steps=args.float_steps, prune_steps=args.prune_steps,
         ternary_steps=args.ternary_steps, batch=args.batch, length=args.length, lr=args.lr, l1=args.l1,
         robust=_robustness(args), seed=args.seed, dt=args.dt,
-        fixed=FixedFormat(Wv=24, Fv=args.fv, Fb=args.fb), log_every=args.log_every, membrane_clamp=args.membrane_clamp,
+        fixed=_format(args.fv, args.fb), log_every=args.log_every, membrane_clamp=args.membrane_clamp,
     )
     _train_and_save(args, cfg, _corpus(args))
 
@@ -80,11 +93,12 @@ def _cmd_train(args) -> None:
 def _cmd_finetune(args) -> None:
     import hashlib
 
-    from ..ir.arrays import FixedFormat
     from ..model.robust import model_from_core
     from ..model.train import TrainConfig
 
     core = load(args).arrays()
+    if not args.steps and args.membrane_clamp:
+        raise RcsnnError("--membrane-clamp: needs optimizer steps (--steps 0 keeps the core as it is)")
     model = model_from_core(core)
     corpus = _corpus(args)
     if corpus.vocab != model.vocab:
@@ -96,12 +110,13 @@ def _cmd_finetune(args) -> None:
         reset=model.reset, sparsity=round(1 - float((t != 0).mean()), 6), float_steps=0, prune_steps=0,
         ternary_steps=args.steps, batch=args.batch, length=args.length, lr=args.lr, l1=0.0,
         robust=_robustness(args), seed=args.seed, dt=core.dt,
-        fixed=FixedFormat(Wv=24, Fv=core.fixed.Fv, Fb=core.fixed.Fb), log_every=args.log_every,
+        fixed=_format(core.fixed.Fv if args.fv is None else args.fv, core.fixed.Fb if args.fb is None else args.fb),
+        log_every=args.log_every,
         membrane_clamp=args.membrane_clamp,
     )
     with open(args.core, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    _train_and_save(args, cfg, corpus, model, {"finetuned_from": {"core": args.core, "sha256": digest}})
+    _train_and_save(args, cfg, corpus, model, {"finetuned_from": {"core": args.core, "sha256": digest}}, core)
 
 
 def _cmd_info(args) -> None:
@@ -293,11 +308,17 @@ def _cmd_graph(args) -> None:
           + (f"; after {', '.join(graph.passes)}" if graph.passes else "") + ")")
 
 
-def _add_training_arguments(p, steps: tuple[str, int], lr: float) -> None:
+def _add_training_arguments(p, steps: tuple, lr: float, fixed: tuple[int, int] | None) -> None:
     """Options ``train`` and ``finetune`` share: text, batches, optimizer, seed, threads, the hardware-aware
-    terms (:mod:`rcsnn.model.robust`) and the output."""
+    terms (:mod:`rcsnn.model.robust`), the fixed-point format (defaults ``fixed`` = (Fv, Fb); None: the core's)
+    and the output. ``steps``: the option of the optimizer steps, its type, default and help."""
+    own = " (default: the core's)" if fixed is None else ""
+    p.add_argument("--fv", type=int_range(0, 37), default=fixed and fixed[0],
+                   help=f"fractional bits of membrane and weights{own}; Wv is then fitted to the membranes' range")
+    p.add_argument("--fb", type=int_range(1, 20), default=fixed and fixed[1], help=f"fractional bits of beta{own}")
     p.add_argument("--text", help="UTF-8 training text (default: pydoc_data.topics from the standard library)")
-    p.add_argument(steps[0], type=positive_int, default=steps[1], help="optimizer steps of ternary training")
+    option, kind, default, about = steps
+    p.add_argument(option, type=kind, default=default, help=about)
     p.add_argument("--batch", type=positive_int, default=32)
     p.add_argument("--length", type=positive_int, default=128)
     p.add_argument("--lr", type=positive_float, default=lr)
@@ -333,17 +354,17 @@ def register(sub) -> None:
     p.add_argument("--sparsity", type=fraction, default=0.936)
     p.add_argument("--float-steps", type=nonnegative_int, default=1000)
     p.add_argument("--prune-steps", type=nonnegative_int, default=700)
-    _add_training_arguments(p, ("--ternary-steps", 700), lr=1e-2)
+    _add_training_arguments(p, ("--ternary-steps", positive_int, 700, "optimizer steps of ternary training"), lr=1e-2,
+                            fixed=(12, 14))
     p.add_argument("--l1", type=nonnegative_float, default=2e-5)
     p.add_argument("--dt", type=positive_float, default=1e-3, help="seconds per step (NIR export, analog clock)")
-    p.add_argument("--fv", type=int_range(0, 23), default=12, help="fractional bits of membrane and weights (Wv = 24)")
-    p.add_argument("--fb", type=int_range(1, 20), default=14, help="fractional bits of beta")
     p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("finetune", help="fine-tune a trained core (ternary steps, same sparsity), e.g. with the "
                                         "hardware-aware penalties and noise, and save it")
     add_core_arguments(p)
-    _add_training_arguments(p, ("--steps", 200), lr=1e-3)
+    _add_training_arguments(p, ("--steps", nonnegative_int, 200, "optimizer steps of ternary training; 0: none, "
+                                "the core as it is in the format --fv/--fb, measured again"), lr=1e-3, fixed=None)
     p.set_defaults(run=_cmd_finetune)
 
     p = sub.add_parser("info", help="groups, kinds, tau/beta, theta (per-neuron ranges), reset, sparsity, packed sizes, "

@@ -29,12 +29,9 @@ def tolerance(text: str) -> float:
 
 
 def offset(text: str) -> float:
-    """A comparator offset σ in volts: ``0.001`` or ``1mV``."""
-    try:
-        value = float(text[:-2]) * 1e-3 if text.lower().endswith("mv") else float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text}: not a voltage (e.g. 1mV or 0.001)") from None
-    if not 0 <= value < 1:
+    """A comparator offset σ in volts: ``0.001`` or ``1mV`` (:func:`rcsnn.analog.options.volts`), below 1 V."""
+    value = spice_options.volts(text)
+    if not value < 1:
         raise argparse.ArgumentTypeError(f"{text}: must be in [0, 1) V")
     return value
 
@@ -103,7 +100,9 @@ def _cmd_montecarlo(args) -> int:
     with atomic_file(out / "results.json") as tmp:
         tmp.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
     notes = [f"Monte Carlo of {args.core}: {stim.description}, {stim.steps} steps, {len(bundle.blocks)} open-loop blocks, "
-             f"seeds {args.seed}..{args.seed + args.runs - 1}, {args.judge_blocks} ngspice-judged block(s) per run", "",
+             f"seeds {args.seed}..{args.seed + args.runs - 1}, {args.judge_blocks} ngspice-judged block(s) per run"
+             + (f", comparator hysteresis {1e3 * design.hysteresis:g} mV in every run (the nominal's too)"
+                if design.hysteresis else ""), "",
              table, f"fast model {timing['run']['seconds']:.1f} s in all run tasks; ngspice CPU "
              f"{timing['judge']['ngspice_cpu']:.1f} s for {sum(t.kind == 'judge' for t in tasks)} judged block(s) "
              f"(fast model on them {timing['judge']['fast_seconds']:.2f} s)",

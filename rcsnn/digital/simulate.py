@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RcsnnError
+from ..ir.reference import raster_dtype
 from ..tools import BUILD_TIMEOUT, ToolRun, run
 from .core import NeuromorphicCore
 from .cycles import cycle_limit, wall_timeout
@@ -69,9 +70,9 @@ def unpack_spikes(image: Image, words: np.ndarray) -> np.ndarray:
     """``(steps, n_words)`` lane masks -> ``(steps, N)`` int8; in a core with spike counts (``image.max_spikes``),
     the L counts of ``image.spike_bits`` bits (lane k at bit ``k * Wc``) -> int32 counts."""
     wc = image.spike_bits
-    dtype = np.int32 if image.max_spikes else np.int8
     words = np.asarray(words, dtype=object if wc > 1 else np.int64)
-    fields = np.stack([(words >> (k * wc)) & ((1 << wc) - 1) for k in range(image.lanes)], axis=-1).astype(dtype)
+    fields = np.stack([(words >> (k * wc)) & ((1 << wc) - 1) for k in range(image.lanes)], axis=-1)
+    fields = fields.astype(raster_dtype(bool(image.max_spikes)))
     return image.slots.from_slots(fields)
 
 

@@ -56,7 +56,7 @@ from ..errors import RcsnnError
 from .arrays import Core, FixedFormat, array_view
 
 __all__ = ["Run", "FixedCore", "quantize_core", "FloatStepper", "FixedStepper", "simulate_float", "simulate_fixed",
-           "spike_dtype"]
+           "raster_dtype", "spike_dtype"]
 
 
 @dataclass(frozen=True)
@@ -364,9 +364,14 @@ def _run(stepper, currents: np.ndarray, membrane_dtype, forced: np.ndarray | Non
     return Run(spikes, membranes, synaptic)
 
 
+def raster_dtype(counts: bool) -> type:
+    """The dtype of every raster: int8 (0/1 spikes), int32 when it holds spike counts (``counts``)."""
+    return np.int32 if counts else np.int8
+
+
 def spike_dtype(core: Core) -> type:
-    """The raster dtype of ``core``: int8 (0/1 spikes), int32 when a group emits spike counts."""
-    return np.int32 if array_view(core).multi_spike() else np.int8
+    """The raster dtype of ``core`` (:func:`raster_dtype`): int32 when a group emits spike counts."""
+    return raster_dtype(array_view(core).multi_spike())
 
 
 def simulate_float(core: Core, currents: np.ndarray) -> Run:

@@ -30,6 +30,11 @@ class Corpus:
         split = int(len(tokens) * (1 - HELD_OUT_FRACTION))
         return cls(vocab, tokens[:split], tokens[split:])
 
+    def prompts(self, count: int = 10, size: int = 40) -> list[str]:
+        """``count`` prompts of ``size`` held-out characters at evenly spaced offsets of the held-out split."""
+        step = (len(self.held_out) - size) // count
+        return ["".join(self.vocab[t] for t in self.held_out[k * step: k * step + size]) for k in range(count)]
+
 
 class StreamBatches:
     """Contiguous streams for truncated BPTT with state carried across segments.

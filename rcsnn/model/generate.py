@@ -21,7 +21,7 @@ from ..ir.graph import Graph
 from ..ir.reference import FixedStepper, FloatStepper, quantize_core
 from .readout import readout_logits
 
-__all__ = ["Stepper", "Generation", "generate", "reference_stepper"]
+__all__ = ["Stepper", "Generation", "generate", "reference_stepper", "references_agree_for"]
 
 
 class Stepper(Protocol):
@@ -109,3 +109,11 @@ def generate(graph: Graph, prompt: str, length: int, stepper: Stepper, *, seed: 
         tokens.append(token)
         step(token)
     return Generation("".join(out), np.array(tokens, dtype=np.int64), np.stack(raster))
+
+
+def references_agree_for(graph: Graph, prompt: str, length: int, **options) -> int:
+    """Leading characters that :func:`generate` (``options``: seed, temperature) gives alike on the float64 and on
+    the fixed-point reference after ``prompt``: ``length`` if the two texts are equal."""
+    texts = [generate(graph, prompt, length, reference_stepper(graph, backend), **options).text
+             for backend in ("float", "fixed")]
+    return next((k for k, (a, b) in enumerate(zip(*texts)) if a != b), length)
