@@ -19,7 +19,8 @@ CubaLIF current (a ``current`` memory and a second multiplier) are built only in
 
 0. ``in_valid``: read membrane[a], bias[a] (and current[a], parameters[a]; the accumulator is read by
    the caller at the same address);
-1. register v (``v - theta_q * s`` for subtract_before_decay), s and ``x + b``; the accumulator value arrives;
+1. register v (``v - theta_q * s`` for subtract_before_decay), s, x, and b and the accumulator value as the
+   block RAMs give them (no logic after a RAM's output);
 2. ``beta_q * v`` (a multiplier with registered inputs and output), ``x + b + acc``; ``beta_syn_q * i``;
 3. ``leak - theta_q * s`` or the zero reset, plus J (i' computed here), or 0 (zero_drop_input after a spike);
 4. saturate (to Wv bits, or to ``[v_lo_q, v_hi_q]``), and compare (in parallel: ``v_lo_q < theta_q <= v_hi_q``,
@@ -213,17 +214,18 @@ class NeuronLane(wiring.Component):
         m.d.sync += x1.eq(self.in_x)
         # subtract_before_decay: v - theta_q * s enters the multiplier (one bit wider)
         v2, s2 = Signal(signed(wv + ("subtract_before_decay" in modes))), Signal(wc)
-        input2 = Signal(signed(max(wv, im.acc_width) + 2))
+        # the block-RAM outputs (bias, accumulator) only into registers: their adder comes a cycle later
+        x2, b2, acc2 = Signal(signed(wv)), Signal(signed(wv)), Signal(signed(im.acc_width))
         v1, s1 = v_rd.data[:wv], v_rd.data[wv:]
         if "subtract_before_decay" in modes:
             before = _flags(r == "subtract_before_decay" for r in im.reset)[group[0]]
             v1 = v1.as_signed() - _removed(theta[group[0]], s1, before)
-        m.d.sync += [v2.eq(v1), s2.eq(s1), input2.eq(x1 + b_rd.data + self.acc_data)]
+        m.d.sync += [v2.eq(v1), s2.eq(s1), x2.eq(x1), b2.eq(b_rd.data), acc2.eq(self.acc_data)]
 
         product3 = Signal(signed(len(v2) + im.Fb + 2))
-        s3, input3 = Signal(wc), Signal.like(input2)
+        s3, input3 = Signal(wc), Signal(signed(max(wv, im.acc_width) + 2))
         m.d.sync += [product3.eq(v2 * beta[group[1]]),
-                     s3.eq(s2), input3.eq(input2)]
+                     s3.eq(s2), input3.eq(x2 + b2 + acc2)]
         if wc > 1:  # the count's theta_q * s in its own cycle (a multiplier), registered beside beta_q * v
             removed3 = Signal(signed(wv + wc + 1))
             m.d.sync += removed3.eq(_removed(theta[group[1]], s2))
@@ -238,7 +240,7 @@ class NeuronLane(wiring.Component):
             zero = _flags(r == "zero" for r in im.reset)[group[2]]
             reset_leak = Mux(subtract[group[2]], leak - (removed3 if wc > 1 else _removed(theta[group[2]], s3)),
                              Mux(fired3 & zero, 0, leak))
-        total4 = Signal(signed(input2.shape().width + 2))
+        total4 = Signal(signed(input3.shape().width + 2))
         current = self._current(m, param["beta_syn"], valid, addr, group, input3) if im.cuba else input3
         if "zero_drop_input" in modes:
             drop = _flags(r == "zero_drop_input" for r in im.reset)[group[2]] & fired3
