@@ -244,7 +244,8 @@ NUMERIC = [
     (["train", "--neurons", "0", "-o", "x.rcsnn"], "--neurons"),
     (["train", "--sparsity", "1.5", "-o", "x.rcsnn"], "--sparsity"),
     (["train", "--lr", "inf", "-o", "x.rcsnn"], "--lr"),
-    (["train", "--fv", "30", "-o", "x.rcsnn"], "--fv"),
+    (["train", "--fv", "38", "-o", "x.rcsnn"], "--fv"),
+    (["finetune", CORE, "--fb", "21", "-o", "x.rcsnn"], "--fb"),
     (["train", "--threads", str(cores() + 1), "-o", "x.rcsnn"], "--threads"),
     (["run", CORE, "--prompt", "", "-o", "r.npz"], "--prompt"),
 ]
