@@ -52,10 +52,11 @@ LEAK_SHARE = 0.7
 GAIN_SHARE = 0.2
 
 
-#: The fields of :class:`Design` added after its first decks (physical scale, integration method, hysteresis); the
-#: netlist header records them only where they are not their defaults (1 V per unit, no rails, trapezoidal, none),
+#: The fields of :class:`Design` added after its first decks (physical scale, integration method, hysteresis, a real
+#: amplifier); the netlist header records them only where they are not their defaults (1 V per unit, no rails,
+#: trapezoidal, none),
 #: so the default decks are the bytes they always were.
-OPTIONAL_FIELDS = ("volts_per_unit", "rail_low", "rail_high", "method", "hysteresis")
+OPTIONAL_FIELDS = ("volts_per_unit", "rail_low", "rail_high", "method", "hysteresis", "opamp")
 #: ngspice's integration methods the design uses, with the ratio of their local truncation error constants to the
 #: trapezoidal rule's (1/12): Gear order 2 (BDF2, 2/9), L-stable, for decks with membrane clamps (a stiff
 #: conductance the trapezoidal rule lets ring: measured 1.9e-4 V off at a clamp after a slow approach).
@@ -128,6 +129,8 @@ class Design:
         hysteresis: the comparators' hysteresis H (V; ``--hysteresis``): a latch that trips at V(th) + H/2 after a 0
             and at V(th) − H/2 after a 1 (``rcsnn_comparator_hys``). A departure from the contract, which decides at
             θ whatever the last decision: the circuit is verified only when H = 0; Monte Carlo measures what H costs.
+        opamp: op-amp form only: a real amplifier instead of the behavioural gain ``gain`` (``--opamp``: a part name
+            of :data:`rcsnn.analog.opamp.PARTS` with overrides, or ``FILE:SUBCKT``; :mod:`rcsnn.analog.opamp`); "": none.
     """
 
     step: float = 1e-6
@@ -152,6 +155,7 @@ class Design:
     rail_high: float = math.inf
     method: str = "trap"
     hysteresis: float = 0.0
+    opamp: str = ""
 
     @classmethod
     def scaled(cls, step: float = 1e-6, **choices) -> Design:
@@ -260,6 +264,8 @@ class Design:
                              "rest is 0 V)")
         if not (math.isfinite(self.hysteresis) and self.hysteresis >= 0):
             raise RcsnnError(f"--hysteresis {self.hysteresis:g}: must be a finite voltage >= 0")
+        if self.opamp and self.form != "opamp":
+            raise RcsnnError(f"--opamp {self.opamp}: a real amplifier is built in the op-amp form only (--form opamp)")
         if self.form == "opamp" and not self.gain > 0:
             raise RcsnnError(f"analog design: op-amp gain {self.gain} must be > 0")
         spike = ("clock edge + flip-flop + DAC", self.clock_edge + DFF_DELAY + DAC_RISE)

@@ -23,6 +23,11 @@ S; a bounded core's neurons get a membrane clamp ``Bclamp<i>`` at S·bound·e^{d
 with rails, :func:`write_netlists` refuses a clamp level or reference membrane beyond them. The header and the
 sidecar's ``circuit.scale`` state it; at the default scale an unbounded core's decks are the bytes they were.
 
+A real amplifier (``--opamp``, :mod:`rcsnn.analog.opamp`): each neuron of the op-amp form is its feedback network
+``Xn<i>`` (``rcsnn_feedback``) and an amplifier ``Xa<i> 0 sum<i> mem<i> vdd vss PART`` on the rails' sources ``Vdd``/``Vss``;
+``rcsnn_opamps.lib`` (and a user's model file) are copied beside the decks, and the sidecar's ``circuit.opamp`` holds the
+part and its first-order figures.
+
 Stimulus levels (inputs, and reference spikes in open mode) are replayed by XSPICE
 ``filesource`` models from text files ``<deck>_stim<k>.txt`` beside the deck: a PWL source costs
 ngspice a scan of all its earlier points at every evaluation (quadratic in the run length), a
@@ -64,6 +69,8 @@ from ..templates import render
 from .design import DAC_RISE, DFF_DELAY, SIDECAR, Design, tau_of, tran_line
 from .eseries import Snapping, parse_snap
 from .neurons import MAX_COMPARATORS, ZERO_RESETS, count_levels, plan
+from .opamp import LIBRARY as OPAMP_LIBRARY
+from .opamp import Part, conductances, parse_opamp, sizing
 from .partition import Block, blocks
 from .scale import CLAMP_RELTOL, check_rails, clamp_levels, clamp_line, scale_record
 
@@ -90,7 +97,8 @@ STIM_LINE = 500
 
 
 def library_text(name: str = LIBRARY) -> str:
-    """A cell library shipped as package data (the one source of ``rcsnn_cells.lib`` and ``rcsnn_cells_ext.lib``)."""
+    """A cell library shipped as package data (the one source of ``rcsnn_cells.lib``, ``rcsnn_cells_ext.lib`` and
+    ``rcsnn_opamps.lib``)."""
     return resources.files("rcsnn.analog").joinpath(name).read_text()
 
 
@@ -189,6 +197,15 @@ class DeckWriter:
                 raise RcsnnError(f"--form opamp: group {g.name!r} reaches spike counts up to {int(self.count.max())} "
                                  f"(K_eff), {int(self.count.max())} comparators per neuron; the op-amp form builds at "
                                  f"most {MAX_COMPARATORS}; use --form ideal")
+        #: The real amplifier of every neuron (``--opamp``, :mod:`rcsnn.analog.opamp`), else None.
+        self.part = parse_opamp(design.opamp) if design.opamp else None
+        if self.part is not None:
+            if not (math.isfinite(design.rail_low) and math.isfinite(design.rail_high)):
+                raise RcsnnError(f"--opamp {design.opamp}: the amplifiers need their supply: give --rails LO,HI")
+            self.part.check_rails(design.rail_low, design.rail_high)
+            if not isinstance(self.part, Part) and self.part.library_name in (LIBRARY, EXT_LIBRARY, OPAMP_LIBRARY):
+                raise RcsnnError(f"--opamp {design.opamp}: rename the file: {self.part.library_name} is a library of "
+                                 "rcsnn's")
 
     def ohms(self, r: float) -> str:
         """A resistor's value (Ω) as deck text: ``r``, or its part value when snapping."""
@@ -244,8 +261,11 @@ class DeckWriter:
         """The instance text after the ports: a leaky cell (``rl``, Ω) or, for rl = inf, a leak-free integrator."""
         d = self.design
         leaky = math.isfinite(rl)
-        name = ("rcsnn_neuron_" if leaky else "rcsnn_integrator_") + d.form
-        head = (f"{window} {name}" if d.form == "ideal" else f"{name} gain={_num(d.gain)}")
+        if self.part is not None:  # the feedback network; the amplifier is the instance Xa<i> (:meth:`neurons`)
+            head = "rcsnn_feedback" if leaky else "rcsnn_feedback_if"
+        else:
+            name = ("rcsnn_neuron_" if leaky else "rcsnn_integrator_") + d.form
+            head = (f"{window} {name}" if d.form == "ideal" else f"{name} gain={_num(d.gain)}")
         return f"{head} c={_num(d.capacitance)}" + (f" rl={self.ohms(rl)}" if leaky else "") + f" gon={_num(gon)}"
 
     def neurons(self, block: Block, stimulus: list) -> list[str]:
@@ -269,6 +289,8 @@ class DeckWriter:
                 out.append(f"Es{i} sl{i} 0 syn{i} 0 1")
                 out.append(f"Rs{i} sl{i} sv{i} {self.ohms(p.r_transfer[i])}")
             out.append(f"Xn{i} {self.membrane_node(i)} mem{i} {rst} rwin {self.cell(window, rl, gon)}")
+            if self.part is not None:
+                out.append(f"Xa{i} 0 {self.membrane_node(i)} mem{i} vdd vss {self.part.instance()}")
             if self.clamps is not None and (np.isfinite(self.clamps[0][i]) or np.isfinite(self.clamps[1][i])):
                 out.append(clamp_line(i, self.clamps[0][i], self.clamps[1][i], d.form, self.membrane_node(i)))
             out += self.quantiser(i) if self.count[i] > 1 else [self.comparator(i)]
@@ -354,6 +376,8 @@ class DeckWriter:
                f"Vrwin rwin 0 PULSE(0 1 {d.reset_start:.12g} {d.edge:.12g} {d.edge:.12g} "
                f"{d.reset_width:.12g} {d.step:.12g})",
                f"Vwin win 0 PULSE(0 1 {d.syn_start:.12g} {d.edge:.12g} {d.edge:.12g} {d.syn_width:.12g} {d.step:.12g})"]
+        if self.part is not None:
+            out += [f"Vdd vdd 0 DC {_num(d.rail_high)}", f"Vss vss 0 DC {_num(d.rail_low)}"]
         if self.plan.cuba[block.start:block.stop].any():
             out.append(f"Vtwin twin 0 PULSE(0 1 {d.tail_start:.12g} {d.tail_edge:.12g} {d.tail_edge:.12g} "
                        f"{d.reset_width:.12g} {d.step:.12g})")
@@ -372,8 +396,36 @@ class DeckWriter:
         return out
 
     def libraries(self) -> list[str]:
-        """The cell libraries the decks include: ``rcsnn_cells_ext.lib`` too if a cell is leak-free."""
-        return [LIBRARY, EXT_LIBRARY] if self.plan.uses_ext else [LIBRARY]
+        """The cell libraries the decks include: ``rcsnn_cells_ext.lib`` too if a cell is leak-free, and the amplifiers'
+        (``rcsnn_opamps.lib``, or the user's file) with ``--opamp``."""
+        out = [LIBRARY, EXT_LIBRARY] if self.plan.uses_ext else [LIBRARY]
+        if isinstance(self.part, Part):
+            out.append(OPAMP_LIBRARY)
+        elif self.part is not None:  # the user's model, and the feedback cells
+            out += [OPAMP_LIBRARY, self.part.library_name]
+        return out
+
+    def library(self, name: str) -> str:
+        """The text of library ``name`` of :meth:`libraries`."""
+        return self.part.text if self.part is not None and name == getattr(self.part, "library_name", None) \
+            else library_text(name)
+
+    def opamp_record(self, reference) -> dict:
+        """``circuit.opamp``: the part, and for a named part its first-order errors per group
+        (:func:`~rcsnn.analog.opamp.sizing`) from the float reference's run (``reference``: membranes and spikes) if
+        given."""
+        record = self.part.record()
+        if isinstance(self.part, Part):
+            p = self.plan
+            if reference is not None:
+                v = reference.membranes
+                changes = np.abs(np.diff(v, axis=0, prepend=0.0)).max(axis=0)
+                peaks = np.where(reference.spikes > 0, np.abs(v), 0.0).max(axis=0)
+            else:
+                changes = peaks = np.zeros(p.theta.size)
+            g = conductances(self.core, p.r_in, p.r_mem, self.levels.any(axis=0))
+            record["sizing"] = sizing(self.core, self.part, self.design, g, changes, peaks)
+        return record
 
     def options(self) -> str:
         """``.options``: ``interp`` (output rows at exact times); with leak-free cells also ``gmin`` = :data:`GMIN`
@@ -535,6 +587,10 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
     parts = [Block(-1, 0, core.n_neurons)] if mode == "closed" else blocks(graph)
     record = design.record(core)
     writer = DeckWriter(core, design, currents + core.bias, reference if mode == "open" else None, inputs, counts)
+    if writer.part is not None:  # a user's file by its copy beside the decks (not the path it was given by)
+        record["design"]["opamp"] = design.opamp if isinstance(writer.part, Part) else \
+            f"{writer.part.library_name}:{writer.part.subckt}"
+        record["opamp"] = writer.opamp_record(ref)
     scale = scale_record(core, design, writer.plan)
     if scale is not None:
         clipped = check_rails(core, design, writer.plan, ref.membranes, clipping) if budget else []
@@ -574,7 +630,7 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
         if mode == LOCKSTEP:
             sidecar["decks"][-1]["hosted"] = writer.sources
     for name in writer.libraries():
-        (out / name).write_text(library_text(name))
+        (out / name).write_text(writer.library(name))
     written = [name for d in sidecar["decks"] for name in (d["netlist"], *d["stimulus"])] + writer.libraries()
     if budget:
         from .budget import budget_record, calibrate, group_budgets

@@ -45,6 +45,8 @@ class SpiceOptions:
         saturate: bound the core at the rails (``--saturate``, :func:`rcsnn.analog.scale.saturate`).
         allow_clipping: write decks whose reference passes the rails, with a warning.
         hysteresis: the comparators' hysteresis (V; :attr:`rcsnn.analog.design.Design.hysteresis`).
+        opamp: a real amplifier (``--opamp``: a part name or ``FILE:SUBCKT``, :mod:`rcsnn.analog.opamp`); it builds
+            the op-amp form. None: the behavioural gain.
     """
 
     mode: str = "closed"
@@ -63,6 +65,7 @@ class SpiceOptions:
     saturate: bool = False
     allow_clipping: bool = False
     hysteresis: float = 0.0
+    opamp: str | None = None
 
     def design(self, core: Core | None = None) -> Design:
         """The circuit design these options choose (``core``: needed for ``--theta-volts``, S = V/θ; refused for
@@ -79,7 +82,10 @@ class SpiceOptions:
                     f"the core has {len(thetas)} thresholds theta ({thetas.min():g} .. {thetas.max():g}); give "
                     "--volts-per-unit S instead" if core is not None else "this command needs --volts-per-unit S"))
             choices["volts_per_unit"] = self.theta_volts / float(thetas[0])
-        return Design.scaled(self.clock, form=self.form, gain=self.gain, hysteresis=self.hysteresis, **choices)
+        if self.opamp:
+            choices.update(form="opamp", opamp=self.opamp)
+        return Design.scaled(self.clock, **{"form": self.form, "gain": self.gain, "hysteresis": self.hysteresis,
+                                            **choices})
 
     def check(self) -> SpiceOptions:
         """Raise :class:`RcsnnError` naming the first option out of range."""
@@ -89,6 +95,8 @@ class SpiceOptions:
                 raise RcsnnError(f"{name} {value:g}: must be > 0")
         if self.volts_per_unit is not None and self.theta_volts is not None:
             raise RcsnnError("--volts-per-unit and --theta-volts: give one of them")
+        if self.opamp is not None and self.gain != Design.gain:
+            raise RcsnnError(f"--opamp {self.opamp} and --gain {self.gain:g}: the part has its own gain; give one of them")
         if self.saturate and self.allow_clipping:
             raise RcsnnError("--saturate and --allow-clipping: give one of them")
         if (self.saturate or self.allow_clipping) and self.rails is None:
@@ -123,6 +131,10 @@ def add_circuit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--form", choices=FORMS, default="ideal",
                    help="ideal: CCCS virtual ground (exact, default); opamp: inverting integrator of gain --gain")
     p.add_argument("--gain", type=positive_float, default=Design.gain, help="op-amp open-loop gain (opamp form)")
+    p.add_argument("--opamp", metavar="PART", default=None,
+                   help="a real amplifier in the op-amp form: a named part (OPA381, TSV782; NAME,vos=0,... overrides "
+                        "its figures) or FILE:SUBCKT, your .subckt with pins in+ in- out V+ V-; needs --rails "
+                        "(docs/analog.md, Real amplifiers)")
     p.add_argument("--clock", type=positive_float, default=Design.step,
                    help="clock period = one step, seconds (default 1e-6)")
     p.add_argument("--max-step", type=positive_float, default=None, help="cap on ngspice's maximum time step, seconds "

@@ -59,7 +59,7 @@ def read_sidecar(directory: str | Path) -> dict:
     for key in design:
         if key not in known:
             raise RcsnnError(f"{where}: key 'circuit.design.{key}' is not a design field of this rcsnn")
-        field(design, key, "str" if key in ("form", "method") else "number", where, label=f"circuit.design.{key}")
+        field(design, key, "str" if key in ("form", "method", "opamp") else "number", where, label=f"circuit.design.{key}")
     for k, group in enumerate(field(sidecar, "groups", "list", where)):
         for key in ("start", "size"):
             field(group, key, "int", f"{where}: groups[{k}]", minimum=0)

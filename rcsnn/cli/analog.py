@@ -37,8 +37,11 @@ def _cmd_netlist(args) -> None:
                                  clipping=opts.allow_clipping)
         save_snapped(snapped, tmp)
     core = graph.arrays()
-    print(f"wrote {len(sidecar['decks'])} deck(s) ({opts.mode} loop, {opts.form} form, {sidecar['steps']} steps, "
-          f"{core.n_neurons} neurons, {core.nonzeros()} synapses) to {args.output}/ with core.json and rcsnn_cells.lib"
+    form = f"op-amp form, amplifier {design.opamp}" if design.opamp else f"{design.form} form"
+    libraries = sorted(name for name in sidecar["files"] if name.endswith(".lib"))
+    print(f"wrote {len(sidecar['decks'])} deck(s) ({opts.mode} loop, {form}, {sidecar['steps']} steps, "
+          f"{core.n_neurons} neurons, {core.nonzeros()} synapses) to {args.output}/ with core.json and "
+          f"{', '.join(libraries)}"
           + (f" and the bounded core {BOUNDED_CORE}" if opts.saturate else
              " and the snapped core snapped.rcsnn" if args.snap else ""))
     scale = sidecar["circuit"].get("scale")

@@ -61,6 +61,10 @@ def _cmd_montecarlo(args) -> int:
         raise RcsnnError(f"--workers {args.workers}: more than this machine's {cores()} cores (add --oversubscribe)")
     swept = points(args.r_tol, args.c_tol, args.offset)
     design = spice_options.from_arguments(args).design()
+    if design.opamp:
+        raise RcsnnError(f"montecarlo: --opamp {design.opamp}: the fast circuit model solves the ideal form and the "
+                         "op-amp form of gain --gain, not an amplifier's macromodel (its pole and slew); run the part in "
+                         "ngspice with rcsnn verify --backend spice --opamp")
     if design.volts_per_unit != 1.0 or design.railed:
         raise RcsnnError("montecarlo: --volts-per-unit/--theta-volts/--rails: the fast circuit model's membranes are "
                          "judged at 1 V per unit; run without them (the scale does not change a resistor)")
