@@ -110,3 +110,22 @@ def test_command(tmp_path, capsys):
         assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "4", "--scheduler", "serial", *bad,
                      "-o", str(tmp_path / "bad")]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_at_a_physical_scale(tmp_path):
+    """At S volts per unit the resistors are those of 1 V per unit, so resistor variation gives the same table (the
+    fast model's membranes read back in units: without that their errors would be ~|v|), and ngspice judges the decks
+    in units against the same budget; a comparator offset in volts weighs 1/S units, so at S = 0.1 V the same 5 mV
+    offsets flip more decisions than at 1 V."""
+    rows = {}
+    for scale in ("1", "0.1"):
+        out = tmp_path / f"s{scale}"
+        assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "12", "--runs", "2", "--r-tol", "1%",
+                     "--offset", "0", "5mV", "--volts-per-unit", scale, "--scheduler", "serial", "-o", str(out)]) == 0
+        result = json.loads((out / "results.json").read_text())
+        assert result["judge_failed"] == [] and all(r["judge_passed"] == r["judged_blocks"] for r in result["table"])
+        rows[scale] = {r["label"]: r for r in result["table"]}
+    plain, offset = "r 1%, c 0%, offset 0 mV", "r 1%, c 0%, offset 5 mV"
+    for key in ("agreement", "equal", "error_median", "error_p99", "error_max"):
+        assert rows["0.1"][plain][key] == pytest.approx(rows["1"][plain][key], rel=1e-6, abs=1e-12)
+    assert rows["0.1"][offset]["equal"] < rows["1"][offset]["equal"]

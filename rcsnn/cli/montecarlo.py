@@ -60,15 +60,13 @@ def _cmd_montecarlo(args) -> int:
     if args.scheduler == "local" and args.workers > cores() and not args.oversubscribe:
         raise RcsnnError(f"--workers {args.workers}: more than this machine's {cores()} cores (add --oversubscribe)")
     swept = points(args.r_tol, args.c_tol, args.offset)
-    design = spice_options.from_arguments(args).design()
+    loaded = load(args)
+    design = spice_options.from_arguments(args).design(loaded.arrays())  # --theta-volts: S = V / θ of the core
     if design.opamp:
         raise RcsnnError(f"montecarlo: --opamp {design.opamp}: the fast circuit model solves the ideal form and the "
                          "op-amp form of gain --gain, not an amplifier's macromodel (its pole and slew); run the part in "
                          "ngspice with rcsnn verify --backend spice --opamp")
-    if design.volts_per_unit != 1.0 or design.railed:
-        raise RcsnnError("montecarlo: --volts-per-unit/--theta-volts/--rails: the fast circuit model's membranes are "
-                         "judged at 1 V per unit; run without them (the scale does not change a resistor)")
-    graph = snapped_arguments(load(args), args.snap, design)
+    graph = snapped_arguments(loaded, args.snap, design)
     stim = stimulus(args, graph)
     blocks = args.blocks or default_blocks(graph.arrays().n_neurons, 1)
     out = Path(args.output)

@@ -68,6 +68,8 @@ class Bundle:
         tokens: the text's token indices (steps,) for bits per character, or None.
         budget: the ``budget`` entry of the open-loop netlists' ``core.json``.
         timeout: seconds per ngspice deck.
+        volts_per_unit: S of the decks (``--volts-per-unit``): their membranes are S volts per unit of the reference
+            and the budget; a comparator offset (V) is physical, so it weighs 1/S units.
     """
 
     core: Core
@@ -81,6 +83,7 @@ class Bundle:
     tokens: np.ndarray | None
     budget: dict
     timeout: float
+    volts_per_unit: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def _run(bundle: Bundle, task: Task) -> dict:
     membranes = np.zeros_like(bundle.reference_membranes)
     for name, _, _ in bundle.blocks:
         index, got = _fast(bundle, name, bundle.decks[name], task)
-        spikes[:, index], membranes[:, index] = got.spikes, got.membranes
+        spikes[:, index], membranes[:, index] = got.spikes, got.membranes / bundle.volts_per_unit
     theta = bundle.core.per_neuron("theta")
     error = np.abs(membranes - bundle.reference_membranes) / theta
     equal = int((spikes == bundle.reference_spikes).sum())
@@ -178,13 +181,14 @@ def _judge(bundle: Bundle, task: Task) -> dict:
         level = np.stack([waves.vectors[f"v(c{i})"] for i in deck.neurons], axis=1)[3:2 * bundle.steps + 2:2]
     except KeyError as exc:
         raise RcsnnError(f"{task.block}: vector {exc} missing from the ngspice output") from None
+    volts = bundle.volts_per_unit  # the budget is in units; the decks are S volts per unit
     full = np.zeros_like(bundle.reference_membranes)
-    full[:, deck.neurons] = fast.membranes
+    full[:, deck.neurons] = fast.membranes / volts
     allow = allowance(bundle.core, bundle.budget, full)[:, deck.neurons]
-    error = np.abs(v - fast.membranes)
+    error = np.abs(v - fast.membranes) / volts
     ratio = error / allow
     differ = np.rint(level).astype(np.int8) != fast.spikes
-    margin = np.abs(fast.membranes * deck.sampled - deck.threshold)
+    margin = np.abs(fast.membranes * deck.sampled - deck.threshold) / volts
     return {"block": task.block, "neurons": int(deck.neurons.size), "violations": int((ratio > 1).sum()),
             "worst_ratio": float(ratio.max()), "largest_error": float(error.max()),
             "spike_mismatches": int(differ.sum()), "decidable_mismatches": int((differ & (margin > allow)).sum()),
@@ -268,7 +272,7 @@ def prepare(graph: Graph, stimulus: Stimulus, design: Design, directory: Path, b
         tokens = text_targets(graph, stimulus)
     return Bundle(core, decks, tuple((d["netlist"], d["start"], d["stop"]) for d in opened["decks"]),
                   closed_decks["core.cir"], {**files, **closed_files}, stimulus.steps, ref.spikes, ref.membranes, tokens,
-                  opened["budget"], timeout)
+                  opened["budget"], timeout, design.volts_per_unit)
 
 
 def _pm(stats: dict | None, scale: float = 1.0, digits: int = 4) -> str:
