@@ -61,6 +61,21 @@ def test_named_part_decks_and_their_first_order_figures(tmp_path):
         assert group["slew_needed"] < OPA381.slew < group["reset_slew_needed"] and group["slew_limited"]
 
 
+def test_bill_of_materials_counts_the_part(tmp_path):
+    """The feedback cells' capacitors and leak resistors, and one amplifier per neuron by its part number."""
+    out = tmp_path / "bom"
+    assert main(["bom", str(SMALL_CHECKPOINT), "--opamp", "OPA381,vos=0", *SCALE, "--energy-steps", "0",
+                 "-o", str(out)]) == 0
+    bom = json.loads((out / "bom.json").read_text())
+    assert bom["opamp"] == "OPA381,vos=0" and bom["form"] == "opamp"
+    parts = bom["bom"]["parts"]
+    assert parts["op-amps (integrators): OPA381"] == 96 and parts["reset switches"] == 96
+    assert sum(c["count"] for c in bom["bom"]["capacitors"]) == 96
+    plain = tmp_path / "plain"
+    assert main(["bom", str(SMALL_CHECKPOINT), "--form", "opamp", "--energy-steps", "0", "-o", str(plain)]) == 0
+    assert json.loads((plain / "bom.json").read_text())["bom"]["resistors"] == bom["bom"]["resistors"]  # R_L included
+
+
 def test_refusals(tmp_path, capsys):
     with pytest.raises(RcsnnError, match="unknown part 'LM741'"):
         parse_opamp("LM741")

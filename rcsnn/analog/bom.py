@@ -4,8 +4,9 @@ The parts are read from the deck text itself (the closed-loop deck of the whole 
 bill is what the netlist holds: resistors (``R…`` lines and each cell's leak ``rl=``) grouped by value,
 membrane capacitors (``c=``, one per cell), comparators with their D flip-flops (``Xc…``), threshold references
 (``Vth…``), line drivers (``E…``: linear VCVS in the ideal form, ``X… rcsnn_line`` in the op-amp form), the cells'
-amplifiers (op-amp form: one integrator op-amp per cell; ideal form: an ideal gated current copier, no part one
-can buy) and reset switches (cells with ``gon`` > 0). A ``unit:R`` snapping also counts the unit resistors of an
+amplifiers (op-amp form: one integrator op-amp per cell — with ``--opamp``, the feedback cell ``rcsnn_feedback`` and
+its amplifier instance ``Xa<i>``, counted by part; ideal form: an ideal gated current copier, no part one can buy) and
+reset switches (cells with ``gon`` > 0). A ``unit:R`` snapping also counts the unit resistors of an
 integrated build (n in series or in parallel per resistor, :class:`~rcsnn.analog.eseries.Snapping`).
 """
 
@@ -22,7 +23,9 @@ from .eseries import Snapping
 __all__ = ["Bom", "count_parts", "si", "markdown", "csv_text"]
 
 _RESISTOR = re.compile(r"^R\S+ \S+ \S+ (\S+)$", re.M)
-_CELL = re.compile(r"^X\S+ .*(rcsnn_(?:neuron|integrator)_(ideal|opamp))\b.*$", re.M)
+_CELL = re.compile(r"^X\S+ .*(rcsnn_(?:neuron|integrator)_(ideal|opamp)|rcsnn_feedback(?:_if)?)\b.*$", re.M)
+#: An amplifier instance of ``--opamp`` decks: ``Xa<i> 0 sum<i> mem<i> vdd vss PART ...``.
+_AMPLIFIER = re.compile(r"^Xa\d+ \S+ \S+ \S+ vdd vss (\S+)", re.M)
 _PARAM = {k: re.compile(rf"\b{k}=(\S+)") for k in ("rl", "c", "gon")}
 
 
@@ -50,8 +53,9 @@ class Bom:
                 "distinct_resistor_values": len(self.resistors), "integrated": self.units}
 
 
-def count_parts(deck: str, snap: Snapping | None = None) -> Bom:
-    """The :class:`Bom` of one deck's text (``snap``: the rule it was written with, for a ``unit:R`` unit count)."""
+def count_parts(deck: str, snap: Snapping | None = None, part: str = "") -> Bom:
+    """The :class:`Bom` of one deck's text (``snap``: the rule it was written with, for a ``unit:R`` unit count;
+    ``part``: the name of its ``--opamp`` amplifier, else the subcircuit its instances name)."""
     bom = Bom()
     bom.resistors.update(float(v) for v in _RESISTOR.findall(deck))
     forms = Counter()
@@ -60,14 +64,18 @@ def count_parts(deck: str, snap: Snapping | None = None) -> Bom:
         if params["rl"]:
             bom.resistors[float(params["rl"].group(1))] += 1
         bom.capacitors[float(params["c"].group(1))] += 1
-        forms[_CELL.match(line).group(2)] += 1
+        forms[_CELL.match(line).group(2) or "feedback"] += 1
         forms["switch"] += float(params["gon"].group(1)) > 0
     comparators = len(re.findall(r"^Xc\S* .* rcsnn_comparator$", deck, re.M))
     opamp = re.findall(r"^X\S+ .* rcsnn_line\b", deck, re.M)
+    amplifiers = Counter(_AMPLIFIER.findall(deck))
+    if part and amplifiers:
+        amplifiers = Counter({part: sum(amplifiers.values())})
     bom.parts = {
         "comparators (clocked, with a D flip-flop)": comparators,
         "threshold references (DC sources)": len(re.findall(r"^Vthn?\d+ ", deck, re.M)),
         "op-amps (integrators)": forms["opamp"],
+        **{f"op-amps (integrators): {name}": n for name, n in sorted(amplifiers.items())},
         "ideal gated current copiers (ideal form: no buyable part)": forms["ideal"],
         "line drivers (ideal VCVS)": len(re.findall(r"^E\S+ ", deck, re.M)),
         "line drivers (op-amp, gated by the window)": len(opamp),

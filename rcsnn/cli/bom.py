@@ -58,10 +58,14 @@ def _cmd_bom(args) -> None:
         # the parts do not depend on the stimulus' length: one step (an input line wherever x + b is not 0)
         write_netlists(graph, stim.currents[:1], Path(tmp) / "closed", design, "closed", budget=False)
         (deck,) = (Path(tmp) / "closed").glob("*.cir")  # closed loop: one deck of the whole core
-        bom = count_parts(deck.read_text(), parse_snap(args.snap) if args.snap else None)
-        document = {"core": args.core, "form": opts.form, "snap": graph.annotation(ANNOTATION), "bom": bom.record()}
-        text = markdown(bom, f"{args.core} ({opts.form} form{', ' + args.snap if args.snap else ''})")
-        if args.energy_steps and opts.form != "ideal":
+        part = design.opamp.rpartition(":")[2].split(",")[0]  # a part's name, or a user model's subcircuit
+        bom = count_parts(deck.read_text(), parse_snap(args.snap) if args.snap else None, part)
+        form = f"op-amp form, {design.opamp}" if design.opamp else f"{design.form} form"
+        document = {"core": args.core, "form": design.form, "snap": graph.annotation(ANNOTATION), "bom": bom.record()}
+        if design.opamp:
+            document["opamp"] = design.opamp
+        text = markdown(bom, f"{args.core} ({form}{', ' + args.snap if args.snap else ''})")
+        if args.energy_steps and design.form != "ideal":
             text += "\nEnergy: measured for the ideal form only (its sources are the whole power path).\n"
         elif args.energy_steps:
             currents = stim.currents[:args.energy_steps]
