@@ -423,7 +423,8 @@ class DeckWriter:
                 peaks = np.where(reference.spikes > 0, np.abs(v), 0.0).max(axis=0)
             else:
                 changes = peaks = np.zeros(p.theta.size)
-            g = conductances(self.core, p.r_in, p.r_mem, self.levels.any(axis=0))
+            inputs = np.ones(p.theta.size, bool) if self.inputs == "host" else self.levels.any(axis=0)  # an Rx<i>
+            g = conductances(self.core, p.r_in, p.r_mem, inputs)
             record["sizing"] = sizing(self.core, self.part, self.design, g, changes, peaks)
         return record
 
