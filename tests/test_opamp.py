@@ -115,6 +115,7 @@ def test_real_amplifier_in_ngspice(tmp_path):
     membranes."""
     code, slow, slow_v = _verify(tmp_path, "slow", "OPA381,vos=0,sr=1e12")
     assert code == 1 and slow["decidable_mismatches"] > 0 and not slow["passed"]
+    assert "with amplifier OPA381,vos=0,sr=1e12 (not the contract" in (tmp_path / "slow" / "report.md").read_text()
     _, fast, _ = _verify(tmp_path, "fast", "OPA381,vos=0,sr=1e12,gbw=180e6")
     assert 8.5 < slow["largest_error"] / fast["largest_error"] < 11.5
     _user_model(tmp_path / "myamp.lib", 18e6)

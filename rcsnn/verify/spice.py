@@ -166,7 +166,9 @@ def findings(core: Core, v: Verdict, got: SpiceRun, design: Design, retries: tup
     u = "V" if design.volts_per_unit == 1.0 else "units"  # membranes read back in units (volts / S)
     judged = "all steps" if v.judged_steps == v.comparison.steps \
         else f"steps 0..{v.judged_steps - 1} (to the first divergence)"
-    lines = [f"{v.mode} loop, {design.form} form, judged {judged}: decidable mismatches {v.decidable_mismatches}, "
+    form = f"{design.form} form" + (f" with amplifier {design.opamp} (not the contract: first-order errors in the "
+                                     "netlists' core.json, circuit.opamp)" if design.opamp else "")
+    lines = [f"{v.mode} loop, {form}, judged {judged}: decidable mismatches {v.decidable_mismatches}, "
              f"membranes outside the budget {v.violations}, undecidable events {len(v.undecidable)} "
              f"({len(v.undecidable_mismatched)} mismatched)"]
     lines += [f"a-priori budget {b['group']}: a = {b['a']:.3g} {u} ({b['a'] / b['theta']:.3g} theta), "
