@@ -124,3 +124,13 @@ def test_real_amplifier_in_ngspice(tmp_path):
     assert np.abs(user_v - slow_v).max() < 1e-6 * slow["largest_error"] + 1e-9
     _, _, slewing_v = _verify(tmp_path, "slewing", "OPA381,vos=0")  # the part's own slew rate: the resets slew
     assert np.abs(slewing_v - slow_v).max() > 1e-3
+
+
+def test_generation_with_the_part_reports_in_units(capsys):
+    """generate --backend spice runs the lock-step decks with the part; at S ≠ 1 V per unit its divergence report and
+    budget are in units (volts / S), as verify's: the part parts from the float text with a named, decidable flip."""
+    code = main(["generate", str(SMALL_CHECKPOINT), "--backend", "spice", "--prompt", "The ", "--length", "3",
+                 "--temperature", "0", "--opamp", "OPA381", *SCALE])
+    err = capsys.readouterr().err
+    assert code == 1 and "DECIDABLE (a hardware error)" in err
+    assert "v_ref - theta" in err and " units, budget " in err and "g0 a " in err and " V," not in err

@@ -82,12 +82,16 @@ class CircuitStepper:
         self.directory = Path(self._tmp.name if self._tmp else directory)
         self.sidecar = write_netlists(graph, planned, self.directory, design, mode, stimulus=STIMULUS,
                                       inputs="host", budget=budget)
+        #: Unit of the membranes read back and of the budget: volts at 1 V per unit, else units (volts / S).
+        self.unit = "V" if design.volts_per_unit == 1.0 else "units"
         if "budget" in self.sidecar:
-            groups = ", ".join(f"{b['group']} a {b['a']:.2g} V, b {b['b']:.2g}" for b in self.sidecar["budget"]["groups"])
+            groups = ", ".join(f"{b['group']} a {b['a']:.2g} {self.unit}, b {b['b']:.2g}"
+                               for b in self.sidecar["budget"]["groups"])
             self.budget_note = f"a-priori budget a + b·max(|v_ref| − θ, 0) of the deck's core.json: {groups}"
         else:
             sampling = design.sampling_uncertainty(core).max()
-            self.budget_note = f"no a-priori budget: {PROVISIONAL_ERROR:g}·θ + comparator sampling {sampling:.2g} V"
+            self.budget_note = (f"no a-priori budget: {PROVISIONAL_ERROR:g}·θ + comparator sampling {sampling:.2g} "
+                                f"{self.unit}")
         self.v = np.zeros(core.n_neurons)
         self.membranes: list[np.ndarray] = []
         self.seconds: list[float] = []

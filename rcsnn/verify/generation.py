@@ -43,6 +43,7 @@ class Recorder:
     def __init__(self, stepper: Stepper):
         self.stepper = stepper
         self.quantized = stepper.quantized
+        self.unit = "lsb" if stepper.quantized else getattr(stepper, "unit", "V")  # of its membranes
         self.membranes: list[np.ndarray | None] = []
 
     def step(self, x: np.ndarray) -> np.ndarray:
@@ -58,7 +59,7 @@ class GenerationCheck:
 
     Attributes:
         backend, reference: names (``spice``, ``float64 reference``).
-        unit: unit of the membranes and the budget (``V``, ``lsb``).
+        unit: unit of the membranes and the budget (``V``, ``units`` at S ≠ 1 V per unit, ``lsb``).
         prompt_steps: characters of the prompt (steps before the first generated character).
         text, reference_text: the generated characters of each.
         first_char: 0-based position in the generated text of the first character that differs, or None.
@@ -154,6 +155,5 @@ def check_generation(graph: Graph, prompt: str, hardware: Generation, recorded: 
                           "decidable": bound is None or abs(margin) > bound[i]})
         flips.sort(key=lambda f: (not f["decidable"], -abs(f["margin"])))
     name = "fixed-point reference" if quantized else "float64 reference"
-    unit = "lsb" if quantized else "V"
-    return GenerationCheck(backend, name, unit, len(prompt), hardware.text, ref.text, differ[0] if differ else None,
+    return GenerationCheck(backend, name, recorded.unit, len(prompt), hardware.text, ref.text, differ[0] if differ else None,
                            first_step, flips, budget_note)
