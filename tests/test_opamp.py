@@ -95,6 +95,11 @@ def test_refusals(tmp_path, capsys):
                              (["--opamp", f"{tmp_path / 'amp.lib'}:amp", *SCALE], "has no '.subckt amp'")):
         assert main(["netlist", str(SMALL_CHECKPOINT), "--steps", "4", "-o", str(tmp_path / "x"), *options]) == 2
         assert message in capsys.readouterr().err
+    # membranes that fit the rails but not the part's output swing (V- + 30 mV): refused, naming the swing
+    tight = ["--steps", "20", "--volts-per-unit", "0.0865", "--rails=-2.5,2.5"]
+    assert main(["netlist", str(SMALL_CHECKPOINT), *tight, "-o", str(tmp_path / "r")]) == 0
+    assert main(["netlist", str(SMALL_CHECKPOINT), *tight, "--opamp", "OPA381", "-o", str(tmp_path / "s")]) == 2
+    assert "below the OPA381 output swing (the rails less its headroom) -2.47,2.1 V" in capsys.readouterr().err
     assert main(["montecarlo", str(SMALL_CHECKPOINT), "--opamp", "OPA381", "--runs", "1", "--steps", "4",
                  "-o", str(tmp_path / "mc")]) == 2
     assert "not an amplifier's macromodel" in capsys.readouterr().err

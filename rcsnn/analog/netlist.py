@@ -594,7 +594,12 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
         record["opamp"] = writer.opamp_record(ref)
     scale = scale_record(core, design, writer.plan)
     if scale is not None:
-        clipped = check_rails(core, design, writer.plan, ref.membranes, clipping) if budget else []
+        checked, what = design, "rails"
+        if isinstance(writer.part, Part):  # the membranes must fit the amplifier's output swing
+            checked = replace(design, rail_low=design.rail_low + writer.part.headroom_low,
+                              rail_high=design.rail_high - writer.part.headroom_high)
+            what = f"{writer.part.name} output swing (the rails less its headroom)"
+        clipped = check_rails(core, checked, writer.plan, ref.membranes, clipping, what) if budget else []
         record["scale"] = {**scale, **({"clipping": clipped} if clipped else {})}
     sidecar = {
         "rcsnn": __version__, "mode": mode, "steps": int(currents.shape[0]), "neurons": core.n_neurons,

@@ -124,14 +124,16 @@ def clamp_errors(core: Core, design: Design, plan: Neurons, spikes: np.ndarray,
     return falling, design.v_spike * drive / (plan.r_in * CLAMP_CONDUCTANCE)
 
 
-def check_rails(core: Core, design: Design, plan: Neurons, membranes: np.ndarray, clipping: bool = False) -> list[str]:
+def check_rails(core: Core, design: Design, plan: Neurons, membranes: np.ndarray, clipping: bool = False,
+                what: str = "rails") -> list[str]:
     """Refuse (one line) a clamp level outside the rails, and a side without a bound whose reference membrane
     peaks S·v·e^{d/τ} (``membranes`` (steps, N), units) pass its rail, unless ``clipping`` (the warnings are
-    returned and printed). Nothing to check without rails."""
+    returned and printed). Nothing to check without rails. ``what`` names the range in the messages (an amplifier's
+    output swing: the caller passes a design whose rails are the swing's ends)."""
     if not design.railed:
         return []
     lo_rail, hi_rail = design.rail_low, design.rail_high
-    rails = f"rails {lo_rail:g},{hi_rail:g} V"
+    rails = f"{what} {lo_rail:g},{hi_rail:g} V"
     low, high = clamp_levels(core, design, plan)
     for name, levels, bad in (("v_min", low, np.isfinite(low) & (low < lo_rail * (1 + _SLACK))),
                               ("v_max", high, np.isfinite(high) & (high > hi_rail * (1 + _SLACK)))):
