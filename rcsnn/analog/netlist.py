@@ -203,7 +203,7 @@ class DeckWriter:
             if not (math.isfinite(design.rail_low) and math.isfinite(design.rail_high)):
                 raise RcsnnError(f"--opamp {design.opamp}: the amplifiers need their supply: give --rails LO,HI")
             self.part.check_rails(design.rail_low, design.rail_high)
-            if not isinstance(self.part, Part) and self.part.library_name in (LIBRARY, EXT_LIBRARY, OPAMP_LIBRARY):
+            if self.part.library_name in (LIBRARY, EXT_LIBRARY, OPAMP_LIBRARY):
                 raise RcsnnError(f"--opamp {design.opamp}: rename the file: {self.part.library_name} is a library of "
                                  "rcsnn's")
 
@@ -240,11 +240,11 @@ class DeckWriter:
                 (used_e if line == "e" else used_n).add(j)
                 lines.append(f"R{b}_{i}_{j} {line}{j} sum{i} {self.ohms(self.plan.r_in[i] / abs(w))}")
         p = self.plan
+        weights = p.self_weight
         for i in range(block.start, block.stop):
-            if p.reset[i] in ("subtract", "subtract_before_decay"):
+            if weights[i]:
                 used_n.add(i)  # weight −θ, or −β·θ: β(v − θ s) = βv − βθ s
-                weight = p.theta[i] if p.reset[i] == "subtract" else p.beta[i] * p.theta[i]
-                lines.append(f"Rself{i} n{i} {self.membrane_node(i)} {self.ohms(p.r_mem[i] / weight)}")
+                lines.append(f"Rself{i} n{i} {self.membrane_node(i)} {self.ohms(p.r_mem[i] / weights[i])}")
         return lines, used_e, used_n
 
     def membrane_node(self, i: int) -> str:
@@ -399,16 +399,13 @@ class DeckWriter:
         """The cell libraries the decks include: ``rcsnn_cells_ext.lib`` too if a cell is leak-free, and the amplifiers'
         (``rcsnn_opamps.lib``, or the user's file) with ``--opamp``."""
         out = [LIBRARY, EXT_LIBRARY] if self.plan.uses_ext else [LIBRARY]
-        if isinstance(self.part, Part):
-            out.append(OPAMP_LIBRARY)
-        elif self.part is not None:  # the user's model, and the feedback cells
-            out += [OPAMP_LIBRARY, self.part.library_name]
+        if self.part is not None:  # the feedback cells (and the macromodel), and a user's model file
+            out += [OPAMP_LIBRARY, *([self.part.library_name] if self.part.library_name else [])]
         return out
 
     def library(self, name: str) -> str:
         """The text of library ``name`` of :meth:`libraries`."""
-        return self.part.text if self.part is not None and name == getattr(self.part, "library_name", None) \
-            else library_text(name)
+        return self.part.text if self.part is not None and name == self.part.library_name else library_text(name)
 
     def opamp_record(self, reference) -> dict:
         """``circuit.opamp``: the part, and for a named part its first-order errors per group
@@ -424,7 +421,7 @@ class DeckWriter:
             else:
                 changes = peaks = np.zeros(p.theta.size)
             inputs = np.ones(p.theta.size, bool) if self.inputs == "host" else self.levels.any(axis=0)  # an Rx<i>
-            g = conductances(self.core, p.r_in, p.r_mem, inputs)
+            g = conductances(self.core, p, inputs)
             record["sizing"] = sizing(self.core, self.part, self.design, g, changes, peaks)
         return record
 
@@ -589,8 +586,7 @@ def write_netlists(graph: Graph, currents: np.ndarray, out_dir: str | Path, desi
     record = design.record(core)
     writer = DeckWriter(core, design, currents + core.bias, reference if mode == "open" else None, inputs, counts)
     if writer.part is not None:  # a user's file by its copy beside the decks (not the path it was given by)
-        record["design"]["opamp"] = design.opamp if isinstance(writer.part, Part) else \
-            f"{writer.part.library_name}:{writer.part.subckt}"
+        record["design"]["opamp"] = writer.part.spec or design.opamp
         record["opamp"] = writer.opamp_record(ref)
     scale = scale_record(core, design, writer.plan)
     if scale is not None:

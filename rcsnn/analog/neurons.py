@@ -83,6 +83,13 @@ class Neurons:
         return "twin" if self.cuba[i] and self.delay[i] == 0 else "win"
 
     @property
+    def self_weight(self) -> np.ndarray:
+        """Weight of each neuron's subtract-reset self-synapse from n<i> (θ; ``subtract_before_decay``: β·θ), 0 where
+        the reset is not a subtraction."""
+        return np.select([self.reset == "subtract", self.reset == "subtract_before_decay"],
+                         [self.theta, self.beta * self.theta], 0.0)
+
+    @property
     def uses_tail(self) -> bool:
         return bool(self.cuba.any())
 

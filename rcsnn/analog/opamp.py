@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import RcsnnError
 from ..ir.arrays import Core
+from .neurons import Neurons
 
 __all__ = ["LIBRARY", "Part", "PARTS", "UserPart", "parse_opamp", "conductances", "sizing"]
 
@@ -69,6 +70,9 @@ class Part:
     source: str
 
     subckt = "rcsnn_opamp_macro"
+    #: A named part is in :data:`LIBRARY`: no file of its own, and the sidecar keeps the ``--opamp`` text as given.
+    library_name = None
+    spec = ""
 
     def instance(self) -> str:
         """The cell and parameters after an amplifier instance's nodes ``in+ in- out V+ V-``."""
@@ -117,6 +121,11 @@ class UserPart:
     def library_name(self) -> str:
         """The file name the decks include it by (beside them)."""
         return self.path.name
+
+    @property
+    def spec(self) -> str:
+        """``--opamp`` as the sidecar records it: the copy beside the decks, never the path it was given by."""
+        return f"{self.path.name}:{self.subckt}"
 
     def instance(self) -> str:
         return self.subckt
@@ -172,19 +181,15 @@ def _user_part(path: Path, subckt: str) -> UserPart:
     return UserPart(path, subckt, text)
 
 
-def conductances(core: Core, r_in: np.ndarray, r_mem: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+def conductances(core: Core, plan: Neurons, inputs: np.ndarray) -> np.ndarray:
     """G per neuron (S): the conductances into its summing node — its synapses (|w|/r_in), its input line (1/r_in where
-    ``inputs`` is true) and a subtract reset's self-synapse (θ/r_mem, or βθ/r_mem)."""
-    total = np.where(inputs, 1 / r_in, 0.0)
+    ``inputs`` is true) and a subtract reset's self-synapse (:attr:`~rcsnn.analog.neurons.Neurons.self_weight`/r_mem)."""
+    total = np.where(inputs, 1 / plan.r_in, 0.0) + plan.self_weight / plan.r_mem
     offsets = core.offsets()
     for syn in core.synapses:
         w = core.block_weights(syn)
         post = offsets[syn.post]
-        total[post] += np.bincount(w.rows, weights=np.abs(w.value), minlength=post.stop - post.start) / r_in[post]
-    for g, sl in zip(core.groups, offsets.values()):
-        if g.reset in ("subtract", "subtract_before_decay"):
-            weight = core.per_neuron("theta")[sl] * (core.per_neuron("beta")[sl] if g.reset != "subtract" else 1.0)
-            total[sl] += weight / r_mem[sl]
+        total[post] += np.bincount(w.rows, weights=np.abs(w.value), minlength=post.stop - post.start) / plan.r_in[post]
     return total
 
 

@@ -40,6 +40,7 @@ def _cmd_bom(args) -> None:
     from ..analog.eseries import parse_snap
     from ..analog.netlist import write_netlists
     from ..analog.neurons import plan
+    from ..analog.opamp import parse_opamp
     from ..analog.partition import partition
     from ..analog.snap import ANNOTATION, snapped_arguments, text_cost
     from ..ir.reference import simulate_float
@@ -58,7 +59,7 @@ def _cmd_bom(args) -> None:
         # the parts do not depend on the stimulus' length: one step (an input line wherever x + b is not 0)
         write_netlists(graph, stim.currents[:1], Path(tmp) / "closed", design, "closed", budget=False)
         (deck,) = (Path(tmp) / "closed").glob("*.cir")  # closed loop: one deck of the whole core
-        part = design.opamp.rpartition(":")[2].split(",")[0]  # a part's name, or a user model's subcircuit
+        part = parse_opamp(design.opamp).name if design.opamp else ""  # a part's name, or a user model's subcircuit
         bom = count_parts(deck.read_text(), parse_snap(args.snap) if args.snap else None, part)
         form = f"op-amp form, {design.opamp}" if design.opamp else f"{design.form} form"
         document = {"core": args.core, "form": design.form, "snap": graph.annotation(ANNOTATION), "bom": bom.record()}
