@@ -5,7 +5,7 @@ Memories and multipliers are derived from the architecture (docs/digital.md), as
 * **memories** (:func:`memories`): per lane the CSR row pointers (R × (start + count bits)), the lane's entries
   (E_k × (row + weight bits)), biases, membranes ``{s, v}`` and accumulators (n_words × Wv, Wv + 1, acc_width), the
   other per-neuron memories and the event FIFO (:data:`~rcsnn.digital.synapse.FIFO_DEPTH` ×
-  (block + pre bits)); once, the spike queue (n_words × (word bits + L)). Each goes where Yosys's
+  (block + pre bits)); once, the spike queue (n_words × (group + pre bits + L·Wc)). Each goes where Yosys's
   ``memory_libmap`` puts it: block RAM (DP16KD, 18 Kbit as 16K×1, 8K×2, 4K×4, 2K×9, 1K×18 or 512×36, cost
   :data:`BRAM_COST` each) or LUT RAM (TRELLIS_DPR16X4, 16 × 4 bits, cost :data:`LUTRAM_COST` each, plus one per
   bit of the read multiplexer that joins them), whichever costs less; ``--lutram`` marks the neuron state for LUT RAM.
@@ -37,7 +37,7 @@ from amaranth.hdl import UnusedElaboratable
 
 from ..errors import RcsnnError
 from .core import memory_map
-from .layout import Image, require_binary
+from .layout import Image, bits, require_binary
 from .neuron import neuron_memories
 from .synapse import FIFO_DEPTH
 from .wrapper import SerialWrapper
@@ -99,7 +99,8 @@ def memories(image: Image, lutram: bool = False) -> list[Memory]:
         out.append(Memory(f"lane{lane}.acc", image.slots.n_words, image.acc_width, lutram))
         out.append(Memory(f"lane{lane}.events", FIFO_DEPTH - 1,
                           image.block_bits + image.pre_bits + (image.spike_bits if image.spike_bits > 1 else 0)))
-    out.append(Memory("queue", image.slots.n_words, image.word_bits + image.lanes * image.spike_bits))
+    out.append(Memory("queue", image.slots.n_words,
+                      bits(len(image.slots.sizes) - 1) + image.pre_bits + image.lanes * image.spike_bits))
     return [m for m in out if m.depth > 0]
 
 

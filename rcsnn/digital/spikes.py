@@ -1,12 +1,14 @@
 """Spike queue: the update phase stores (word, lane mask) of the words that fired; the next
 propagate phase replays them as one event per (spike, outgoing synapse block).
 
-Memory: ``n_words`` entries of ``word_bits + lanes`` bits (``{mask, word}``), written in order;
+Memory: ``n_words`` entries of ``group + pre_bits + lanes`` bits (``{mask, base, group}``), written in order;
 only words with at least one spike are stored, so replay costs one cycle per event with no
 scan of silent neurons. Event ``(b, j)``: block b (``pre_first[g] .. + pre_count[g]``) and the
-local index ``j = (word - word_base[g]) * lanes + lane`` of the spiking neuron of group g.
+local index ``j = base + lane`` of the spiking neuron of group g, where ``base = (word - word_base[g]) * lanes``
+is computed when the word is written (from the neuron lanes' registered address), so the block RAM's read goes
+straight into registers on replay: no group comparators, subtraction or multiplication by ``lanes`` behind it.
 
-Spike counts (``image.spike_bits`` Wc > 1): entries are ``{counts, word}`` (Wc bits per lane, lane k at bit
+Spike counts (``image.spike_bits`` Wc > 1): entries are ``{counts, base, group}`` (Wc bits per lane, lane k at bit
 ``k * Wc``; the mask is ``count != 0`` per lane) and each event carries its neuron's count ``ev_count``: one
 event per (spiking neuron, block), whatever the count.
 """
@@ -72,18 +74,25 @@ class SpikeQueue(wiring.Component):
     def elaborate(self, platform):
         im, m = self.image, Module()
         lanes, n_words, wc = im.lanes, im.slots.n_words, im.spike_bits
-        m.submodules.mem = mem = memory.Memory(shape=im.word_bits + lanes * wc, depth=n_words, init=[])
+        group_bits = bits(len(im.slots.sizes) - 1)
+        m.submodules.mem = mem = memory.Memory(shape=group_bits + im.pre_bits + lanes * wc, depth=n_words, init=[])
         wr, rd = mem.write_port(), mem.read_port()
         count, ptr = Signal(bits(n_words)), Signal(bits(n_words))
-        m.d.comb += [wr.en.eq(self.wr_valid), wr.addr.eq(count), wr.data.eq(Cat(self.wr_word, self.wr_mask))]
+        # the entry's group and first pre index (times ``lanes`` as shifts and adds, so no multiplier is spent on
+        # a constant), from the written word
+        word_group = Signal(group_bits)
+        m.d.comb += word_group.eq(group_of(im, self.wr_word))
+        word_base = Array(Const(b, im.word_bits) for b in im.slots.word_base)[word_group]
+        base = sum((self.wr_word - word_base) << k for k in range(lanes.bit_length()) if lanes >> k & 1)
+        m.d.comb += [wr.en.eq(self.wr_valid), wr.addr.eq(count),
+                     wr.data.eq(Cat(word_group, base[:im.pre_bits], self.wr_mask))]
         with m.If(self.clear):
             m.d.sync += count.eq(0)
         with m.Elif(self.wr_valid):
             m.d.sync += count.eq(count + 1)
 
-        # replay: the current word's remaining mask, its group and first pre index (times ``lanes``
-        # as shifts and adds, so no multiplier is spent on a constant)
-        mask, group, pre_base = Signal(lanes), Signal(bits(len(im.slots.sizes) - 1)), Signal(im.pre_bits)
+        # replay: the current word's remaining mask, its group and first pre index
+        mask, group, pre_base = Signal(lanes), Signal(group_bits), Signal(im.pre_bits)
         cursor = Signal(im.block_bits)
         # lane of the lowest set bit of the mask (one lane: always 0, and no zero-width signal, which
         # Verilog would declare as ``[-1:0]``)
@@ -93,7 +102,6 @@ class SpikeQueue(wiring.Component):
                 m.d.comb += lowest.eq(k)
         n_blocks = Array(Const(n, bits(len(im.blocks))) for n in im.pre_count)[group]
         first = Array(Const(f, im.block_bits) for f in im.pre_first)[group]
-        word_base = Array(Const(b, im.word_bits) for b in im.slots.word_base)
         last_block = (n_blocks == 0) | (cursor + 1 == n_blocks)
         advance = (mask != 0) & ((n_blocks == 0) | self.ev_ready)
         rest = Mux(advance & last_block, mask & (mask - 1), mask)
@@ -108,8 +116,8 @@ class SpikeQueue(wiring.Component):
         with m.If(advance):
             m.d.sync += cursor.eq(Mux(last_block, 0, cursor + 1))
         m.d.sync += mask.eq(rest)
-        word, word_group = rd.data[:im.word_bits], group_of(im, rd.data[:im.word_bits])
-        stored, loaded = rd.data[im.word_bits:], []
+        stored_group, stored_base = rd.data[:group_bits], rd.data[group_bits:group_bits + im.pre_bits]
+        stored, loaded = rd.data[group_bits + im.pre_bits:], []
         if wc > 1:  # counts: the lane mask is count != 0; the counts are kept for the events
             counts = Signal(lanes * wc)
             m.d.comb += self.ev_count.eq(counts.word_select(lowest, wc))
@@ -121,7 +129,6 @@ class SpikeQueue(wiring.Component):
             m.d.sync += running.eq(0)
         with m.Elif(load):
             m.d.sync += [
-                *loaded, mask.eq(stored), group.eq(word_group), ptr.eq(ptr + 1),
-                pre_base.eq(sum((word - word_base[word_group]) << k for k in range(lanes.bit_length()) if lanes >> k & 1)),
+                *loaded, mask.eq(stored), group.eq(stored_group), pre_base.eq(stored_base), ptr.eq(ptr + 1),
             ]
         return m
