@@ -71,6 +71,10 @@ def test_bill_of_materials_counts_the_part(tmp_path):
     parts = bom["bom"]["parts"]
     assert parts["op-amps (integrators): OPA381"] == 96 and parts["reset switches"] == 96
     assert sum(c["count"] for c in bom["bom"]["capacitors"]) == 96
+    supply = bom["amplifier_supply"]  # the datasheet's 800 µA per amplifier on the 5 V between the rails
+    assert supply["watts"] == pytest.approx(96 * 800e-6 * 5.0) and supply["joules_per_step"] == pytest.approx(384e-3 * 1e-6)
+    assert "96 × 800 µA × 5 V = 384 mW static" in (out / "bom.md").read_text()
+    assert parse_opamp("OPA381,iq=1e-3").quiescent == 1e-3
     plain = tmp_path / "plain"
     assert main(["bom", str(SMALL_CHECKPOINT), "--form", "opamp", "--energy-steps", "0", "-o", str(plain)]) == 0
     assert json.loads((plain / "bom.json").read_text())["bom"]["resistors"] == bom["bom"]["resistors"]  # R_L included

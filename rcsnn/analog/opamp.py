@@ -56,6 +56,7 @@ class Part:
         offset: input offset voltage V_os (V; the datasheet's typical magnitude, applied to every amplifier).
         headroom_low, headroom_high: how close the output swings to the negative and positive rail (V).
         supply: the total supply V+ − V− it is specified for, (min, max) (V).
+        quiescent: supply current of one amplifier at no load (A): its static power is quiescent · (V+ − V−).
         source: the datasheet and the conditions of these figures.
     """
 
@@ -67,6 +68,7 @@ class Part:
     headroom_low: float
     headroom_high: float
     supply: tuple[float, float]
+    quiescent: float
     source: str
 
     subckt = "rcsnn_opamp_macro"
@@ -94,15 +96,18 @@ class Part:
 #: Rail-to-rail CMOS amplifiers with their datasheets' typical figures (25 °C, 10 kΩ load).
 PARTS = {p.name: p for p in (
     Part("OPA381", gain=10 ** (135 / 20), gbw=18e6, slew=12e6, offset=7e-6, headroom_low=0.03, headroom_high=0.4,
-         supply=(2.7, 5.5), source="TI SBOS313B, VS = 5 V: A_OL 135 dB, GBW 18 MHz, SR 12 V/us, V_OS 7 uV, output "
-                                   "swing 30 mV from V-, 400 mV from V+ (RL = 10 kOhm)"),
+         supply=(2.7, 5.5), quiescent=800e-6,
+         source="TI SBOS313B, VS = 5 V: A_OL 135 dB, GBW 18 MHz, SR 12 V/us, V_OS 7 uV, output swing 30 mV from V-, "
+                "400 mV from V+ (RL = 10 kOhm), I_Q 800 uA"),
     Part("TSV782", gain=10 ** (120 / 20), gbw=30e6, slew=17e6, offset=50e-6, headroom_low=0.01, headroom_high=0.01,
-         supply=(2.0, 5.5), source="ST TSV782 datasheet, VCC = 2 V: A_VD 120 dB, GBP 30 MHz, SR 17 V/us, V_io 50 uV, "
-                                   "output drop 10 mV from either rail (RL = 10 kOhm)"),
+         supply=(2.0, 5.5), quiescent=3e-3,
+         source="ST TSV782 datasheet, VCC = 2 V: A_VD 120 dB, GBP 30 MHz, SR 17 V/us, V_io 50 uV, output drop 10 mV "
+                "from either rail (RL = 10 kOhm), I_CC 3 mA per amplifier"),
 )}
 
 #: The figures ``NAME,key=value`` may override, and the :class:`Part` field each sets.
-OVERRIDES = {"a0": "gain", "gbw": "gbw", "sr": "slew", "vos": "offset", "hlo": "headroom_low", "hhi": "headroom_high"}
+OVERRIDES = {"a0": "gain", "gbw": "gbw", "sr": "slew", "vos": "offset", "hlo": "headroom_low", "hhi": "headroom_high",
+             "iq": "quiescent"}
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,9 @@ class UserPart:
 
     def record(self) -> dict:
         return {"name": self.subckt, "file": self.path.name, "sha256": hashlib.sha256(self.text.encode()).hexdigest()}
+
+    #: The user's model states no quiescent current (its static power is not known).
+    quiescent = None
 
     def check_rails(self, low: float, high: float) -> None:
         """The user's model states no supply range: any rails."""

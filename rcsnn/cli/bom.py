@@ -59,13 +59,18 @@ def _cmd_bom(args) -> None:
         # the parts do not depend on the stimulus' length: one step (an input line wherever x + b is not 0)
         write_netlists(graph, stim.currents[:1], Path(tmp) / "closed", design, "closed", budget=False)
         (deck,) = (Path(tmp) / "closed").glob("*.cir")  # closed loop: one deck of the whole core
-        part = parse_opamp(design.opamp).name if design.opamp else ""  # a part's name, or a user model's subcircuit
-        bom = count_parts(deck.read_text(), parse_snap(args.snap) if args.snap else None, part)
+        part = parse_opamp(design.opamp) if design.opamp else None
+        bom = count_parts(deck.read_text(), parse_snap(args.snap) if args.snap else None, part.name if part else "")
         form = f"op-amp form, {design.opamp}" if design.opamp else f"{design.form} form"
         document = {"core": args.core, "form": design.form, "snap": graph.annotation(ANNOTATION), "bom": bom.record()}
-        if design.opamp:
-            document["opamp"] = design.opamp
         text = markdown(bom, f"{args.core} ({form}{', ' + args.snap if args.snap else ''})")
+        if part is not None:
+            document["opamp"] = design.opamp
+            if part.quiescent is None:
+                text += f"\nAmplifier supply: your model {part.name} states no quiescent current; not counted.\n"
+            else:
+                document["amplifier_supply"] = supply = amplifier_supply(part, core.n_neurons, design)
+                text += supply_markdown(supply)
         if args.energy_steps and design.form != "ideal":
             text += "\nEnergy: measured for the ideal form only (its sources are the whole power path).\n"
         elif args.energy_steps:
@@ -87,6 +92,24 @@ def _cmd_bom(args) -> None:
         (out / "bom.csv").write_text(csv_text(bom))
         (out / "bom.json").write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
     print(text + f"(written to {args.output}/bom.md, bom.csv, bom.json)")
+
+
+def amplifier_supply(part, amplifiers: int, design) -> dict:
+    """The static supply of ``amplifiers`` integrator amplifiers of a named ``part`` on the design's rails, from the
+    datasheet's typical quiescent current (not simulated: the macromodel draws no supply current): W and J per step."""
+    volts = design.rail_high - design.rail_low
+    watts = amplifiers * part.quiescent * volts
+    return {"part": part.name, "amplifiers": amplifiers, "quiescent_amperes": part.quiescent, "supply_volts": volts,
+            "watts": watts, "step_seconds": design.step, "joules_per_step": watts * design.step}
+
+
+def supply_markdown(s: dict) -> str:
+    """The amplifiers' static supply as a Markdown paragraph."""
+    from ..analog.bom import si
+
+    return (f"\nAmplifier supply (datasheet typical quiescent current, not simulated): {s['amplifiers']:,} × "
+            f"{si(s['quiescent_amperes'], 'A', 4)} × {s['supply_volts']:g} V = {si(s['watts'], 'W', 4)} static, "
+            f"{si(s['joules_per_step'], 'J', 4)} per step of {si(s['step_seconds'], 's', 4)}.\n")
 
 
 def energy_markdown(e: dict) -> str:
