@@ -1,6 +1,7 @@
 """Real amplifiers in the op-amp form (``--opamp``, rcsnn.analog.opamp): the decks they write, their first-order
 figures checked against the decks' own resistors, ngspice's membranes scaling with 1/GBW as derived, a user's .subckt
-computing what the named part does, the verdict that a real part is not the contract, and the refusals."""
+computing what the named part does, the verdict that a real part is not the contract, Monte Carlo of the part in the
+fast circuit model judged by ngspice (and a fast model that forgets the offset rejected), and the refusals."""
 
 from __future__ import annotations
 
@@ -104,9 +105,14 @@ def test_refusals(tmp_path, capsys):
     assert main(["netlist", str(SMALL_CHECKPOINT), *tight, "-o", str(tmp_path / "r")]) == 0
     assert main(["netlist", str(SMALL_CHECKPOINT), *tight, "--opamp", "OPA381", "-o", str(tmp_path / "s")]) == 2
     assert "below the OPA381 output swing (the rails less its headroom) -2.47,2.1 V" in capsys.readouterr().err
-    assert main(["montecarlo", str(SMALL_CHECKPOINT), "--opamp", "OPA381", "--runs", "1", "--steps", "4",
-                 "-o", str(tmp_path / "mc")]) == 2
-    assert "not an amplifier's macromodel" in capsys.readouterr().err
+    _user_model(tmp_path / "mine.lib", 18e6)
+    for options, message in ((["--opamp", f"{tmp_path / 'mine.lib'}:myamp"], "not a model of your own"),
+                             (["--amp-offset", "1e-4"], "give --opamp"),
+                             # at the default 1 µs clock the part's zero resets slew: the fast model refuses
+                             (["--opamp", "OPA381"], "slews (|V_os - V(sum)| > SR/(2 pi GBW)) in step 1")):
+        assert main(["montecarlo", str(SMALL_CHECKPOINT), "--runs", "1", "--steps", "4", *SCALE, *options,
+                     "--scheduler", "serial", "-o", str(tmp_path / "mc")]) == 2
+        assert message in capsys.readouterr().err
 
 
 def _verify(tmp_path, name: str, spec: str) -> tuple[int, dict, np.ndarray]:
@@ -143,3 +149,40 @@ def test_generation_with_the_part_reports_in_units(capsys):
     err = capsys.readouterr().err
     assert code == 1 and "DECIDABLE (a hardware error)" in err
     assert "v_ref - theta" in err and " units, budget " in err and "g0 a " in err and " V," not in err
+
+
+MC = ["montecarlo", str(SMALL_CHECKPOINT), "--steps", "10", "--runs", "2", "--r-tol", "0", "--opamp", "OPA381", *SCALE,
+      "--clock", "1e-4", "--scheduler", "serial"]
+
+
+def test_monte_carlo_of_amplifier_offsets(tmp_path):
+    """At a 100 µs clock OPA381 stays linear, so the fast model solves its macromodel (offset included) and ngspice
+    judges it within the a-priori budget; each amplifier's offset drawn around the part's flips decisions."""
+    out = tmp_path / "mc"
+    assert main([*MC, "--amp-offset", "0", "2mV", "-o", str(out)]) == 0
+    result = json.loads((out / "results.json").read_text())
+    assert result["judge_failed"] == [] and all(r["judge_passed"] == r["judged_blocks"] for r in result["table"])
+    rows = {r["label"]: r for r in result["table"]}
+    nominal, drawn = rows["r 0%, c 0%, offset 0 mV"], rows["r 0%, c 0%, offset 0 mV, amp offset 2 mV"]
+    assert nominal["equal"] == nominal["events"] and drawn["equal"] < drawn["events"]
+    assert drawn["error_max"] > 10 * nominal["error_max"]
+
+
+def test_a_fast_model_without_the_offset_is_rejected(tmp_path, monkeypatch):
+    """Negative control: the fast model with every amplifier's offset set to 0 (the decks keep the part's 7 µV) drifts
+    from ngspice beyond the budget, and the judge fails the sweep."""
+    import dataclasses
+
+    from rcsnn.analog import fastmodel
+    from rcsnn.verify import montecarlo
+
+    def forgetful(text, files, steps, name="deck"):
+        circuit = fastmodel.read_circuit(text, files, steps, name)
+        amps = dataclasses.replace(circuit.amplifiers, offset=np.zeros_like(circuit.amplifiers.offset))
+        return fastmodel.assemble(dataclasses.replace(circuit, amplifiers=amps))
+
+    monkeypatch.setattr(montecarlo, "parse_deck", forgetful)
+    out = tmp_path / "mc"
+    assert main([*MC, "-o", str(out)]) == 1
+    result = json.loads((out / "results.json").read_text())
+    assert result["judge_failed"] and max(t.get("worst_ratio", 0) for t in result["tasks"].values()) > 10

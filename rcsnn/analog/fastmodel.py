@@ -31,6 +31,10 @@ rows, as XSPICE interpolates), DC sources, or the deck's own comparators (closed
 is refused in one line naming the element, among it the count quantisers of spike-count neurons
 (``max_spikes`` ≠ 1): the model carries 0/1 levels only, and the op-amp form's clamps (across the
 feedback C).
+
+Decks with real amplifiers (``--opamp`` with a named part: ``rcsnn_feedback`` cells around ``rcsnn_opamp_macro``
+instances) are read here and solved by :mod:`rcsnn.analog.fastamp` (each neuron second order, in the amplifiers'
+linear range); a user's own amplifier model is refused (the model knows the macromodel's equations only).
 """
 
 from __future__ import annotations
@@ -42,13 +46,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import RcsnnError
+from .fastamp import AmplifiedDeck, Amplifiers, assemble_amplified
 
 __all__ = ["CELLS", "Pulse", "Circuit", "FastDeck", "FastRun", "kernel", "read_circuit", "assemble", "parse_deck",
            "run_deck"]
 
 #: Subcircuits of ``rcsnn_cells.lib`` the model knows, with their node count.
-CELLS = {"rcsnn_neuron_ideal": 5, "rcsnn_neuron_opamp": 4, "rcsnn_comparator": 4, "rcsnn_comparator_hys": 4,
-         "rcsnn_line": 3}
+CELLS = {"rcsnn_neuron_ideal": 5, "rcsnn_neuron_opamp": 4, "rcsnn_feedback": 4, "rcsnn_opamp_macro": 5,
+         "rcsnn_comparator": 4, "rcsnn_comparator_hys": 4, "rcsnn_line": 3}
 _SKIP = (".include", ".options", ".save", ".tran", ".end")
 _PARAM = re.compile(r"(\w+)=(\S+)")
 _LIST = re.compile(r"(\w+)=\[([^\]]*)\]")
@@ -92,6 +97,7 @@ class Circuit:
         resistors, resistance, rows, cols, gains: per resistor its name, value (Ω), neuron, level source and the
             gain of its line's driver (0 for a resistor to ground).
         clamp_lo, clamp_hi: each neuron's clamp levels V_lo, V_hi (V; ∓inf: no clamp on that side).
+        amplifiers: each neuron's amplifier macromodel (``--opamp`` decks), else None.
     """
 
     name: str
@@ -120,6 +126,7 @@ class Circuit:
     reset_source: np.ndarray
     clamp_lo: np.ndarray
     clamp_hi: np.ndarray
+    amplifiers: Amplifiers | None = None
 
 
 @dataclass(frozen=True)
@@ -151,10 +158,12 @@ class FastDeck:
 
 @dataclass(frozen=True)
 class FastRun:
-    """Raster (steps, neurons) int8 and membranes at the clock edges (V), like ngspice's."""
+    """Raster (steps, neurons) int8 and membranes at the clock edges (V), like ngspice's, and what each comparator
+    compared with its threshold at its sampling instant (V)."""
 
     spikes: np.ndarray
     membranes: np.ndarray
+    compared: np.ndarray
 
 
 def _phi(y: np.ndarray, rise: bool) -> np.ndarray:
@@ -226,6 +235,7 @@ class _Parser:
         self.resistors: list[tuple[str, str, str, float]] = []
         self.stim: list[tuple[list[str], str]] = []  # (nodes, model)
         self.clamps: dict[str, tuple[float, float]] = {}  # membrane node -> (V_lo, V_hi)
+        self.amplifiers: dict[str, tuple[str, list[str], dict[str, float]]] = {}  # output node -> instance
         self.models: dict[str, str] = {}
         self.digital: dict[str, str] = {}  # digital clock node -> analog node
         lines = text.splitlines()
@@ -287,8 +297,10 @@ class _Parser:
             cell = nodes.pop().lower() if nodes else ""
             if CELLS.get(cell) == len(nodes):
                 values = {k: _number(v, where) for k, v in params.items()}
-                if cell.startswith("rcsnn_neuron"):
+                if cell.startswith("rcsnn_neuron") or cell == "rcsnn_feedback":
                     self.neurons.append((fields[0], nodes, values, cell.rsplit("_", 1)[1]))
+                elif cell == "rcsnn_opamp_macro":
+                    self.amplifiers[nodes[2]] = (fields[0], nodes, values)
                 elif cell.startswith("rcsnn_comparator"):
                     self.comparators.append((fields[0], nodes, values.get("hys", 0.0)))
                 else:  # rcsnn_line: out = gain · V(level) · V(win)
@@ -355,8 +367,9 @@ def read_circuit(text: str, files: Mapping[str, str], steps: int, name: str = "d
         raise RcsnnError(f"{name}: no rcsnn_neuron_* cell")
     forms = {form for *_, form in p.neurons}
     if len(forms) != 1:
-        raise RcsnnError(f"{name}: neurons of both forms in one deck")
-    form = forms.pop()
+        raise RcsnnError(f"{name}: neurons of more than one kind in one deck ({', '.join(sorted(forms))})")
+    amplified = forms == {"feedback"}
+    form = "opamp" if amplified else forms.pop()
     first = p.neurons[0][1]
     rwin = p.pulse(first[3], "reset window")
     win = p.pulse(first[4] if form == "ideal" else _window_node(text, name), "synaptic window")
@@ -389,7 +402,7 @@ def read_circuit(text: str, files: Mapping[str, str], steps: int, name: str = "d
         c = np.array([v["c"] for *_, v, _ in p.neurons])
         rl = np.array([v["rl"] for *_, v, _ in p.neurons])
         gon = np.array([v.get("gon", 0.0) for *_, v, _ in p.neurons])
-        gain = np.array([v.get("gain", 1e9) if form == "opamp" else np.inf for *_, v, _ in p.neurons])
+        gain = np.array([v.get("gain", 1e9) if form == "opamp" and not amplified else np.inf for *_, v, _ in p.neurons])
     except KeyError as exc:
         raise RcsnnError(f"{name}: a neuron cell lacks parameter {exc}") from None
     if np.any(c <= 0) or np.any(rl <= 0) or np.any(gon < 0) or np.any(gain <= 0):
@@ -460,16 +473,47 @@ def read_circuit(text: str, files: Mapping[str, str], steps: int, name: str = "d
     if p.clamps and form != "ideal":
         raise RcsnnError(f"{name}: op-amp form clamps (across the feedback C) are not modelled; run ngspice")
     clamp = np.array([p.clamps.get(nodes[1], (-np.inf, np.inf)) for _, nodes, _, _ in p.neurons]).reshape(n, 2)
+    amplifiers = _amplifiers(p, name) if amplified else None
+    if p.amplifiers and not amplified:
+        raise RcsnnError(f"{name}: amplifier {next(iter(p.amplifiers.values()))[0]} beside neuron cells that are not "
+                         "rcsnn_feedback")
     return Circuit(name, form, index, step, sample, rwin, win, tuple(inst for inst, *_ in p.neurons), c, rl, gon, gain,
                    tuple(comparator), threshold, hysteresis, tuple(r[0] for r in p.resistors),
                    np.array(values, dtype=np.float64),
                    np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64), np.array(gains, dtype=np.float64),
                    tuple(levels_needed), levels, feedback, np.array([col[nodes[2]] for _, nodes, _, _ in p.neurons]),
-                   clamp[:, 0], clamp[:, 1])
+                   clamp[:, 0], clamp[:, 1], amplifiers)
 
 
-def assemble(circuit: Circuit) -> FastDeck:
-    """The per-step maps of a :class:`Circuit` (see the module docstring)."""
+def _amplifiers(p: _Parser, name: str) -> Amplifiers:
+    """Each feedback neuron's ``rcsnn_opamp_macro``: in+ grounded, in− its summing node, out its membrane node, the
+    supply pins at DC sources."""
+    rows = []
+    for inst, (summing, mem, *_), _, _ in p.neurons:
+        if mem not in p.amplifiers:
+            raise RcsnnError(f"{name}: neuron {inst}: no rcsnn_opamp_macro drives {mem!r} (a user's amplifier model is "
+                             "not one the fast model knows: run ngspice)")
+        amp, (inp, inn, _, vp, vn), values = p.amplifiers[mem]
+        supply = [p.sources.get(node) for node in (vp, vn)]
+        if inp != "0" or inn != summing or any(s is None or s[0] != "dc" for s in supply):
+            raise RcsnnError(f"{name}: amplifier {amp} must be 'X 0 {summing} {mem} V+ V- rcsnn_opamp_macro ...' with DC "
+                             "supply sources")
+        try:
+            a0, gbw, sr = values["a0"], values["gbw"], values["sr"]
+            figures = (a0, gbw, sr, values["vos"], supply[1][1] + values["hlo"], supply[0][1] - values["hhi"])
+        except KeyError as exc:
+            raise RcsnnError(f"{name}: amplifier {amp} lacks parameter {exc}") from None
+        if not (a0 > 0 and gbw > 0 and sr > 0 and figures[4] < figures[5]):
+            raise RcsnnError(f"{name}: amplifier {amp}: a0, gbw and sr must be > 0 and its output swing not empty")
+        rows.append((amp, *figures))
+    names, *columns = zip(*rows)
+    return Amplifiers(names, *(np.array(c, dtype=np.float64) for c in columns))
+
+
+def assemble(circuit: Circuit) -> FastDeck | AmplifiedDeck:
+    """The per-step maps of a :class:`Circuit` (see the module docstring; with amplifiers: :mod:`.fastamp`)."""
+    if circuit.amplifiers is not None:
+        return assemble_amplified(circuit, circuit.amplifiers)
     ct = circuit
     n = ct.neurons.size
     lines = ct.gains != 0
@@ -485,7 +529,7 @@ def assemble(circuit: Circuit) -> FastDeck:
                     ct.reset_source, ct.clamp_lo * after, ct.clamp_hi * after)
 
 
-def parse_deck(text: str, files: Mapping[str, str], steps: int, name: str = "deck") -> FastDeck:
+def parse_deck(text: str, files: Mapping[str, str], steps: int, name: str = "deck") -> FastDeck | AmplifiedDeck:
     """The :class:`FastDeck` of a deck's ``text`` for ``steps`` clock periods; ``files`` maps the stimulus
     file names the deck replays to their text. One-line :class:`RcsnnError` for what it cannot model."""
     return assemble(read_circuit(text, files, steps, name))
@@ -499,9 +543,11 @@ def _window_node(text: str, name: str) -> str:
     return nodes.pop()
 
 
-def run_deck(deck: FastDeck, steps: int | None = None) -> FastRun:
+def run_deck(deck: FastDeck | AmplifiedDeck, steps: int | None = None) -> FastRun:
     """Simulate ``steps`` clock periods (default: all the deck's levels): the raster at the clock edges
     (comparator decisions) and the membranes there, from v = 0 and comparator outputs 0."""
+    if isinstance(deck, AmplifiedDeck):
+        return FastRun(*deck.run(steps))
     steps = deck.levels.shape[0] if steps is None else steps
     n = deck.neurons.size
     fed = deck.feedback >= 0
@@ -518,4 +564,4 @@ def run_deck(deck: FastDeck, steps: int | None = None) -> FastRun:
         membranes[k] = v
         spikes[k] = v * deck.sampled >= deck.threshold + deck.hysteresis * (0.5 - spikes[k - 1] if k else 0.5)
         level[fed] = spikes[k, deck.feedback[fed]]
-    return FastRun(spikes, membranes)
+    return FastRun(spikes, membranes, membranes * deck.sampled)

@@ -11,7 +11,8 @@ or on the machine. :func:`vary_deck` writes the drawn values into a deck's text 
 * every resistor ``R…`` (synapses, input, subtract-reset self-synapse): R·(1 + r_tol·z);
 * every neuron cell ``Xn…``: its leak resistor ``rl``·(1 + r_tol·z) and membrane capacitor ``c``·(1 + c_tol·z)
   (independent draws);
-* every comparator ``Xc…``: threshold + offset·z (V), through a threshold source of its own.
+* every comparator ``Xc…``: threshold + offset·z (V), through a threshold source of its own;
+* every amplifier ``Xa…`` of an ``--opamp`` deck: its input offset ``vos`` + amp_offset·z (V).
 
 Tolerances are standard deviations (relative; the offset in volts). The reset switch, line drivers
 and timing are not varied.
@@ -34,27 +35,32 @@ __all__ = ["MAX_TOLERANCE", "Tolerance", "normals", "vary_circuit", "vary_deck"]
 #: Largest relative tolerance (σ): beyond it a 5σ draw would make a part's value ≤ 0.
 MAX_TOLERANCE = 0.15
 _CELL_PARAM = re.compile(r"\b(c|rl)=(\S+)")
+_VOS = re.compile(r"\bvos=(\S+)")
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """Standard deviations of the variation: ``r`` and ``c`` relative, ``offset`` in volts."""
+    """Standard deviations of the variation: ``r`` and ``c`` relative, ``offset`` (comparators) and ``amp_offset``
+    (amplifiers) in volts."""
 
     r: float = 0.0
     c: float = 0.0
     offset: float = 0.0
+    amp_offset: float = 0.0
 
     def check(self) -> Tolerance:
         for name, value in (("--r-tol", self.r), ("--c-tol", self.c)):
             if not 0 <= value <= MAX_TOLERANCE:
                 raise RcsnnError(f"{name} {value:g}: must be between 0 and {MAX_TOLERANCE:g} (a standard deviation)")
-        if not 0 <= self.offset < 1:
-            raise RcsnnError(f"--offset {self.offset:g}: must be between 0 and 1 V")
+        for name, value in (("--offset", self.offset), ("--amp-offset", self.amp_offset)):
+            if not 0 <= value < 1:
+                raise RcsnnError(f"{name} {value:g}: must be between 0 and 1 V")
         return self
 
     @property
     def label(self) -> str:
-        return f"r {100 * self.r:g}%, c {100 * self.c:g}%, offset {1e3 * self.offset:g} mV"
+        amp = f", amp offset {1e3 * self.amp_offset:g} mV" if self.amp_offset else ""
+        return f"r {100 * self.r:g}%, c {100 * self.c:g}%, offset {1e3 * self.offset:g} mV{amp}"
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -94,11 +100,15 @@ def _factors(names: tuple, what: str, tol: float, seed: int) -> np.ndarray:
 def vary_circuit(circuit: Circuit, tol: Tolerance, seed: int) -> Circuit:
     """``circuit`` with its element values drawn as :func:`vary_deck` draws them in the deck's text (the same
     numbers: a value times the same factor)."""
-    cells = circuit.cells
+    cells, amps = circuit.cells, circuit.amplifiers
+    if tol.amp_offset and amps is None:
+        raise RcsnnError(f"{circuit.name}: --amp-offset: the deck has no amplifier macromodels (write it with --opamp)")
+    if tol.amp_offset:
+        amps = replace(amps, offset=amps.offset + tol.amp_offset * normals(seed, amps.names, "vos"))
     return replace(circuit, resistance=circuit.resistance * _factors(circuit.resistors, "r", tol.r, seed),
                    rl=circuit.rl * _factors(cells, "rl", tol.r, seed), c=circuit.c * _factors(cells, "c", tol.c, seed),
                    threshold=circuit.threshold + (tol.offset * normals(seed, circuit.comparators, "offset")
-                                                  if tol.offset else 0.0))
+                                                  if tol.offset else 0.0), amplifiers=amps)
 
 
 def _scaled(value: str, factor: float, where: str) -> str:
@@ -111,6 +121,13 @@ def _scaled(value: str, factor: float, where: str) -> str:
     return repr(float(varied))
 
 
+def _shifted(value: str, shift: float, where: str) -> str:
+    try:
+        return repr(float(float(value) + shift))
+    except ValueError:
+        raise RcsnnError(f"{where}: value {value!r} is not a plain number") from None
+
+
 def _vary_cell(line: str, scale: dict[str, float], where: str) -> str:
     return _CELL_PARAM.sub(lambda m: f"{m.group(1)}={_scaled(m.group(2), scale[m.group(1)], where)}", line)
 
@@ -119,14 +136,15 @@ def vary_deck(text: str, tol: Tolerance, seed: int) -> str:
     """The deck ``text`` with its element values drawn (see the module docstring); unchanged lines stay as they are."""
     lines = text.split("\n")
     dc = {f[1]: f[4] for f in (line.split() for line in lines) if len(f) == 5 and f[0][:1] == "V" and f[3] == "DC"}
-    names = {"R": [], "Xn": [], "Xc": []}
+    names = {"R": [], "Xn": [], "Xc": [], "Xa": []}
     for line in lines:
         name = line.split(None, 1)[0] if line.strip() else ""
         kind = "R" if name[:1] == "R" else name[:2]
         if kind in names:
             names[kind].append(name)
     draws = {(kind, what): dict(zip(names[kind], normals(seed, tuple(names[kind]), what)))
-             for kind, what, on in (("R", "r", tol.r), ("Xn", "rl", tol.r), ("Xn", "c", tol.c), ("Xc", "offset", tol.offset))
+             for kind, what, on in (("R", "r", tol.r), ("Xn", "rl", tol.r), ("Xn", "c", tol.c), ("Xc", "offset", tol.offset),
+                                    ("Xa", "vos", tol.amp_offset))
              if on}
     z = lambda kind, what, name: draws[kind, what][name] if (kind, what) in draws else 0.0  # noqa: E731
     out = []
@@ -148,5 +166,11 @@ def vary_deck(text: str, tol: Tolerance, seed: int) -> str:
             out.append(f"V{node} {node} 0 DC {float(value)!r}")
             fields[2] = node
             line = " ".join(fields)
+        elif name.startswith("Xa") and tol.amp_offset:
+            vos = _VOS.search(line)
+            if vos is None:
+                raise RcsnnError(f"{where}: an amplifier 'Xa<i> ... rcsnn_opamp_macro ... vos=V' expected")
+            value = _shifted(vos.group(1), tol.amp_offset * z("Xa", "vos", name), where)
+            line = line[:vos.start(1)] + value + line[vos.end(1):]
         out.append(line)
     return "\n".join(out)

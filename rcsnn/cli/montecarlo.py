@@ -29,24 +29,24 @@ def tolerance(text: str) -> float:
 
 
 def offset(text: str) -> float:
-    """A comparator offset σ in volts: ``0.001`` or ``1mV`` (:func:`rcsnn.analog.options.volts`), below 1 V."""
+    """An offset σ in volts (comparators, amplifiers): ``0.001`` or ``1mV`` (:func:`~rcsnn.analog.options.volts`), < 1 V."""
     value = spice_options.volts(text)
     if not value < 1:
         raise argparse.ArgumentTypeError(f"{text}: must be in [0, 1) V")
     return value
 
 
-def points(r: list[float], c: list[float], off: list[float]):
+def points(r: list[float], c: list[float], off: list[float], amp: tuple[float, ...] = (0.0,)):
     """The sweep's tolerance points: the lists broadcast (each of length 1 or the longest's)."""
     from ..analog.variation import Tolerance
 
-    n = max(len(r), len(c), len(off))
-    for name, values in (("--r-tol", r), ("--c-tol", c), ("--offset", off)):
+    n = max(len(r), len(c), len(off), len(amp))
+    for name, values in (("--r-tol", r), ("--c-tol", c), ("--offset", off), ("--amp-offset", amp)):
         if len(values) not in (1, n):
             raise RcsnnError(f"{name}: {len(values)} values; give 1 or {n} (as many as the longest of --r-tol, --c-tol, "
-                             "--offset)")
+                             "--offset, --amp-offset)")
     pick = lambda values, k: values[0] if len(values) == 1 else values[k]  # noqa: E731
-    return [Tolerance(pick(r, k), pick(c, k), pick(off, k)).check() for k in range(n)]
+    return [Tolerance(pick(r, k), pick(c, k), pick(off, k), pick(amp, k)).check() for k in range(n)]
 
 
 def _cmd_montecarlo(args) -> int:
@@ -59,13 +59,15 @@ def _cmd_montecarlo(args) -> int:
     check_output(args.output, directory=True, owned=(SETTINGS,))
     if args.scheduler == "local" and args.workers > cores() and not args.oversubscribe:
         raise RcsnnError(f"--workers {args.workers}: more than this machine's {cores()} cores (add --oversubscribe)")
-    swept = points(args.r_tol, args.c_tol, args.offset)
+    swept = points(args.r_tol, args.c_tol, args.offset, args.amp_offset)
     loaded = load(args)
     design = spice_options.from_arguments(args).design(loaded.arrays())  # --theta-volts: S = V / θ of the core
-    if design.opamp:
-        raise RcsnnError(f"montecarlo: --opamp {design.opamp}: the fast circuit model solves the ideal form and the "
-                         "op-amp form of gain --gain, not an amplifier's macromodel (its pole and slew); run the part in "
-                         "ngspice with rcsnn verify --backend spice --opamp")
+    if design.opamp and ":" in design.opamp:
+        raise RcsnnError(f"montecarlo: --opamp {design.opamp}: the fast circuit model solves the named parts' macromodel "
+                         "(rcsnn_opamp_macro), not a model of your own; run it in ngspice with rcsnn verify --backend "
+                         "spice --opamp")
+    if any(p.amp_offset for p in swept) and not design.opamp:
+        raise RcsnnError("montecarlo: --amp-offset varies the amplifiers of --opamp PART; give --opamp")
     graph = snapped_arguments(loaded, args.snap, design)
     stim = stimulus(args, graph)
     blocks = args.blocks or default_blocks(graph.arrays().n_neurons, 1)
@@ -129,6 +131,8 @@ def register(sub) -> None:
                    help="resistor tolerance σ, one value per point (e.g. 1%% 3%% 5%%; default 1%%)")
     p.add_argument("--c-tol", type=tolerance, nargs="+", default=[0.0], help="capacitor tolerance σ (default 0)")
     p.add_argument("--offset", type=offset, nargs="+", default=[0.0], help="comparator offset σ, V or mV (default 0)")
+    p.add_argument("--amp-offset", type=offset, nargs="+", default=[0.0],
+                   help="with --opamp PART: σ of each amplifier's input offset around the part's, V or mV (default 0)")
     p.add_argument("--seed", type=seed, default=0, help="run r draws with seed SEED + r (default 0)")
     p.add_argument("--judge-blocks", type=nonnegative_int, default=1,
                    help="open-loop blocks per run cross-checked in ngspice (default 1)")

@@ -34,7 +34,7 @@ import numpy as np
 from ..analog.budget import allowance
 from ..analog.design import Design
 from ..analog.fastmodel import Circuit, assemble, parse_deck, read_circuit, run_deck
-from ..analog.netlist import LIBRARY, core_digest, library_text, write_netlists
+from ..analog.netlist import core_digest, library_text, write_netlists
 from ..analog.ngspice import run_subprocess
 from ..analog.partition import partition
 from ..analog.variation import Tolerance, vary_circuit, vary_deck
@@ -99,7 +99,8 @@ class Task:
     def key(self) -> str:
         """A file-name-safe identity (the persisted part's name)."""
         p = self.point
-        name = f"{self.kind}_r{p.r:.6g}_c{p.c:.6g}_o{p.offset:.6g}_s{self.seed}" + (f"_{self.block}" if self.block else "")
+        name = (f"{self.kind}_r{p.r:.6g}_c{p.c:.6g}_o{p.offset:.6g}" + (f"_a{p.amp_offset:.6g}" if p.amp_offset else "")
+                + f"_s{self.seed}" + (f"_{self.block}" if self.block else ""))
         return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
 
 
@@ -172,7 +173,8 @@ def _judge(bundle: Bundle, task: Task) -> dict:
     stem = task.block.removesuffix(".cir")
     with tempfile.TemporaryDirectory(prefix="rcsnn-montecarlo-") as tmp:
         work = Path(tmp)
-        (work / LIBRARY).write_text(library_text())
+        for name in re.findall(r"^\.include (\S+)$", text, flags=re.M):  # rcsnn_cells.lib (and rcsnn_opamps.lib)
+            (work / name).write_text(library_text(name))
         for name in re.findall(r'file="([^"/]+)"', text):
             (work / name).write_text(bundle.files[name])
         waves = run_subprocess(text, stem, work, 2 * bundle.steps + 2, None, bundle.timeout)
@@ -188,7 +190,7 @@ def _judge(bundle: Bundle, task: Task) -> dict:
     error = np.abs(v - fast.membranes) / volts
     ratio = error / allow
     differ = np.rint(level).astype(np.int8) != fast.spikes
-    margin = np.abs(fast.membranes * deck.sampled - deck.threshold) / volts
+    margin = np.abs(fast.compared - deck.threshold) / volts
     return {"block": task.block, "neurons": int(deck.neurons.size), "violations": int((ratio > 1).sum()),
             "worst_ratio": float(ratio.max()), "largest_error": float(error.max()),
             "spike_mismatches": int(differ.sum()), "decidable_mismatches": int((differ & (margin > allow)).sum()),
