@@ -52,11 +52,11 @@ BRAM_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512
 #: Configurations the coefficients were fitted on: (core, lanes), synthesised with ``rcsnn synth --target ecp5-85f``.
 CALIBRATION = (("examples/small_3x32.rcsnn", 1), ("examples/small_3x32.rcsnn", 2), ("examples/small_3x32.rcsnn", 8),
                ("examples/small_3x32.rcsnn", 16), ("examples/sapu_3x512.rcsnn", 2), ("examples/sapu_3x512.rcsnn", 12))
-#: Fitted by :func:`fit` on :data:`CALIBRATION` (``bench/bench_digital.py --calibrate``), re-fitted 2026-12-04 for
-#: the registered accumulator and bias reads: LUT and FF on all six (their Yosys statistics), ``period_ns`` on the five
-#: placed (nextpnr seed 1; the small core at 16 lanes did not finish placing within the session).
-COEFFICIENTS = {"LUT": (179.377888, 4.398794, 6.691174, 0.668392), "FF": (205.410861, 8.940799, 3.690881),
-                "period_ns": (8.838766, 0.379977, 0.118646)}
+#: Fitted by :func:`fit` on :data:`CALIBRATION` (``bench/bench_digital.py --calibrate``), re-fitted 2026-12-04 after
+#: the spike queue stored each entry's first pre index (no multiplication by L behind its block RAM read): LUT, FF and
+#: ``period_ns`` on all six (their Yosys statistics; nextpnr seed 1).
+COEFFICIENTS = {"LUT": (193.974549, 4.392546, 6.643398, 0.666527), "FF": (204.797281, 8.937455, 3.707775),
+                "period_ns": (9.842055, 0.122074, 0.079422)}
 
 
 @dataclass(frozen=True)
