@@ -107,7 +107,9 @@ def test_refuses_what_it_cannot_model(tmp_path):
              "not driven by a PULSE": re.sub(r"^Vwin win 0 PULSE\(.*\)$", "Vwin win 0 DC 1", text, flags=re.M),
              "window-gated": re.sub(r"^E(\S+) (\S+) 0 (\S+) 0 (\S+)$", r"X\1 \3 win \2 rcsnn_line gain=\4", text, count=1,
                                     flags=re.M),
-             "windows not in the order": re.sub(r"^(Vwin win 0 PULSE\(0 1 )\S+", r"\g<1>1e-9", text, flags=re.M)}
+             "windows not in the order": re.sub(r"^(Vwin win 0 PULSE\(0 1 )\S+", r"\g<1>1e-9", text, flags=re.M),
+             "across the feedback capacitor": text.replace(".options interp", "Bclamp0 mem0 sum0 I=1000.0*(max(V(mem0,sum0)"
+                                                                              "-2,0))\n.options interp")}
     for message, broken in cases.items():
         with pytest.raises(RcsnnError, match=message):
             parse_deck(broken, files, 4)

@@ -311,6 +311,9 @@ class _Parser:
 
     def clamp(self, fields: list[str], where: str) -> None:
         """``Bclamp<i> mem<i> 0 I=g*(max(V(mem<i>)−V_hi,0)+min(V(mem<i>)−V_lo,0))``, either side optional."""
+        if len(fields) > 2 and re.fullmatch(r"sum\d+", fields[2]):
+            raise RcsnnError(f"{where}: clamp {fields[0]!r} across the feedback capacitor (op-amp form) is not modelled; "
+                             "run ngspice (rcsnn verify --backend spice)")
         m = _CLAMP.fullmatch("".join(fields[3:]))
         nodes = {m["high_node"], m["low_node"]} - {None} if m else set()
         if len(fields) < 4 or fields[2] != "0" or nodes != {fields[1]}:
@@ -471,7 +474,7 @@ def read_circuit(text: str, files: Mapping[str, str], steps: int, name: str = "d
     if unknown:
         raise RcsnnError(f"{name}: a clamp holds node {unknown[0]!r}, not a membrane of the deck")
     if p.clamps and form != "ideal":
-        raise RcsnnError(f"{name}: op-amp form clamps (across the feedback C) are not modelled; run ngspice")
+        raise RcsnnError(f"{name}: clamps in an op-amp form deck are not modelled; run ngspice")
     clamp = np.array([p.clamps.get(nodes[1], (-np.inf, np.inf)) for _, nodes, _, _ in p.neurons]).reshape(n, 2)
     amplifiers = _amplifiers(p, name) if amplified else None
     if p.amplifiers and not amplified:
