@@ -14,7 +14,10 @@ All in one run, on the same machine (printed first), figures as ratios measured 
   (serial): the summed ngspice CPU time of the blocks against the fast model's time for the whole run
   (every block, open and closed loop; the first run of a process reads the nominal decks, the next ones
   only vary their values), and per block from the deck's text; every block must pass the judge (equal
-  agreement: the same decisions within the a-priori budget).
+  agreement: the same decisions within the a-priori budget);
+* **the same with real amplifiers**: the example core as an ``--opamp OPA381`` circuit (S = 0.02 V per unit, rails
+  ±2.5 V, a 100 µs clock, where the part stays linear), every open-loop block in ngspice against the fast model's
+  second-order solution of the macromodel.
 
 The netlists' writing and the budget's calibration (once per core) are timed apart from the sweeps.
 """
@@ -46,10 +49,15 @@ from rcsnn.verify.sweep import run_tasks  # noqa: E402
 EXAMPLE = ROOT / "examples" / "sapu_3x512.rcsnn"
 
 
-def bundle_of(graph: Graph, steps: int, directory: Path):
+#: The op-amp circuit of the last part: OPA381 at a 100 µs clock (linear there), the example's membranes within its swing.
+OPAMP = Design.scaled(1e-4, form="opamp", opamp="OPA381", volts_per_unit=0.02, rail_low=-2.5, rail_high=2.5)
+
+
+def bundle_of(graph: Graph, steps: int, directory: Path, design: Design | None = None):
     start = time.perf_counter()
     n = graph.arrays().n_neurons
-    bundle = prepare(graph, Stimulus.sample(graph, steps), Design(), directory, default_blocks(n, 1), 3600.0, {"seed": 0})
+    bundle = prepare(graph, Stimulus.sample(graph, steps), design or Design(), directory, default_blocks(n, 1), 3600.0,
+                     {"seed": 0})
     return bundle, time.perf_counter() - start
 
 
@@ -65,7 +73,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--judge-blocks", type=int, default=1)
-    parser.add_argument("--only", choices=("workers", "size", "ngspice"), default=None, help="run one part")
+    parser.add_argument("--only", choices=("workers", "size", "ngspice", "opamp"), default=None, help="run one part")
     args = parser.parse_args()
     print(f"machine: {machine()}; {args.steps} steps, {args.runs} runs at r 1 %, "
           f"{args.judge_blocks} judged block(s) per run")
@@ -92,25 +100,35 @@ def main() -> None:
             print(f"  {neurons:5d} neurons ({len(core_bundle.blocks)} blocks): wall {wall:.1f} s, "
                   f"{wall / args.runs:.2f} s per run, {wall / sizes[min(sizes)]:.2f}x the smallest "
                   f"(netlists + budget {prep:.1f} s)")
-        big = core_bundle if sizes else bundle_of(Graph.from_arrays(synthetic_core(512)), args.steps, tmp / "n512")[0]
+        if args.only in (None, "ngspice"):
+            big = core_bundle if sizes else bundle_of(Graph.from_arrays(synthetic_core(512)), args.steps, tmp / "n512")[0]
+            print("\n[fast model vs ngspice] one run at r 1 %, every block of the largest core in ngspice (serial)")
+            versus(big, tmp / "all")
+        if args.only in (None, "opamp"):
+            amplified, prep = bundle_of(graph, args.steps, tmp / "opamp", OPAMP)
+            print(f"\n[fast model vs ngspice, OPA381] the same for the example as an op-amp circuit (S 0.02 V, rails "
+                  f"+-2.5 V, clock 100 us; netlists + budget {prep:.1f} s)")
+            versus(amplified, tmp / "opamp-all")
 
-        print("\n[fast model vs ngspice] one run at r 1 %, every block of the largest core in ngspice (serial)")
-        wall, results = sweep(big, 1, len(big.blocks), "serial", 1, tmp / "all")
-        judged = [r for r in results.values() if "block" in r]
-        run = next(r for r in results.values() if "block" not in r)
-        cpu = sum(r["ngspice_cpu"] for r in judged)
-        fast_blocks = sum(r["fast_cpu"] for r in judged)
-        print(f"  judge: {sum(r['passed'] for r in judged)} / {len(judged)} blocks PASS, worst error/budget "
-              f"{max(r['worst_ratio'] for r in judged):.3g}, spike mismatches {sum(r['spike_mismatches'] for r in judged)}")
-        print(f"  ngspice CPU for the run's blocks {cpu:.1f} s; fast model CPU on the same blocks (from their text) "
-              f"{fast_blocks:.3f} s ({cpu / fast_blocks:.0f}x)")
-        print(f"  fast model CPU for the whole run (open-loop blocks + closed loop + bits/char), first in its process "
-              f"(reads the nominal decks) {run['cpu']:.3f} s (wall {run['seconds']:.3f} s): {cpu / run['cpu']:.0f}x less "
-              "than ngspice's open loop alone")
-        warm = [execute(big, Task("run", Tolerance(r=0.01), seed)) for seed in (1, 2, 3)]
-        per_run = min(r["cpu"] for r in warm)
-        print(f"  the next runs in the process (decks read, values varied): CPU {per_run:.3f} s per run (min of 3; wall "
-              f"{min(r['seconds'] for r in warm):.3f} s): {cpu / per_run:.0f}x less than ngspice's open loop alone")
+
+def versus(big, directory: Path) -> None:
+    """One run at 1 % of ``big`` with every open-loop block judged in ngspice, serial: the times side by side."""
+    _, results = sweep(big, 1, len(big.blocks), "serial", 1, directory)
+    judged = [r for r in results.values() if "block" in r]
+    run = next(r for r in results.values() if "block" not in r)
+    cpu = sum(r["ngspice_cpu"] for r in judged)
+    fast_blocks = sum(r["fast_cpu"] for r in judged)
+    print(f"  judge: {sum(r['passed'] for r in judged)} / {len(judged)} blocks PASS, worst error/budget "
+          f"{max(r['worst_ratio'] for r in judged):.3g}, spike mismatches {sum(r['spike_mismatches'] for r in judged)}")
+    print(f"  ngspice CPU for the run's blocks {cpu:.1f} s; fast model CPU on the same blocks (from their text) "
+          f"{fast_blocks:.3f} s ({cpu / fast_blocks:.0f}x)")
+    print(f"  fast model CPU for the whole run (open-loop blocks + closed loop + bits/char), first in its process "
+          f"(reads the nominal decks) {run['cpu']:.3f} s (wall {run['seconds']:.3f} s): {cpu / run['cpu']:.0f}x less "
+          "than ngspice's open loop alone")
+    warm = [execute(big, Task("run", Tolerance(r=0.01), seed)) for seed in (1, 2, 3)]
+    per_run = min(r["cpu"] for r in warm)
+    print(f"  the next runs in the process (decks read, values varied): CPU {per_run:.3f} s per run (min of 3; wall "
+          f"{min(r['seconds'] for r in warm):.3f} s): {cpu / per_run:.0f}x less than ngspice's open loop alone")
 
 
 if __name__ == "__main__":

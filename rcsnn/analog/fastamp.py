@@ -13,8 +13,8 @@ Per neuron the state z = (x, m, 1, J, q) obeys ż = A·z with A constant on each
 windows' corners (q's ramps are the state equation q̇ = ±J/edge, so the windows' trapezoids are exact); one period
 maps z by the product of the pieces' matrix exponentials, one product per reset level r ∈ {0, 1}. Only the reset
 switch's own ramps (g(t) linear in t, ``RESET_SLICES`` midpoint slices each) are not exact: they act on a neuron whose
-capacitor the closed switch then discharges by e^{−g_on·A_r/C} (``reset_rc`` = 40 in the default design), so what
-they leave is below ngspice's own error.
+capacitor the closed switch then discharges by e^{−g_on·A_r/C} (``reset_rc`` = 40 in the default design) and whose
+amplifier settles to the closed switch's equilibrium, so what they leave is below ngspice's own error.
 
 The linear range is checked in every step, at every piece's ends and at the extremum inside each piece where q is
 constant (there (x, m) is an equilibrium plus two real exponentials, γ₁e^{λ₁t} + γ₂e^{λ₂t}, whose one stationary point
@@ -36,8 +36,8 @@ from ..errors import RcsnnError
 
 __all__ = ["RESET_SLICES", "Amplifiers", "Piece", "AmplifiedDeck", "assemble_amplified"]
 
-#: Midpoint slices of each ramp of the reset switch's conductance.
-RESET_SLICES = 8
+#: Midpoint slices of each ramp of the reset switch's conductance (more change nothing measurable: see the docstring).
+RESET_SLICES = 1
 _X, _M, _ONE, _J, _Q = range(5)
 
 
@@ -215,8 +215,10 @@ def assemble_amplified(circuit, amp: Amplifiers) -> AmplifiedDeck:
     flat = []
     for k, (start, end, share, ramp) in enumerate(pieces):
         a = [_matrices(ct.c, ct.rl, total, amp, ct.gon * r * share, ramp) for r in (0, 1)]
+        exps = [scipy.linalg.expm(a[0] * (end - start))]
+        exps.append(exps[0] if share == 0 else scipy.linalg.expm(a[1] * (end - start)))  # the switch open: the same
         for r in (0, 1):
-            maps[r, k] = scipy.linalg.expm(a[r] * (end - start)) @ (maps[r, k - 1] if k else np.eye(5))
+            maps[r, k] = exps[r] @ (maps[r, k - 1] if k else np.eye(5))
         if ramp == 0:
             flat.append(Piece.of(k, end - start, a, ct.name))
     if not np.isfinite(maps).all():
