@@ -74,7 +74,10 @@ class Piece:
 
     @classmethod
     def of(cls, index: int, duration: float, a: list[np.ndarray], name: str) -> Piece:
-        """From the piece's matrices ``a[r]`` (neurons, 5, 5)."""
+        """From the piece's matrices ``a[r]`` (neurons, 5, 5; ``a[1] is a[0]`` where the switch is open at both)."""
+        if len(a) == 2 and a[1] is a[0]:
+            one = cls.of(index, duration, a[:1], name)
+            return cls(index, duration, *(np.concatenate([x, x]) for x in (one.rates, one.vectors, one.inverse, one.steady)))
         rates, vectors = zip(*(np.linalg.eig(m[:, :2, :2]) for m in a))
         if any(np.iscomplexobj(x) for x in rates):
             raise RcsnnError(f"{name}: an amplified neuron's modes are not real")
@@ -214,9 +217,10 @@ def assemble_amplified(circuit, amp: Amplifiers) -> AmplifiedDeck:
     maps = np.empty((2, len(pieces), ct.neurons.size, 5, 5))
     flat = []
     for k, (start, end, share, ramp) in enumerate(pieces):
-        a = [_matrices(ct.c, ct.rl, total, amp, ct.gon * r * share, ramp) for r in (0, 1)]
-        exps = [scipy.linalg.expm(a[0] * (end - start))]
-        exps.append(exps[0] if share == 0 else scipy.linalg.expm(a[1] * (end - start)))  # the switch open: the same
+        open_ = _matrices(ct.c, ct.rl, total, amp, 0.0, ramp)
+        a = [open_, open_ if share == 0 else _matrices(ct.c, ct.rl, total, amp, ct.gon * share, ramp)]
+        opened = scipy.linalg.expm(open_ * (end - start))
+        exps = [opened, opened if share == 0 else scipy.linalg.expm(a[1] * (end - start))]
         for r in (0, 1):
             maps[r, k] = exps[r] @ (maps[r, k - 1] if k else np.eye(5))
         if ramp == 0:
