@@ -160,7 +160,7 @@ def test_refusals(small, tmp_path):
     deck = (tmp_path / "d" / "core.cir").read_text()
     stim = {p.name: p.read_text() for p in (tmp_path / "d").glob("*_stim*.txt")}
     parse_deck(deck, stim, 2)
-    for broken, message in ((re.sub(r"^(Bclamp0 mem0) 0 ", r"\1 sum0 ", deck, flags=re.M), "not one the fast model knows"),
+    for broken, message in ((re.sub(r"^(Bclamp0 mem0) 0 ", r"\1 sum0 ", deck, flags=re.M), "across the feedback capacitor"),
                             (re.sub(r"^(Bclamp0 mem)0 ", r"\g<1>1 ", deck, flags=re.M), "not one the fast model knows"),
                             (deck.replace("Bclamp0 mem0 0 I=1000.0*", "Bclamp0 mem0 0 I=-1.0*"), "conductance <= 0")):
         with pytest.raises(RcsnnError, match=message):
