@@ -126,32 +126,20 @@ class AmplifiedDeck:
     start: np.ndarray  # (neurons, 5): the operating point ngspice starts from (no input, switch open)
     pieces: tuple  # the Pieces with q constant
 
-    def run(self, steps: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Raster (steps, neurons) int8, membranes (V(mem) at the clock edges) and the comparators' inputs at their
-        instants (V), from the operating point (an offset's equilibrium: the capacitor open, as ngspice's .tran starts)
-        and comparator outputs 0."""
-        steps = self.levels.shape[0] if steps is None else steps
-        n = self.neurons.size
-        fed = self.feedback >= 0
-        z = self.start.copy()
-        level = self.levels[0].copy()
-        level[fed] = 0.0
-        spikes = np.zeros((steps, n), dtype=np.int8)
-        membranes, compared = np.empty((steps, n)), np.empty((steps, n))
-        every = np.arange(n)
-        for k in range(steps):
-            if k:
-                level[~fed] = self.levels[k, ~fed]
-            z[:, _J] = np.bincount(self.rows, weights=self.weights * level[self.cols], minlength=n)
-            z[:, _Q] = 0.0
-            r = (level[self.reset_source] > 0.5).astype(np.intp)
-            self._check(r, z, k)
-            z = np.einsum("nij,nj->ni", self.period[r, every], z)
-            membranes[k] = z[:, _M]
-            compared[k] = np.einsum("nj,nj->n", self.sample[:, _M], z)
-            spikes[k] = compared[k] >= self.threshold + self.hysteresis * (0.5 - spikes[k - 1] if k else 0.5)
-            level[fed] = spikes[k, self.feedback[fed]]
-        return spikes, membranes, compared
+    def initial(self) -> np.ndarray:
+        """The state ngspice's .tran starts from: the operating point (an offset's equilibrium, the capacitor open)."""
+        return self.start.copy()
+
+    def advance(self, z: np.ndarray, j: np.ndarray, reset: np.ndarray, step: int):
+        """One clock period from the states ``z`` (neurons, 5) with line currents ``j`` and reset levels ``reset`` (the
+        linear range checked on the way): the new states, V(mem) at the next clock edge and at the comparators'
+        instant."""
+        z = z.copy()
+        z[:, _J], z[:, _Q] = j, 0.0
+        r = (reset > 0.5).astype(np.intp)
+        self._check(r, z, step)
+        z = np.einsum("nij,nj->ni", self.period[r, np.arange(r.size)], z)
+        return z, z[:, _M], np.einsum("nj,nj->n", self.sample[:, _M], z)
 
     def _check(self, r: np.ndarray, z: np.ndarray, step: int) -> None:
         """Refuse a step that leaves the amplifiers' linear range (module docstring) from the states ``z`` at its clock
@@ -230,10 +218,9 @@ def assemble_amplified(circuit, amp: Amplifiers) -> AmplifiedDeck:
     resets = ct.levels[:, ct.reset_source[ct.feedback[ct.reset_source] < 0]]
     if not np.isin(resets, (0.0, 1.0)).all():
         raise RcsnnError(f"{ct.name}: a reset level other than 0 or 1 V; the amplified model switches resets on or off")
-    # operating point: ż = 0 with the window and the switch open: A[:2, :2]·(x, m) = −A[:2, 2]
-    a = _matrices(ct.c, ct.rl, total, amp, 0.0, 0.0)
+    # operating point: the equilibrium (x, m) per unit of the constant, switch open and no input (any piece's steady)
     start = np.zeros((ct.neurons.size, 5))
-    start[:, :2] = np.linalg.solve(a[:, :2, :2], -a[:, :2, _ONE:_ONE + 1])[..., 0]
+    start[:, :2] = flat[0].steady[0, :, :, 0]
     start[:, _ONE] = 1.0
     lines = ct.gains != 0
     return AmplifiedDeck(ct.name, ct.neurons, ct.step, ct.threshold, ct.hysteresis, ct.rows[lines], ct.cols[lines],

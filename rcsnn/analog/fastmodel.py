@@ -155,6 +155,16 @@ class FastDeck:
     floor: np.ndarray  # V_lo·e^{−λ₀d}: the clamp's lower level at the clock edge (−inf: none)
     ceiling: np.ndarray  # V_hi·e^{−λ₀d} (inf: none)
 
+    def initial(self) -> np.ndarray:
+        """The membranes ngspice starts from: 0 V."""
+        return np.zeros(self.neurons.size)
+
+    def advance(self, v: np.ndarray, j: np.ndarray, reset: np.ndarray, step: int):
+        """One clock period from membranes ``v`` with line currents ``j`` and reset levels ``reset``: the new state,
+        the membranes at the next clock edge and what the comparators compare there (V)."""
+        v = np.clip(v * self.decay * self.reset ** reset + j * self.inject, self.floor, self.ceiling)
+        return v, v, v * self.sampled
+
 
 @dataclass(frozen=True)
 class FastRun:
@@ -548,23 +558,21 @@ def _window_node(text: str, name: str) -> str:
 
 def run_deck(deck: FastDeck | AmplifiedDeck, steps: int | None = None) -> FastRun:
     """Simulate ``steps`` clock periods (default: all the deck's levels): the raster at the clock edges
-    (comparator decisions) and the membranes there, from v = 0 and comparator outputs 0."""
-    if isinstance(deck, AmplifiedDeck):
-        return FastRun(*deck.run(steps))
+    (comparator decisions) and the membranes there, from the deck's initial state and comparator outputs 0; each
+    period is the deck's own ``advance`` (:class:`FastDeck`, or :class:`~rcsnn.analog.fastamp.AmplifiedDeck`)."""
     steps = deck.levels.shape[0] if steps is None else steps
     n = deck.neurons.size
     fed = deck.feedback >= 0
-    v = np.zeros(n)
+    state = deck.initial()
     level = deck.levels[0].copy()
     level[fed] = 0.0
     spikes = np.zeros((steps, n), dtype=np.int8)
-    membranes = np.empty((steps, n))
+    membranes, compared = np.empty((steps, n)), np.empty((steps, n))
     for k in range(steps):
         if k:
             level[~fed] = deck.levels[k, ~fed]
         j = np.bincount(deck.rows, weights=deck.weights * level[deck.cols], minlength=n)
-        v = np.clip(v * deck.decay * deck.reset ** level[deck.reset_source] + j * deck.inject, deck.floor, deck.ceiling)
-        membranes[k] = v
-        spikes[k] = v * deck.sampled >= deck.threshold + deck.hysteresis * (0.5 - spikes[k - 1] if k else 0.5)
+        state, membranes[k], compared[k] = deck.advance(state, j, level[deck.reset_source], k)
+        spikes[k] = compared[k] >= deck.threshold + deck.hysteresis * (0.5 - spikes[k - 1] if k else 0.5)
         level[fed] = spikes[k, deck.feedback[fed]]
-    return FastRun(spikes, membranes, membranes * deck.sampled)
+    return FastRun(spikes, membranes, compared)

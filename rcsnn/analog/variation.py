@@ -111,21 +111,22 @@ def vary_circuit(circuit: Circuit, tol: Tolerance, seed: int) -> Circuit:
                                                   if tol.offset else 0.0), amplifiers=amps)
 
 
-def _scaled(value: str, factor: float, where: str) -> str:
+def _plain(value: str, where: str) -> float:
     try:
-        varied = float(value) * factor
+        return float(value)
     except ValueError:
         raise RcsnnError(f"{where}: value {value!r} is not a plain number") from None
+
+
+def _scaled(value: str, factor: float, where: str) -> str:
+    varied = _plain(value, where) * factor
     if not varied > 0:
         raise RcsnnError(f"{where}: varied value {varied:g} is not > 0")
     return repr(float(varied))
 
 
 def _shifted(value: str, shift: float, where: str) -> str:
-    try:
-        return repr(float(float(value) + shift))
-    except ValueError:
-        raise RcsnnError(f"{where}: value {value!r} is not a plain number") from None
+    return repr(float(_plain(value, where) + shift))
 
 
 def _vary_cell(line: str, scale: dict[str, float], where: str) -> str:
