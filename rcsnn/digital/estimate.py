@@ -37,7 +37,7 @@ from amaranth.hdl import UnusedElaboratable
 
 from ..errors import RcsnnError
 from .core import memory_map
-from .layout import Image, bits, require_binary
+from .layout import Image, require_binary
 from .neuron import neuron_memories
 from .synapse import FIFO_DEPTH
 from .wrapper import SerialWrapper
@@ -99,8 +99,7 @@ def memories(image: Image, lutram: bool = False) -> list[Memory]:
         out.append(Memory(f"lane{lane}.acc", image.slots.n_words, image.acc_width, lutram))
         out.append(Memory(f"lane{lane}.events", FIFO_DEPTH - 1,
                           image.block_bits + image.pre_bits + (image.spike_bits if image.spike_bits > 1 else 0)))
-    out.append(Memory("queue", image.slots.n_words,
-                      bits(len(image.slots.sizes) - 1) + image.pre_bits + image.lanes * image.spike_bits))
+    out.append(Memory("queue", image.slots.n_words, image.group_bits + image.pre_bits + image.lanes * image.spike_bits))
     return [m for m in out if m.depth > 0]
 
 

@@ -199,6 +199,11 @@ class Image:
     def word_bits(self) -> int:
         return bits(self.slots.n_words - 1)
 
+    @property
+    def group_bits(self) -> int:
+        """Width of a group index."""
+        return bits(len(self.slots.sizes) - 1)
+
 
 def _csr(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, fields: np.ndarray,
          lanes: int) -> list[list[list[tuple[int, int]]]]:

@@ -68,8 +68,7 @@ def load_signature(addr_width: int, data_width: int) -> wiring.Signature:
 
 def group_of(image: Image, addr) -> Signal:
     """Index of the group holding word ``addr`` (a comparator chain over the group boundaries)."""
-    bounds = image.slots.word_base[1:]
-    return sum((addr >= b for b in bounds), Const(0, bits(len(bounds))))
+    return sum((addr >= b for b in image.slots.word_base[1:]), Const(0, image.group_bits))
 
 
 def neuron_memories(image: Image) -> tuple[tuple[str, int, bool], ...]:

@@ -74,7 +74,7 @@ class SpikeQueue(wiring.Component):
     def elaborate(self, platform):
         im, m = self.image, Module()
         lanes, n_words, wc = im.lanes, im.slots.n_words, im.spike_bits
-        group_bits = bits(len(im.slots.sizes) - 1)
+        group_bits = im.group_bits
         m.submodules.mem = mem = memory.Memory(shape=group_bits + im.pre_bits + lanes * wc, depth=n_words, init=[])
         wr, rd = mem.write_port(), mem.read_port()
         count, ptr = Signal(bits(n_words)), Signal(bits(n_words))
