@@ -186,3 +186,23 @@ def test_a_fast_model_without_the_offset_is_rejected(tmp_path, monkeypatch):
     assert main([*MC, "-o", str(out)]) == 1
     result = json.loads((out / "results.json").read_text())
     assert result["judge_failed"] and max(t.get("worst_ratio", 0) for t in result["tasks"].values()) > 10
+
+
+def test_the_amplified_model_runs_on_one_blas_thread(tmp_path, monkeypatch):
+    """Every matrix exponential of the amplified model runs with each BLAS library limited to one thread, whatever the
+    caller allowed (two here): OpenBLAS's threads on 5 x 5 matrices stall when the other cores are busy."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from rcsnn.analog import fastamp
+
+    seen = []
+
+    def expm(a):
+        seen.extend(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+        return original(a)
+
+    original = fastamp.scipy.linalg.expm
+    monkeypatch.setattr(fastamp.scipy.linalg, "expm", expm)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert main([*MC, "--runs", "1", "--judge-blocks", "0", "-o", str(tmp_path / "mc")]) == 0
+    assert seen and set(seen) == {1}
