@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from rcsnn.cli import main as rcsnn
+from rcsnn.cli.montecarlo import tolerance
 from rcsnn.frontends.checkpoint import load_checkpoint, save_checkpoint
 from rcsnn.ir.arrays import FixedFormat
 from rcsnn.model.corpus import Corpus
@@ -59,7 +60,7 @@ def agreement(graph, runs: int, steps: int) -> list[float]:
         if code:
             raise SystemExit(f"rcsnn montecarlo failed ({code})")
         table = json.loads((out / "results.json").read_text())["table"]
-    return [100 * next(r for r in table if r["r"] == float(t[:-1]) / 100)["agreement"]["mean"] for t in TOLERANCES]
+    return [100 * next(r for r in table if r["r"] == tolerance(t))["agreement"]["mean"] for t in TOLERANCES]
 
 
 def row(name: str, metrics: dict, reference: float | None, mc: list[float], seconds: float) -> list[str]:

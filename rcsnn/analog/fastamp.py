@@ -176,6 +176,7 @@ def _matrices(c, rl, total, amp: Amplifiers, g, ramp) -> np.ndarray:
     return a
 
 
+@threadpool_limits.wrap(limits=1, user_api="blas")
 def assemble_amplified(circuit, amp: Amplifiers) -> AmplifiedDeck:
     """The :class:`AmplifiedDeck` of a parsed :class:`~rcsnn.analog.fastmodel.Circuit` whose neurons are feedback
     cells around the amplifiers ``amp``.
@@ -183,11 +184,6 @@ def assemble_amplified(circuit, amp: Amplifiers) -> AmplifiedDeck:
     Its tens of thousands of 5 × 5 exponentials, eigen-decompositions and products run on one BLAS thread: OpenBLAS
     hands even these to its thread pool, and on a machine whose other cores are busy each call then waits for a
     thread to be scheduled (the example's ``--opamp`` run took 248 s instead of 3.3 s beside one busy core)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _assemble_amplified(circuit, amp)
-
-
-def _assemble_amplified(circuit, amp: Amplifiers) -> AmplifiedDeck:
     ct = circuit
     total = np.bincount(ct.rows, weights=1 / ct.resistance, minlength=ct.neurons.size)
     rw, win = ct.rwin, ct.win
