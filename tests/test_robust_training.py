@@ -22,6 +22,8 @@ from rcsnn.model.robust import (
     add_noise,
     margin_histogram,
     margin_penalty,
+    mismatch_penalty,
+    mismatched_membranes,
     model_from_core,
     near_threshold,
     penalties,
@@ -72,6 +74,49 @@ def test_penalties_are_weighted_and_only_those_switched_on():
     assert math.isclose(terms["rate"].item(), 0.5 * 0.5)
     terms["rate"].backward()
     assert torch.allclose(spikes.grad, torch.full_like(spikes, 0.5 / 4))  # rate: every spike costs the same
+
+
+def test_mismatch_penalty_is_zero_unless_the_parts_could_flip_a_decision():
+    theta, sigma, safety = 1.0, 0.02, 2.0
+    nominal = [1.10, 0.97, 1.02, 0.50, 1.30]
+    drawn = [1.11, 0.99, 0.98, 0.60, 1.31]  # |Δ| 0.01 0.02 0.04 0.10 0.01 against |v − θ| 0.10 0.03 0.02 0.50 0.30
+    v, v_drawn = torch.tensor(nominal, dtype=torch.float64), torch.tensor(drawn, dtype=torch.float64)
+    # relu(2|Δ| − |v − θ|): 0, 0.01, 0.06, 0, 0 → mean 0.014, in units of σθ
+    assert math.isclose(mismatch_penalty(v, v_drawn, theta, sigma, safety).item(), 0.014 / sigma, rel_tol=1e-9)
+    # a shift both circuits share moves each flip-prone membrane away from θ, on its side ...
+    shift = grad_of(lambda p: mismatch_penalty(v + p, v_drawn + p, theta, sigma, safety), [0.0] * 5)
+    assert shift[1] > 0 and shift[2] < 0
+    assert shift[0] == 0 and shift[3] == 0 and shift[4] == 0  # negative control: safe decisions cost nothing
+    # ... and a gain on the parts' error shrinks it
+    gain = grad_of(lambda g: mismatch_penalty(v, v + g * (v_drawn - v), theta, sigma, safety), [1.0])
+    assert gain[0] > 0
+    with pytest.raises(RcsnnError, match="safety 0.5 must be >= 1"):
+        Robustness(mismatch_penalty=1.0, mismatch_safety=0.5)
+
+
+def test_mismatched_membranes_replay_the_nominal_run():
+    """With the parts exact the replay is the model's own run; drawn at 5 % it moves every group, and the
+    term is switched on by its weight only (computed lazily)."""
+    model = small_model().eval()
+    tokens = torch.from_numpy(Corpus.from_text(read_text(None)).held_out[:800].reshape(4, 200).astype(np.int64))
+    start = model.initial_state(4)
+    with torch.no_grad():
+        _, _, spikes, membranes = model(tokens, start)
+        torch.manual_seed(0)
+        exact = mismatched_membranes(model, tokens, start, spikes, 1e-12)
+        drawn = mismatched_membranes(model, tokens, start, spikes, 0.05)
+        late = mismatched_membranes(model, tokens, start, spikes.roll(1, dims=1), 1e-12)
+    assert torch.allclose(exact, membranes, atol=1e-5)
+    assert not torch.allclose(late, membranes, atol=0.1)  # negative control: the raster one step late
+    error = (drawn - membranes).abs().mean((0, 1, 3))
+    assert torch.all(error > 1e-3) and torch.all(error < 0.5 * model.theta)
+    calls = []
+    cfg = Robustness(mismatch_penalty=3.0, mismatch_tolerance=0.05)
+    terms = penalties(cfg, spikes, membranes, model.theta, lambda: calls.append(1) or drawn)
+    assert set(terms) == {"mismatch"} and calls == [1]
+    expected = 3.0 * mismatch_penalty(membranes, drawn, model.theta, 0.05, 2.0)
+    assert math.isclose(terms["mismatch"].item(), expected.item(), rel_tol=1e-6)
+    assert penalties(Robustness(), spikes, membranes, model.theta, lambda: calls.append(1)) == {} and calls == [1]
 
 
 def small_model():
@@ -187,13 +232,15 @@ def test_finetune_cli_records_its_source_and_refuses_another_vocabulary(tmp_path
     out = tmp_path / "ft.rcsnn"
     args = ["finetune", SMALL, "--steps", "3", "--batch", "4", "--length", "16", "--log-every", "1",
             "--margin-penalty", "5", "--membrane-penalty", "0.1", "--membrane-bound", "6", "--weight-noise", "0.02",
-            "--membrane-noise", "0.01", "--rate-penalty", "0.1", "-o", str(out)]
+            "--membrane-noise", "0.01", "--rate-penalty", "0.1", "--mismatch-penalty", "2", "--mismatch-tolerance",
+            "0.03", "-o", str(out)]
     assert main(args) == 0
     log = capsys.readouterr().out
-    assert "step     1/3 ternary" in log and "margin " in log and "range " in log and "rate " in log
+    assert "step     1/3 ternary" in log and all(f"{term} " in log for term in ("margin", "range", "rate", "mismatch"))
     config = read_config(out)
     assert config["training"]["finetuned_from"]["core"] == SMALL
     assert config["training"]["robust"]["margin_penalty"] == 5.0
+    assert config["training"]["robust"]["mismatch_tolerance"] == 0.03
     metrics = config["metrics"]
     assert 0 <= metrics["near_threshold"]["0.001"] <= metrics["near_threshold"]["0.05"] <= 1
     t0, t1 = load_checkpoint(SMALL).arrays().matrices["T"], load_checkpoint(out).arrays().matrices["T"]

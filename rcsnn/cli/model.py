@@ -24,7 +24,8 @@ def _robustness(args):
     return Robustness(margin_penalty=args.margin_penalty, margin_width=args.margin_width,
                       membrane_penalty=args.membrane_penalty, membrane_bound=args.membrane_bound,
                       rate_penalty=args.rate_penalty, weight_noise=args.weight_noise,
-                      membrane_noise=args.membrane_noise)
+                      membrane_noise=args.membrane_noise, mismatch_penalty=args.mismatch_penalty,
+                      mismatch_tolerance=args.mismatch_tolerance, mismatch_safety=args.mismatch_safety)
 
 
 def _corpus(args):
@@ -336,6 +337,13 @@ def _add_training_arguments(p, steps: tuple, lr: float, fixed: tuple[int, int] |
                    help="relative sigma of multiplicative recurrent weight noise, one draw per optimizer step")
     p.add_argument("--membrane-noise", type=nonnegative_float, default=0.0,
                    help="sigma of additive membrane noise per step, in theta")
+    p.add_argument("--mismatch-penalty", type=nonnegative_float, default=0.0,
+                   help="weight of mean(relu(k |v' - v| - |v - theta|)) / (sigma theta), v' the membranes of a circuit "
+                        "with every resistor drawn at --mismatch-tolerance: decisions a built circuit would flip")
+    p.add_argument("--mismatch-tolerance", type=positive_float, default=0.01,
+                   help="relative sigma of the resistors of the mismatch term (default 0.01)")
+    p.add_argument("--mismatch-safety", type=positive_float, default=2.0,
+                   help="k >= 1 of the mismatch term: flips, and decisions within a factor k of flipping (default 2)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--threads", type=int_range(1, cores()), default=1)
     p.add_argument("--log-every", type=positive_int, default=50)

@@ -7,6 +7,15 @@ the cross-entropy (membranes ``v`` of shape ``(B, L, G, n)``, spikes ``s``; ``me
     margin:   λ_m · mean(relu(1 − |v − θ| / (w θ))²)        w = margin width (θ units); zero beyond w θ
     range:    λ_r · mean(relu(|v| / θ − bound)²)              bound in θ units (the rails)
     rate:     λ_f · mean(s)                                   firing rate (energy, digital cycles)
+    mismatch: λ_x · mean(relu(κ |v' − v| − |v − θ|)) / (σ θ)  decisions a built circuit would flip
+
+where ``v'`` is the membrane of a circuit whose parts are drawn at tolerance σ — every input resistor
+(``x' = x / (1 + σ ε)`` per neuron), leak resistor (``β' = β^(1 / (1 + σ ε))`` per neuron) and synapse
+(``W' = W / (1 + σ ε)`` per synapse), one draw per stream of the batch and optimizer step, as a Monte Carlo
+run draws them (:mod:`rcsnn.analog.variation`) — replaying the core's own spikes as the open-loop Monte
+Carlo does (recurrent input and reset from the nominal raster). A decision flips when ``|v' − v|`` exceeds
+``|v − θ|``; the term is non-zero where it exceeds ``|v − θ| / κ`` (κ ≥ 1, a safety factor), and its
+gradient both moves such membranes away from θ and makes them less sensitive to the parts.
 
 and noise matching a Monte Carlo model of the circuit, resampled every optimizer step:
 
@@ -31,8 +40,8 @@ from ..errors import RcsnnError
 from ..ir.arrays import Core
 from .lm import SpikingLM, TernaryRecurrent
 
-__all__ = ["Robustness", "margin_penalty", "range_penalty", "penalties", "NoisyRecurrent", "add_noise",
-           "model_from_core", "margin_histogram", "near_threshold"]
+__all__ = ["Robustness", "margin_penalty", "range_penalty", "mismatched_membranes", "mismatch_penalty", "penalties",
+           "NoisyRecurrent", "add_noise", "model_from_core", "margin_histogram", "near_threshold"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,14 @@ class Robustness:
     rate_penalty: float = 0.0
     weight_noise: float = 0.0
     membrane_noise: float = 0.0
+    mismatch_penalty: float = 0.0
+    mismatch_tolerance: float = 0.01
+    mismatch_safety: float = 2.0
+
+    def __post_init__(self):
+        if self.mismatch_penalty and not (self.mismatch_safety >= 1 and 0 < self.mismatch_tolerance <= 0.15):
+            raise RcsnnError(f"mismatch term: safety {self.mismatch_safety:g} must be >= 1 and tolerance "
+                             f"{self.mismatch_tolerance:g} in (0, 0.15]")
 
 
 def margin_penalty(membranes: torch.Tensor, theta: float, width: float) -> torch.Tensor:
@@ -60,8 +77,43 @@ def range_penalty(membranes: torch.Tensor, theta: float, bound: float) -> torch.
     return F.relu(membranes.abs() / theta - bound).pow(2).mean()
 
 
-def penalties(cfg: Robustness, spikes: torch.Tensor, membranes: torch.Tensor, theta: float) -> dict[str, torch.Tensor]:
-    """The weighted terms of ``cfg`` that are switched on (weight > 0), by name."""
+def mismatched_membranes(model: SpikingLM, tokens: torch.Tensor, state, spikes: torch.Tensor,
+                         tolerance: float) -> torch.Tensor:
+    """Membranes ``(B, L, G, n)`` of ``model`` run on ``tokens (B, L)`` from ``state`` with every part drawn at
+    relative tolerance ``tolerance`` (one draw per stream; see the module docstring), replaying the nominal
+    run's ``spikes (B, L, G·n)`` as recurrent input and reset (open loop)."""
+    batch, length = tokens.shape
+    groups, n = model.groups, model.group_size
+    v, s = state
+    gain = lambda *shape: 1 / (1 + tolerance * torch.randn(*shape))  # noqa: E731  (a resistor R·(1 + σε))
+    x = model.input(model.embedding(tokens)).view(batch, length, groups, n) * gain(batch, 1, groups, n)
+    beta = model.beta ** gain(batch, groups, n)
+    w = model.recurrent.weight() * gain(batch, n, n)
+    fired = torch.cat([s.detach().unsqueeze(1), spikes.detach().view(batch, length, groups, n)[:, :-1]], 1)
+    x = x + torch.einsum("blgj,bij->blgi", fired, w)
+    membranes = []
+    for t in range(length):
+        if model.reset == "zero":
+            v = beta * v * (1 - fired[:, t]) + x[:, t]
+        else:
+            v = beta * v - model.theta * fired[:, t] + x[:, t]
+        if model.bounds is not None:
+            v = torch.clamp(v, model.v_lo, model.v_hi)
+        membranes.append(v)
+    return torch.stack(membranes, 1)
+
+
+def mismatch_penalty(membranes: torch.Tensor, mismatched: torch.Tensor, theta: float, tolerance: float,
+                     safety: float) -> torch.Tensor:
+    """``mean(relu(κ |v' − v| − |v − θ|)) / (σ θ)``: the decisions a circuit at tolerance σ would flip (or come
+    within a factor κ of flipping), in units of the tolerance."""
+    return F.relu(safety * (mismatched - membranes).abs() - (membranes - theta).abs()).mean() / (tolerance * theta)
+
+
+def penalties(cfg: Robustness, spikes: torch.Tensor, membranes: torch.Tensor, theta: float,
+              mismatched=None) -> dict[str, torch.Tensor]:
+    """The weighted terms of ``cfg`` that are switched on (weight > 0), by name; ``mismatched()`` gives the
+    membranes of a drawn circuit (:func:`mismatched_membranes`), called only when the mismatch term is on."""
     terms = {}
     if cfg.margin_penalty:
         terms["margin"] = cfg.margin_penalty * margin_penalty(membranes, theta, cfg.margin_width)
@@ -69,6 +121,9 @@ def penalties(cfg: Robustness, spikes: torch.Tensor, membranes: torch.Tensor, th
         terms["range"] = cfg.membrane_penalty * range_penalty(membranes, theta, cfg.membrane_bound)
     if cfg.rate_penalty:
         terms["rate"] = cfg.rate_penalty * spikes.mean()
+    if cfg.mismatch_penalty:
+        terms["mismatch"] = cfg.mismatch_penalty * mismatch_penalty(
+            membranes, mismatched(), theta, cfg.mismatch_tolerance, cfg.mismatch_safety)
     return terms
 
 

@@ -21,6 +21,7 @@ segments (truncated BPTT).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,7 +36,7 @@ from ..ir.reference import Run, simulate_fixed, simulate_float
 from .corpus import Corpus, StreamBatches
 from .lm import SpikingLM
 from .readout import LOG2E, bits_per_char
-from .robust import Robustness, add_noise, margin_histogram, near_threshold, penalties
+from .robust import Robustness, add_noise, margin_histogram, mismatched_membranes, near_threshold, penalties
 
 __all__ = ["LOG2E", "TrainConfig", "train", "torch_bits_per_char", "reference_run", "bits_per_char_from_spikes",
            "choose_width", "config_dict", "evaluate_core", "NEAR_THRESHOLD"]
@@ -113,13 +114,15 @@ def train(cfg: TrainConfig, corpus: Corpus, log=print, model: SpikingLM | None =
         if fresh or state is None:
             state = model.initial_state(cfg.batch)
         resample()
-        logits, state, spikes, membranes = model(torch.from_numpy(inputs), state)
+        tokens, carried = torch.from_numpy(inputs), state
+        logits, state, spikes, membranes = model(tokens, state)
         state = tuple(x.detach() for x in state)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), torch.from_numpy(targets).reshape(-1))
         total = loss
         if phase == "prune":
             total = total + cfg.l1 * model.recurrent.latent.abs().sum()
-        terms = penalties(cfg.robust, spikes, membranes, cfg.theta)
+        terms = penalties(cfg.robust, spikes, membranes, cfg.theta, functools.partial(
+            mismatched_membranes, model, tokens, carried, spikes, cfg.robust.mismatch_tolerance))
         total = total + sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         total.backward()
