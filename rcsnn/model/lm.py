@@ -133,6 +133,13 @@ class SpikingLM(nn.Module):
         z = torch.zeros(batch, self.groups, self.group_size)
         return z, z.clone()
 
+    def update(self, v: torch.Tensor, fired: torch.Tensor, current: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """One step of the membranes ``v`` (the contract's): leak by ``beta``, reset where ``fired`` (the last
+        step's spikes; zero or subtract θ), add ``current``, clamp to the bounds if any."""
+        kept = beta * v * (1 - fired) if self.reset == "zero" else beta * v - self.theta * fired
+        v = kept + current
+        return v if self.bounds is None else torch.clamp(v, self.v_lo, self.v_hi)
+
     def forward(self, tokens: torch.Tensor, state=None):
         """Run ``tokens (B, L)``; return logits ``(B, L, V)``, the final ``(v, s)`` and
         the spikes ``(B, L, G·n)`` and membranes ``(B, L, G, n)``."""
@@ -142,13 +149,7 @@ class SpikingLM(nn.Module):
         w_t = self.recurrent.weight().t()
         spikes, membranes = [], []
         for t in range(length):
-            current = x[:, t] + s @ w_t
-            if self.reset == "zero":
-                v = self.beta * v * (1 - s.detach()) + current
-            else:
-                v = self.beta * v - self.theta * s.detach() + current
-            if self.bounds is not None:
-                v = torch.clamp(v, self.v_lo, self.v_hi)
+            v = self.update(v, s.detach(), x[:, t] + s @ w_t, self.beta)
             s = ArctanSpike.apply(v - self.theta)
             spikes.append(s)
             membranes.append(v)

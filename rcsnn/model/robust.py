@@ -93,12 +93,7 @@ def mismatched_membranes(model: SpikingLM, tokens: torch.Tensor, state, spikes: 
     x = x + torch.einsum("blgj,bij->blgi", fired, w)
     membranes = []
     for t in range(length):
-        if model.reset == "zero":
-            v = beta * v * (1 - fired[:, t]) + x[:, t]
-        else:
-            v = beta * v - model.theta * fired[:, t] + x[:, t]
-        if model.bounds is not None:
-            v = torch.clamp(v, model.v_lo, model.v_hi)
+        v = model.update(v, fired[:, t], x[:, t], beta)
         membranes.append(v)
     return torch.stack(membranes, 1)
 
