@@ -40,7 +40,7 @@ from ..errors import RcsnnError
 from ..ir.arrays import Core
 from .lm import SpikingLM, TernaryRecurrent
 
-__all__ = ["Robustness", "margin_penalty", "range_penalty", "mismatched_membranes", "mismatch_penalty", "penalties",
+__all__ = ["Robustness", "PARTS", "margin_penalty", "range_penalty", "mismatched_membranes", "mismatch_penalty", "penalties",
            "NoisyRecurrent", "add_noise", "model_from_core", "margin_histogram", "near_threshold"]
 
 
@@ -77,18 +77,25 @@ def range_penalty(membranes: torch.Tensor, theta: float, bound: float) -> torch.
     return F.relu(membranes.abs() / theta - bound).pow(2).mean()
 
 
+#: The parts a Monte Carlo run draws, by class: input resistors, leak resistors, synapse resistors.
+PARTS = ("input", "leak", "synapse")
+
+
 def mismatched_membranes(model: SpikingLM, tokens: torch.Tensor, state, spikes: torch.Tensor,
-                         tolerance: float) -> torch.Tensor:
-    """Membranes ``(B, L, G, n)`` of ``model`` run on ``tokens (B, L)`` from ``state`` with every part drawn at
-    relative tolerance ``tolerance`` (one draw per stream; see the module docstring), replaying the nominal
-    run's ``spikes (B, L, G·n)`` as recurrent input and reset (open loop)."""
+                         tolerance: float, parts: tuple[str, ...] = PARTS) -> torch.Tensor:
+    """Membranes ``(B, L, G, n)`` of ``model`` run on ``tokens (B, L)`` from ``state`` with the ``parts`` (all by
+    default) drawn at relative tolerance ``tolerance`` (one draw per stream; see the module docstring), replaying
+    the nominal run's ``spikes (B, L, G·n)`` as recurrent input and reset (open loop)."""
     batch, length = tokens.shape
     groups, n = model.groups, model.group_size
     v, s = state
-    gain = lambda *shape: 1 / (1 + tolerance * torch.randn(*shape))  # noqa: E731  (a resistor R·(1 + σε))
-    x = model.input(model.embedding(tokens)).view(batch, length, groups, n) * gain(batch, 1, groups, n)
-    beta = model.beta ** gain(batch, groups, n)
-    w = model.recurrent.weight() * gain(batch, n, n)
+
+    def gain(part, *shape):  # the conductance of a resistor R·(1 + σε), relative to its nominal value
+        return 1 / (1 + tolerance * torch.randn(*shape)) if part in parts else torch.ones(shape)
+
+    x = model.input(model.embedding(tokens)).view(batch, length, groups, n) * gain("input", batch, 1, groups, n)
+    beta = model.beta ** gain("leak", batch, groups, n)
+    w = model.recurrent.weight() * gain("synapse", batch, n, n)
     fired = torch.cat([s.detach().unsqueeze(1), spikes.detach().view(batch, length, groups, n)[:, :-1]], 1)
     x = x + torch.einsum("blgj,bij->blgi", fired, w)
     membranes = []
