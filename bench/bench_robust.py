@@ -36,7 +36,7 @@ from rcsnn.model.robust import Robustness, model_from_core
 from rcsnn.model.train import TrainConfig, evaluate_core, train
 from rcsnn.text import read_text
 
-#: the control and one term at a time (examples/train_robust.sh combines margin and both noises)
+#: the control and one term at a time (examples/train_robust.sh combines the margin term and the clamp)
 VARIANTS = {
     "none": Robustness(),
     "margin": Robustness(margin_penalty=20.0, margin_width=0.05),
@@ -44,6 +44,7 @@ VARIANTS = {
     "weight-noise": Robustness(weight_noise=0.03),
     "membrane-noise": Robustness(membrane_noise=0.01),
     "rate": Robustness(rate_penalty=0.5),
+    "mismatch": Robustness(mismatch_penalty=30.0, mismatch_tolerance=0.02),
 }
 
 
