@@ -119,6 +119,8 @@ def test_mismatched_membranes_replay_the_nominal_run():
     expected = 3.0 * mismatch_penalty(membranes, drawn, model.theta, 0.05, 2.0)
     assert math.isclose(terms["mismatch"].item(), expected.item(), rel_tol=1e-6)
     assert penalties(Robustness(), spikes, membranes, model.theta, lambda: calls.append(1)) == {} and calls == [1]
+    with pytest.raises(RcsnnError, match=r"parts \['inputs'\] unknown"):
+        mismatched_membranes(model, tokens, start, spikes, 0.05, ("inputs", "leak"))
 
 
 def small_model():

@@ -86,6 +86,8 @@ def mismatched_membranes(model: SpikingLM, tokens: torch.Tensor, state, spikes: 
     """Membranes ``(B, L, G, n)`` of ``model`` run on ``tokens (B, L)`` from ``state`` with the ``parts`` (all by
     default) drawn at relative tolerance ``tolerance`` (one draw per stream; see the module docstring), replaying
     the nominal run's ``spikes (B, L, G·n)`` as recurrent input and reset (open loop)."""
+    if set(parts) - set(PARTS):
+        raise RcsnnError(f"mismatch: parts {sorted(set(parts) - set(PARTS))} unknown; the parts are {', '.join(PARTS)}")
     batch, length = tokens.shape
     groups, n = model.groups, model.group_size
     v, s = state
