@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rcsnn.analog.netlist import core_digest
+from rcsnn.analog.variation import MAX_TOLERANCE
 from rcsnn.cli import main
 from rcsnn.errors import RcsnnError
 from rcsnn.frontends.checkpoint import load_checkpoint, read_config, save_checkpoint
@@ -18,6 +19,7 @@ from rcsnn.ir.reference import simulate_float
 from rcsnn.model.corpus import Corpus
 from rcsnn.model.generate import references_agree_for
 from rcsnn.model.robust import (
+    MAX_MISMATCH_TOLERANCE,
     PARTS,
     NoisyRecurrent,
     Robustness,
@@ -94,6 +96,9 @@ def test_mismatch_penalty_is_zero_unless_the_parts_could_flip_a_decision():
     assert gain[0] > 0
     with pytest.raises(RcsnnError, match="safety 0.5 must be >= 1"):
         Robustness(mismatch_penalty=1.0, mismatch_safety=0.5)
+    with pytest.raises(RcsnnError, match=r"tolerance 0.2 in \(0, 0.15\]"):
+        Robustness(mismatch_penalty=1.0, mismatch_tolerance=0.2)
+    assert MAX_MISMATCH_TOLERANCE == MAX_TOLERANCE  # the Monte Carlo's bound
 
 
 def test_mismatched_membranes_replay_the_nominal_run():

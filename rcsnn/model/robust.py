@@ -40,8 +40,16 @@ from ..errors import RcsnnError
 from ..ir.arrays import Core
 from .lm import SpikingLM, TernaryRecurrent
 
-__all__ = ["Robustness", "PARTS", "margin_penalty", "range_penalty", "mismatched_membranes", "mismatch_penalty", "penalties",
-           "NoisyRecurrent", "add_noise", "model_from_core", "margin_histogram", "near_threshold"]
+__all__ = ["Robustness", "PARTS", "MAX_MISMATCH_TOLERANCE", "margin_penalty", "range_penalty", "mismatched_membranes",
+           "mismatch_penalty", "penalties", "NoisyRecurrent", "add_noise", "model_from_core", "margin_histogram",
+           "near_threshold"]
+
+
+#: The parts a Monte Carlo run draws, by class: input resistors, leak resistors, synapse resistors.
+PARTS = ("input", "leak", "synapse")
+#: Largest tolerance of the mismatch term: the Monte Carlo's own bound (``rcsnn.analog.variation.MAX_TOLERANCE``,
+#: a layer above this one; a test keeps the two equal), beyond which a 5σ draw makes a part's value ≤ 0.
+MAX_MISMATCH_TOLERANCE = 0.15
 
 
 @dataclass(frozen=True)
@@ -60,9 +68,10 @@ class Robustness:
     mismatch_safety: float = 2.0
 
     def __post_init__(self):
-        if self.mismatch_penalty and not (self.mismatch_safety >= 1 and 0 < self.mismatch_tolerance <= 0.15):
+        if self.mismatch_penalty and not (self.mismatch_safety >= 1
+                                          and 0 < self.mismatch_tolerance <= MAX_MISMATCH_TOLERANCE):
             raise RcsnnError(f"mismatch term: safety {self.mismatch_safety:g} must be >= 1 and tolerance "
-                             f"{self.mismatch_tolerance:g} in (0, 0.15]")
+                             f"{self.mismatch_tolerance:g} in (0, {MAX_MISMATCH_TOLERANCE:g}]")
 
 
 def margin_penalty(membranes: torch.Tensor, theta: float, width: float) -> torch.Tensor:
@@ -77,15 +86,14 @@ def range_penalty(membranes: torch.Tensor, theta: float, bound: float) -> torch.
     return F.relu(membranes.abs() / theta - bound).pow(2).mean()
 
 
-#: The parts a Monte Carlo run draws, by class: input resistors, leak resistors, synapse resistors.
-PARTS = ("input", "leak", "synapse")
 
 
 def mismatched_membranes(model: SpikingLM, tokens: torch.Tensor, state, spikes: torch.Tensor,
                          tolerance: float, parts: tuple[str, ...] = PARTS) -> torch.Tensor:
     """Membranes ``(B, L, G, n)`` of ``model`` run on ``tokens (B, L)`` from ``state`` with the ``parts`` (all by
     default) drawn at relative tolerance ``tolerance`` (one draw per stream; see the module docstring), replaying
-    the nominal run's ``spikes (B, L, G·n)`` as recurrent input and reset (open loop)."""
+    the nominal run's ``spikes (B, L, G·n)`` as recurrent input and reset (open loop). Its input currents are
+    computed again, so with ``membrane_noise`` installed they carry a draw of their own (the circuit's noise)."""
     if set(parts) - set(PARTS):
         raise RcsnnError(f"mismatch: parts {sorted(set(parts) - set(PARTS))} unknown; the parts are {', '.join(PARTS)}")
     batch, length = tokens.shape
