@@ -154,6 +154,37 @@ def test_variation_is_a_function_of_seed_name_and_tolerance(tmp_path):
     assert json.loads(json.dumps(sidecar))["decks"]
 
 
+def test_a_calibration_trims_the_input_resistors_and_the_leak_to_its_step(tmp_path):
+    graph = random_graph(3, sizes=(40, 40), density=0.5)
+    x = near_threshold_currents(graph.arrays(), steps=6)
+    _, sidecar, files = _write(tmp_path, graph, x)
+    block = (tmp_path / sidecar["decks"][0]["netlist"]).read_text()
+    nominal = read_circuit(block, files, 6)
+    drawn, step = Tolerance(r=0.05, c=0.02), 0.002
+    untrimmed = vary_circuit(nominal, drawn, 5)
+    trimmed = vary_circuit(nominal, dataclasses.replace(drawn, trim=("input", "leak"), trim_step=step), 5)
+    inputs = np.array([bool(re.fullmatch(r"Rx\d+", name)) for name in nominal.resistors])
+    assert inputs.sum() == len(nominal.cells) and (~inputs).sum() > 300
+    error = lambda varied, field: getattr(varied, field) / getattr(nominal, field) - 1  # noqa: E731
+    tau = trimmed.rl * trimmed.c / (nominal.rl * nominal.c) - 1
+    assert np.abs(error(untrimmed, "resistance")[inputs]).max() > 10 * step  # the draw is far off the grid...
+    assert np.abs(error(trimmed, "resistance")[inputs]).max() <= step / 2 + 1e-12  # ...and the trim brings it back
+    assert np.abs(tau).max() <= step / 2 + 1e-12 and np.abs(error(trimmed, "c")).max() > 10 * step
+    assert 0.2 < np.std(error(trimmed, "resistance")[inputs]) / (step / 12**0.5) < 1.6  # a residual, not zero
+    assert np.array_equal(trimmed.resistance[~inputs], untrimmed.resistance[~inputs])  # synapses are not trimmed
+    only_inputs = vary_circuit(nominal, dataclasses.replace(drawn, trim=("input",), trim_step=step), 5)
+    assert np.array_equal(only_inputs.rl, untrimmed.rl)
+    # the deck's text is varied by the same factors
+    text = vary_deck(block, dataclasses.replace(drawn, trim=("input", "leak"), trim_step=step), 5)
+    by_text = read_circuit(text, files, 6)
+    for field in ("resistance", "rl", "c"):
+        assert np.array_equal(getattr(by_text, field), getattr(trimmed, field)), field
+    with pytest.raises(RcsnnError, match="--trim synapse"):
+        Tolerance(r=0.01, trim=("synapse",)).check()
+    with pytest.raises(RcsnnError, match="--trim-step"):
+        Tolerance(r=0.01, trim=("leak",), trim_step=0.0).check()
+
+
 def test_comparator_hysteresis_in_ngspice_and_in_the_fast_model(tmp_path):
     """``--hysteresis H``: each comparator trips at θ + H/2 after a 0 and at θ − H/2 after a 1. ngspice's decisions
     follow that rule and the fast model's equal them; the hysteresis changes decisions the contract takes at θ.

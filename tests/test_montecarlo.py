@@ -112,6 +112,29 @@ def test_command(tmp_path, capsys):
         assert message in capsys.readouterr().err
 
 
+def test_a_calibrated_circuit_is_judged_by_ngspice_and_errs_less(tmp_path, capsys):
+    """``--trim input leak``: ngspice runs the calibrated decks (vary_deck) and agrees with the fast model
+    (vary_circuit); the same draws uncalibrated, the negative control, err more."""
+    rows = {}
+    for name, trim in (("plain", []), ("trimmed", ["--trim", "input", "leak"])):
+        out = tmp_path / name
+        assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "12", "--runs", "2", "--r-tol", "5%", *trim,
+                     "--scheduler", "serial", "-o", str(out)]) == 0
+        result = json.loads((out / "results.json").read_text())
+        assert result["judge_failed"] == [] and result["table"][1]["judge_passed"] == 2
+        rows[name] = result["table"][1]
+    assert rows["trimmed"]["label"] == "r 5%, c 0%, offset 0 mV, input and leak trimmed to 0.1%"
+    assert rows["trimmed"]["error_median"] < 0.7 * rows["plain"]["error_median"]
+    assert rows["trimmed"]["equal"] >= rows["plain"]["equal"]
+    capsys.readouterr()
+    assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "12", "--runs", "2", "--r-tol", "5%", "--trim", "input",
+                 "--scheduler", "serial", "-o", str(tmp_path / "trimmed")]) == 2
+    assert "other settings (trim differ)" in capsys.readouterr().err
+    assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "4", "--trim", "synapse", "--scheduler", "serial",
+                 "-o", str(tmp_path / "bad")]) == 2
+    assert "--trim synapse: give each of input, leak at most once" in capsys.readouterr().err
+
+
 def test_at_a_physical_scale(tmp_path):
     """At S volts per unit the resistors are those of 1 V per unit, so resistor variation gives the same table (the
     fast model's membranes read back in units: without that their errors would be ~|v|), and ngspice judges the decks

@@ -126,6 +126,8 @@ def test_mismatched_membranes_replay_the_nominal_run():
     assert penalties(Robustness(), spikes, membranes, model.theta, lambda: calls.append(1)) == {} and calls == [1]
     with pytest.raises(RcsnnError, match=r"parts \['inputs'\] unknown"):
         mismatched_membranes(model, tokens, start, spikes, 0.05, ("inputs", "leak"))
+    with pytest.raises(RcsnnError, match=r"parts \(none\) unknown"):
+        Robustness(mismatch_penalty=1.0, mismatch_parts=())
 
 
 def small_model():
@@ -242,7 +244,7 @@ def test_finetune_cli_records_its_source_and_refuses_another_vocabulary(tmp_path
     args = ["finetune", SMALL, "--steps", "3", "--batch", "4", "--length", "16", "--log-every", "1",
             "--margin-penalty", "5", "--membrane-penalty", "0.1", "--membrane-bound", "6", "--weight-noise", "0.02",
             "--membrane-noise", "0.01", "--rate-penalty", "0.1", "--mismatch-penalty", "2", "--mismatch-tolerance",
-            "0.03", "-o", str(out)]
+            "0.03", "--mismatch-parts", "synapse", "-o", str(out)]
     assert main(args) == 0
     log = capsys.readouterr().out
     assert "step     1/3 ternary" in log and all(f"{term} " in log for term in ("margin", "range", "rate", "mismatch"))
@@ -250,6 +252,7 @@ def test_finetune_cli_records_its_source_and_refuses_another_vocabulary(tmp_path
     assert config["training"]["finetuned_from"]["core"] == SMALL
     assert config["training"]["robust"]["margin_penalty"] == 5.0
     assert config["training"]["robust"]["mismatch_tolerance"] == 0.03
+    assert config["training"]["robust"]["mismatch_parts"] == ["synapse"]
     metrics = config["metrics"]
     assert 0 <= metrics["near_threshold"]["0.001"] <= metrics["near_threshold"]["0.05"] <= 1
     t0, t1 = load_checkpoint(SMALL).arrays().matrices["T"], load_checkpoint(out).arrays().matrices["T"]

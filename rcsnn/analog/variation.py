@@ -16,6 +16,18 @@ or on the machine. :func:`vary_deck` writes the drawn values into a deck's text 
 
 Tolerances are standard deviations (relative; the offset in volts). The reset switch, line drivers
 and timing are not varied.
+
+A built circuit may also be *calibrated*: each neuron's input resistor ``Rx<i>`` and leak (its time
+constant τ = rl·c) measured once after assembly and trimmed in steps of ``trim_step`` (relative), as
+analog neuromorphic chips calibrate every neuron (BrainScaleS-2 sets each neuron's leak and input
+parameters from a per-neuron calibration) and discrete builds trim with a resistor ladder. A trimmed
+part keeps only the residual of its drawn error ``e`` on the trim grid,
+
+    e' = e − step · round(e / step),  |e'| ≤ step / 2   (σ of e' ≈ step / √12 for σ ≫ step)
+
+and the leak's resistor takes the factor that brings τ to its residual, ``rl' = rl · (1 + e'_τ) / c_factor``.
+Synapse resistors (tens of thousands) are not trimmed. The trim range a run needs is the largest
+correction, about 5σ (±5 % at σ = 1 %: 100 steps of 0.1 %, a 7-bit trim).
 """
 
 from __future__ import annotations
@@ -30,10 +42,13 @@ import numpy as np
 from ..errors import RcsnnError
 from .fastmodel import Circuit
 
-__all__ = ["MAX_TOLERANCE", "Tolerance", "normals", "vary_circuit", "vary_deck"]
+__all__ = ["MAX_TOLERANCE", "TRIMMABLE", "Tolerance", "normals", "vary_circuit", "vary_deck"]
 
 #: Largest relative tolerance (σ): beyond it a 5σ draw would make a part's value ≤ 0.
 MAX_TOLERANCE = 0.15
+#: The parts a calibration trims: each neuron's input resistor and leak time constant.
+TRIMMABLE = ("input", "leak")
+_INPUT = re.compile(r"Rx\d+$")
 _CELL_PARAM = re.compile(r"\b(c|rl)=(\S+)")
 _VOS = re.compile(r"\bvos=(\S+)")
 
@@ -41,12 +56,14 @@ _VOS = re.compile(r"\bvos=(\S+)")
 @dataclass(frozen=True)
 class Tolerance:
     """Standard deviations of the variation: ``r`` and ``c`` relative, ``offset`` (comparators) and ``amp_offset``
-    (amplifiers) in volts."""
+    (amplifiers) in volts; the parts ``trim`` (of :data:`TRIMMABLE`) calibrated to ``trim_step`` (relative)."""
 
     r: float = 0.0
     c: float = 0.0
     offset: float = 0.0
     amp_offset: float = 0.0
+    trim: tuple[str, ...] = ()
+    trim_step: float = 0.001
 
     def check(self) -> Tolerance:
         for name, value in (("--r-tol", self.r), ("--c-tol", self.c)):
@@ -55,12 +72,30 @@ class Tolerance:
         for name, value in (("--offset", self.offset), ("--amp-offset", self.amp_offset)):
             if not 0 <= value < 1:
                 raise RcsnnError(f"{name} {value:g}: must be between 0 and 1 V")
+        if set(self.trim) - set(TRIMMABLE) or len(set(self.trim)) != len(self.trim):
+            raise RcsnnError(f"--trim {' '.join(self.trim)}: give each of {', '.join(TRIMMABLE)} at most once")
+        if self.trim and not 0 < self.trim_step <= MAX_TOLERANCE:
+            raise RcsnnError(f"--trim-step {self.trim_step:g}: must be in (0, {MAX_TOLERANCE:g}] (relative)")
         return self
+
+    @property
+    def varies(self) -> bool:
+        """Whether anything is drawn (else the nominal circuit, whatever the calibration)."""
+        return bool(self.r or self.c or self.offset or self.amp_offset)
 
     @property
     def label(self) -> str:
         amp = f", amp offset {1e3 * self.amp_offset:g} mV" if self.amp_offset else ""
-        return f"r {100 * self.r:g}%, c {100 * self.c:g}%, offset {1e3 * self.offset:g} mV{amp}"
+        trim = f", {' and '.join(self.trim)} trimmed to {100 * self.trim_step:g}%" if self.trim else ""
+        return f"r {100 * self.r:g}%, c {100 * self.c:g}%, offset {1e3 * self.offset:g} mV{amp}{trim}"
+
+    def trimmed(self, part: str, factors: np.ndarray) -> np.ndarray:
+        """``factors`` (1 + e) of a ``part``'s values after the calibration: 1 + e', e' the residual of e on the
+        trim grid when ``part`` is trimmed, else unchanged."""
+        if part not in self.trim:
+            return factors
+        e = factors - 1
+        return 1 + (e - self.trim_step * np.round(e / self.trim_step))
 
 
 def _mix(z: np.ndarray) -> np.ndarray:
@@ -97,6 +132,20 @@ def _factors(names: tuple, what: str, tol: float, seed: int) -> np.ndarray:
     return factors
 
 
+def _resistor_factors(names: tuple, tol: Tolerance, seed: int) -> np.ndarray:
+    """The resistors' factors; the input resistors ``Rx<i>`` trimmed when the calibration trims them."""
+    factors = _factors(names, "r", tol.r, seed)
+    inputs = np.array([bool(_INPUT.match(name)) for name in names], dtype=bool)
+    factors[inputs] = tol.trimmed("input", factors[inputs])
+    return factors
+
+
+def _leak_factors(cells: tuple, tol: Tolerance, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cells' leak-resistor and capacitor factors; a trimmed leak's resistor brings τ = rl·c to its residual."""
+    rl, c = _factors(cells, "rl", tol.r, seed), _factors(cells, "c", tol.c, seed)
+    return tol.trimmed("leak", rl * c) / c, c
+
+
 def vary_circuit(circuit: Circuit, tol: Tolerance, seed: int) -> Circuit:
     """``circuit`` with its element values drawn as :func:`vary_deck` draws them in the deck's text (the same
     numbers: a value times the same factor)."""
@@ -105,8 +154,9 @@ def vary_circuit(circuit: Circuit, tol: Tolerance, seed: int) -> Circuit:
         raise RcsnnError(f"{circuit.name}: --amp-offset: the deck has no amplifier macromodels (write it with --opamp)")
     if tol.amp_offset:
         amps = replace(amps, offset=amps.offset + tol.amp_offset * normals(seed, amps.names, "vos"))
-    return replace(circuit, resistance=circuit.resistance * _factors(circuit.resistors, "r", tol.r, seed),
-                   rl=circuit.rl * _factors(cells, "rl", tol.r, seed), c=circuit.c * _factors(cells, "c", tol.c, seed),
+    rl, c = _leak_factors(cells, tol, seed)
+    return replace(circuit, resistance=circuit.resistance * _resistor_factors(circuit.resistors, tol, seed),
+                   rl=circuit.rl * rl, c=circuit.c * c,
                    threshold=circuit.threshold + (tol.offset * normals(seed, circuit.comparators, "offset")
                                                   if tol.offset else 0.0), amplifiers=amps)
 
@@ -144,20 +194,20 @@ def vary_deck(text: str, tol: Tolerance, seed: int) -> str:
         if kind in names:
             names[kind].append(name)
     draws = {(kind, what): dict(zip(names[kind], normals(seed, tuple(names[kind]), what)))
-             for kind, what, on in (("R", "r", tol.r), ("Xn", "rl", tol.r), ("Xn", "c", tol.c), ("Xc", "offset", tol.offset),
-                                    ("Xa", "vos", tol.amp_offset))
-             if on}
+             for kind, what, on in (("Xc", "offset", tol.offset), ("Xa", "vos", tol.amp_offset)) if on}
     z = lambda kind, what, name: draws[kind, what][name] if (kind, what) in draws else 0.0  # noqa: E731
+    r_factor = dict(zip(names["R"], _resistor_factors(tuple(names["R"]), tol, seed)))
+    leak = dict(zip(names["Xn"], zip(*_leak_factors(tuple(names["Xn"]), tol, seed))))
     out = []
     for number, line in enumerate(lines, start=1):
         fields = line.split()
         name = fields[0] if fields else ""
         where = f"line {number} ({name})"
         if name[:1] == "R" and len(fields) == 4 and tol.r:
-            fields[3] = _scaled(fields[3], 1 + tol.r * z("R", "r", name), where)
+            fields[3] = _scaled(fields[3], r_factor[name], where)
             line = " ".join(fields)
         elif name.startswith("Xn") and (tol.r or tol.c):
-            line = _vary_cell(line, {"rl": 1 + tol.r * z("Xn", "rl", name), "c": 1 + tol.c * z("Xn", "c", name)}, where)
+            line = _vary_cell(line, dict(zip(("rl", "c"), leak[name])), where)
         elif name.startswith("Xc") and tol.offset:
             if len(fields) < 6 or fields[2] not in dc:
                 raise RcsnnError(f"{where}: a comparator 'Xc<i> mem th clk out cell [hys=H]' with a DC threshold source "

@@ -25,7 +25,8 @@ def _robustness(args):
                       membrane_penalty=args.membrane_penalty, membrane_bound=args.membrane_bound,
                       rate_penalty=args.rate_penalty, weight_noise=args.weight_noise,
                       membrane_noise=args.membrane_noise, mismatch_penalty=args.mismatch_penalty,
-                      mismatch_tolerance=args.mismatch_tolerance, mismatch_safety=args.mismatch_safety)
+                      mismatch_tolerance=args.mismatch_tolerance, mismatch_safety=args.mismatch_safety,
+                      **({"mismatch_parts": tuple(args.mismatch_parts)} if args.mismatch_parts else {}))
 
 
 def _corpus(args):
@@ -344,6 +345,9 @@ def _add_training_arguments(p, steps: tuple, lr: float, fixed: tuple[int, int] |
                    help="relative sigma of the resistors of the mismatch term (default 0.01)")
     p.add_argument("--mismatch-safety", type=positive_float, default=2.0,
                    help="k >= 1 of the mismatch term: flips, and decisions within a factor k of flipping (default 2)")
+    p.add_argument("--mismatch-parts", nargs="+", metavar="PART",
+                   help="the parts the mismatch term draws: input, leak, synapse (default all); leave out those a "
+                        "built circuit calibrates (rcsnn montecarlo --trim)")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--threads", type=int_range(1, cores()), default=1)
     p.add_argument("--log-every", type=positive_int, default=50)

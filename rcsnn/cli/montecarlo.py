@@ -36,8 +36,10 @@ def offset(text: str) -> float:
     return value
 
 
-def points(r: list[float], c: list[float], off: list[float], amp: tuple[float, ...] = (0.0,)):
-    """The sweep's tolerance points: the lists broadcast (each of length 1 or the longest's)."""
+def points(r: list[float], c: list[float], off: list[float], amp: tuple[float, ...] = (0.0,), trim: tuple[str, ...] = (),
+           trim_step: float = 0.001):
+    """The sweep's tolerance points: the lists broadcast (each of length 1 or the longest's); every point calibrated
+    alike (``trim``, ``trim_step``)."""
     from ..analog.variation import Tolerance
 
     n = max(len(r), len(c), len(off), len(amp))
@@ -46,7 +48,8 @@ def points(r: list[float], c: list[float], off: list[float], amp: tuple[float, .
             raise RcsnnError(f"{name}: {len(values)} values; give 1 or {n} (as many as the longest of --r-tol, --c-tol, "
                              "--offset, --amp-offset)")
     pick = lambda values, k: values[0] if len(values) == 1 else values[k]  # noqa: E731
-    return [Tolerance(pick(r, k), pick(c, k), pick(off, k), pick(amp, k)).check() for k in range(n)]
+    return [Tolerance(pick(r, k), pick(c, k), pick(off, k), pick(amp, k), tuple(trim), trim_step).check()
+            for k in range(n)]
 
 
 def _cmd_montecarlo(args) -> int:
@@ -59,7 +62,7 @@ def _cmd_montecarlo(args) -> int:
     check_output(args.output, directory=True, owned=(SETTINGS,))
     if args.scheduler == "local" and args.workers > cores() and not args.oversubscribe:
         raise RcsnnError(f"--workers {args.workers}: more than this machine's {cores()} cores (add --oversubscribe)")
-    swept = points(args.r_tol, args.c_tol, args.offset, args.amp_offset)
+    swept = points(args.r_tol, args.c_tol, args.offset, args.amp_offset, args.trim, args.trim_step)
     loaded = load(args)
     design = spice_options.from_arguments(args).design(loaded.arrays())  # --theta-volts: S = V / θ of the core
     if design.opamp and ":" in design.opamp:
@@ -74,10 +77,11 @@ def _cmd_montecarlo(args) -> int:
     out = Path(args.output)
     start = time.perf_counter()
     bundle = prepare(graph, stim, design, out, blocks, args.timeout or 3600.0,
-                     {"seed": args.seed, "judge_blocks": args.judge_blocks, "stimulus": stim.description})
+                     {"seed": args.seed, "judge_blocks": args.judge_blocks, "stimulus": stim.description,
+                      "trim": sorted(args.trim), "trim_step": args.trim_step if args.trim else None})
     nominal = Tolerance()
     tasks = plan([nominal], 1, args.seed, args.judge_blocks, bundle.blocks) \
-        + plan([p for p in swept if p != nominal], args.runs, args.seed, args.judge_blocks, bundle.blocks)
+        + plan([p for p in swept if p.varies], args.runs, args.seed, args.judge_blocks, bundle.blocks)
 
     def progress(done: int, total: int, task, result: dict) -> None:
         what = (f"agreement {100 * result['agreement']:.4f} %" + (f", bpc {result['bpc']:.4f}" if "bpc" in result else "")
@@ -133,6 +137,10 @@ def register(sub) -> None:
     p.add_argument("--offset", type=offset, nargs="+", default=[0.0], help="comparator offset σ, V or mV (default 0)")
     p.add_argument("--amp-offset", type=offset, nargs="+", default=[0.0],
                    help="with --opamp PART: σ of each amplifier's input offset around the part's, V or mV (default 0)")
+    p.add_argument("--trim", nargs="+", default=[], metavar="PART",
+                   help="parts calibrated after assembly, each neuron's own: input (its input resistor), leak (its time "
+                        "constant); a trimmed part keeps the residual of its error on the --trim-step grid")
+    p.add_argument("--trim-step", type=tolerance, default=0.001, help="the calibration's step, relative (default 0.1%%)")
     p.add_argument("--seed", type=seed, default=0, help="run r draws with seed SEED + r (default 0)")
     p.add_argument("--judge-blocks", type=nonnegative_int, default=1,
                    help="open-loop blocks per run cross-checked in ngspice (default 1)")

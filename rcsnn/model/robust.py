@@ -66,12 +66,20 @@ class Robustness:
     mismatch_penalty: float = 0.0
     mismatch_tolerance: float = 0.01
     mismatch_safety: float = 2.0
+    mismatch_parts: tuple[str, ...] = PARTS
 
     def __post_init__(self):
         if self.mismatch_penalty and not (self.mismatch_safety >= 1
                                           and 0 < self.mismatch_tolerance <= MAX_MISMATCH_TOLERANCE):
             raise RcsnnError(f"mismatch term: safety {self.mismatch_safety:g} must be >= 1 and tolerance "
                              f"{self.mismatch_tolerance:g} in (0, {MAX_MISMATCH_TOLERANCE:g}]")
+        _check_parts(self.mismatch_parts)
+
+
+def _check_parts(parts: tuple[str, ...]) -> None:
+    if not parts or set(parts) - set(PARTS):
+        raise RcsnnError(f"mismatch: parts {sorted(set(parts) - set(PARTS)) or '(none)'} unknown; the parts are "
+                         f"{', '.join(PARTS)}")
 
 
 def margin_penalty(membranes: torch.Tensor, theta: float, width: float) -> torch.Tensor:
@@ -94,8 +102,7 @@ def mismatched_membranes(model: SpikingLM, tokens: torch.Tensor, state, spikes: 
     default) drawn at relative tolerance ``tolerance`` (one draw per stream; see the module docstring), replaying
     the nominal run's ``spikes (B, L, G·n)`` as recurrent input and reset (open loop). Its input currents are
     computed again, so with ``membrane_noise`` installed they carry a draw of their own (the circuit's noise)."""
-    if set(parts) - set(PARTS):
-        raise RcsnnError(f"mismatch: parts {sorted(set(parts) - set(PARTS))} unknown; the parts are {', '.join(PARTS)}")
+    _check_parts(parts)
     batch, length = tokens.shape
     groups, n = model.groups, model.group_size
     v, s = state

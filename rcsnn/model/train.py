@@ -122,7 +122,8 @@ def train(cfg: TrainConfig, corpus: Corpus, log=print, model: SpikingLM | None =
         if phase == "prune":
             total = total + cfg.l1 * model.recurrent.latent.abs().sum()
         terms = penalties(cfg.robust, spikes, membranes, cfg.theta, functools.partial(
-            mismatched_membranes, model, tokens, carried, spikes, cfg.robust.mismatch_tolerance))
+            mismatched_membranes, model, tokens, carried, spikes, cfg.robust.mismatch_tolerance,
+            cfg.robust.mismatch_parts))
         total = total + sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         total.backward()
