@@ -51,6 +51,10 @@ def test_parts_are_the_cores(tmp_path, form):
     amplifiers = "op-amps (integrators)" if form == "opamp" else "ideal gated current copiers (ideal form: no buyable part)"
     assert bom.parts[amplifiers] == core.n_neurons
     assert bom.units is None
+    assert not any(n for kind, n in bom.parts.items() if kind.startswith("trims"))  # no calibration: no trims
+    trimmed = count_parts(deck_text(tmp_path), trim=("input", "leak")).parts
+    assert trimmed["trims of the input (calibration, one per input resistor)"] == inputs
+    assert trimmed["trims of the leak (calibration, one per leaky cell)"] == core.n_neurons
     # negative control: a deck with one synapse resistor fewer is counted with one fewer
     text = deck_text(tmp_path)
     fewer = re.sub(r"^R\d+_\d+_\d+ .*\n", "", text, count=1, flags=re.M)
@@ -123,3 +127,5 @@ def test_cli_bom(tmp_path, capsys):
     assert document["snap"]["rule"] == "E96" and document["bom"]["distinct_resistor_values"] < 20
     assert (out / "bom.csv").read_text().startswith("part,value,unit,count\nresistor,")
     assert main(["bom", str(SMALL_CHECKPOINT), "--snap", "E48", "-o", str(tmp_path / "x")]) == 2
+    assert main(["bom", str(SMALL_CHECKPOINT), "--trim", "synapse", "--energy-steps", "0", "-o", str(tmp_path / "y")]) == 2
+    assert "--trim synapse: give each of input, leak at most once" in capsys.readouterr().err

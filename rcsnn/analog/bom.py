@@ -7,7 +7,9 @@ membrane capacitors (``c=``, one per cell), comparators with their D flip-flops 
 amplifiers (op-amp form: one integrator op-amp per cell — with ``--opamp``, the feedback cell ``rcsnn_feedback`` and
 its amplifier instance ``Xa<i>``, counted by part; ideal form: an ideal gated current copier, no part one can buy) and
 reset switches (cells with ``gon`` > 0). A ``unit:R`` snapping also counts the unit resistors of an
-integrated build (n in series or in parallel per resistor, :class:`~rcsnn.analog.eseries.Snapping`).
+integrated build (n in series or in parallel per resistor, :class:`~rcsnn.analog.eseries.Snapping`). A build
+calibrated as ``rcsnn montecarlo --trim`` models it adds its trims: one per input resistor ``Rx<i>`` (``input``) and
+one per leaky cell (``leak``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .eseries import Snapping
 __all__ = ["Bom", "count_parts", "si", "markdown", "csv_text"]
 
 _RESISTOR = re.compile(r"^R\S+ \S+ \S+ (\S+)$", re.M)
+_INPUT = re.compile(r"^Rx\d+ ", re.M)
 _CELL = re.compile(r"^X\S+ .*(rcsnn_(?:neuron|integrator)_(ideal|opamp)|rcsnn_feedback(?:_if)?)\b.*$", re.M)
 #: An amplifier instance of ``--opamp`` decks: ``Xa<i> 0 sum<i> mem<i> vdd vss PART ...``.
 _AMPLIFIER = re.compile(r"^Xa\d+ \S+ \S+ \S+ vdd vss (\S+)", re.M)
@@ -53,9 +56,10 @@ class Bom:
                 "distinct_resistor_values": len(self.resistors), "integrated": self.units}
 
 
-def count_parts(deck: str, snap: Snapping | None = None, part: str = "") -> Bom:
+def count_parts(deck: str, snap: Snapping | None = None, part: str = "", trim: tuple[str, ...] = ()) -> Bom:
     """The :class:`Bom` of one deck's text (``snap``: the rule it was written with, for a ``unit:R`` unit count;
-    ``part``: the name of its ``--opamp`` amplifier, else the subcircuit its instances name)."""
+    ``part``: the name of its ``--opamp`` amplifier, else the subcircuit its instances name; ``trim``: the parts a
+    calibration trims, of ``input`` and ``leak``)."""
     bom = Bom()
     bom.resistors.update(float(v) for v in _RESISTOR.findall(deck))
     forms = Counter()
@@ -63,6 +67,7 @@ def count_parts(deck: str, snap: Snapping | None = None, part: str = "") -> Bom:
         params = {k: p.search(line) for k, p in _PARAM.items()}
         if params["rl"]:
             bom.resistors[float(params["rl"].group(1))] += 1
+            forms["leak"] += 1
         bom.capacitors[float(params["c"].group(1))] += 1
         forms[_CELL.match(line).group(2) or "feedback"] += 1
         forms["switch"] += float(params["gon"].group(1)) > 0
@@ -80,6 +85,8 @@ def count_parts(deck: str, snap: Snapping | None = None, part: str = "") -> Bom:
         "line drivers (ideal VCVS)": len(re.findall(r"^E\S+ ", deck, re.M)),
         "line drivers (op-amp, gated by the window)": len(opamp),
         "reset switches": forms["switch"],
+        "trims of the input (calibration, one per input resistor)": len(_INPUT.findall(deck)) if "input" in trim else 0,
+        "trims of the leak (calibration, one per leaky cell)": forms["leak"] if "leak" in trim else 0,
     }
     if snap is not None and snap.unit_ohms is not None:
         units = sum(abs(snap.units(v)) * n for v, n in bom.resistors.items())

@@ -43,6 +43,7 @@ def _cmd_bom(args) -> None:
     from ..analog.opamp import parse_opamp
     from ..analog.partition import partition
     from ..analog.snap import ANNOTATION, snapped_arguments, text_cost
+    from ..analog.variation import Tolerance
     from ..ir.reference import simulate_float
     from ..verify.spice import default_blocks
 
@@ -60,7 +61,8 @@ def _cmd_bom(args) -> None:
         write_netlists(graph, stim.currents[:1], Path(tmp) / "closed", design, "closed", budget=False)
         (deck,) = (Path(tmp) / "closed").glob("*.cir")  # closed loop: one deck of the whole core
         part = parse_opamp(design.opamp) if design.opamp else None
-        bom = count_parts(deck.read_text(), parse_snap(args.snap) if args.snap else None, part.name if part else "")
+        bom = count_parts(deck.read_text(), parse_snap(args.snap) if args.snap else None, part.name if part else "",
+                          Tolerance(trim=tuple(args.trim)).check().trim)
         form = f"op-amp form, {design.opamp}" if design.opamp else f"{design.form} form"
         document = {"core": args.core, "form": design.form, "snap": graph.annotation(ANNOTATION), "bom": bom.record()}
         text = markdown(bom, f"{args.core} ({form}{', ' + args.snap if args.snap else ''})")
@@ -137,5 +139,7 @@ def register(sub) -> None:
     p.add_argument("--workers", type=positive_int, default=spice_options.SpiceOptions.workers,
                    help="parallel ngspice processes of the energy run")
     p.add_argument("--timeout", type=positive_float, default=None, help="seconds per deck before ngspice is stopped")
+    p.add_argument("--trim", nargs="+", default=[], metavar="PART",
+                   help="count the trims of a calibrated build (input, leak: as rcsnn montecarlo --trim models them)")
     p.add_argument("-o", "--output", required=True, help="output directory: bom.md, bom.csv, bom.json")
     p.set_defaults(run=_cmd_bom)
