@@ -154,6 +154,26 @@ def test_variation_is_a_function_of_seed_name_and_tolerance(tmp_path):
     assert json.loads(json.dumps(sidecar))["decks"]
 
 
+def test_a_tolerance_band_keeps_every_part_within_it(tmp_path):
+    """``band``: a datasheet's ±tol, drawn uniform (σ = tol/√3), the same numbers in the deck and the fast model;
+    the normal draw of the same σ-value, the negative control, leaves parts outside the band."""
+    graph = random_graph(4, sizes=(40, 40), density=0.5)
+    x = near_threshold_currents(graph.arrays(), steps=6)
+    _, sidecar, files = _write(tmp_path, graph, x)
+    block = (tmp_path / sidecar["decks"][0]["netlist"]).read_text()
+    nominal = read_circuit(block, files, 6)
+    band, sigma = Tolerance(r=0.01, c=0.02, band=True), Tolerance(r=0.01, c=0.02)
+    drawn = vary_circuit(nominal, band, 9)
+    error = np.concatenate([drawn.resistance / nominal.resistance, drawn.rl / nominal.rl]) - 1
+    assert np.abs(error).max() <= 0.01 and 0.85 < error.std() / (0.01 / 3**0.5) < 1.15
+    assert np.abs(drawn.c / nominal.c - 1).max() <= 0.02
+    assert (np.abs(vary_circuit(nominal, sigma, 9).resistance / nominal.resistance - 1) > 0.01).mean() > 0.2
+    by_text = read_circuit(vary_deck(block, band, 9), files, 6)
+    for field in ("resistance", "rl", "c"):
+        assert np.array_equal(getattr(by_text, field), getattr(drawn, field)), field
+    assert band.label == "r ±1%, c ±2%, offset 0 mV" and sigma.label == "r 1%, c 2%, offset 0 mV"
+
+
 def test_a_calibration_trims_the_input_resistors_and_the_leak_to_its_step(tmp_path):
     graph = random_graph(3, sizes=(40, 40), density=0.5)
     x = near_threshold_currents(graph.arrays(), steps=6)

@@ -130,6 +130,10 @@ def test_a_calibrated_circuit_is_judged_by_ngspice_and_errs_less(tmp_path, capsy
     assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "12", "--runs", "2", "--r-tol", "5%", "--trim", "input",
                  "--scheduler", "serial", "-o", str(tmp_path / "trimmed")]) == 2
     assert "other settings (trim differ)" in capsys.readouterr().err
+    assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "12", "--runs", "1", "--r-tol", "5%", "--band",
+                 "--judge-blocks", "0", "--scheduler", "serial", "-o", str(tmp_path / "band")]) == 0
+    banded = json.loads((tmp_path / "band" / "results.json").read_text())["table"][1]
+    assert banded["label"] == "r ±5%, c ±0%, offset 0 mV" and banded["band"] is True
     assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "4", "--trim", "synapse", "--scheduler", "serial",
                  "-o", str(tmp_path / "bad")]) == 2
     assert "--trim synapse: give each of input, leak at most once" in capsys.readouterr().err

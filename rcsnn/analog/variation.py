@@ -15,7 +15,10 @@ or on the machine. :func:`vary_deck` writes the drawn values into a deck's text 
 * every amplifier ``Xa…`` of an ``--opamp`` deck: its input offset ``vos`` + amp_offset·z (V).
 
 Tolerances are standard deviations (relative; the offset in volts). The reset switch, line drivers
-and timing are not varied.
+and timing are not varied. A datasheet states a resistor's tolerance as a band instead (a 1 % part lies
+within ±1 %): with ``Tolerance.band`` the resistors and capacitors are drawn uniform in ±tolerance,
+``1 + tol·(2u − 1)`` with u the second of the two uniforms the normal draw is made from (σ = tol/√3,
+the widest spread of any symmetric unimodal distribution within the band).
 
 A built circuit may also be *calibrated*: each neuron's input resistor ``Rx<i>`` and leak (its time
 constant τ = rl·c) measured once after assembly and trimmed in steps of ``trim_step`` (relative), as
@@ -42,7 +45,7 @@ import numpy as np
 from ..errors import RcsnnError
 from .fastmodel import Circuit
 
-__all__ = ["MAX_TOLERANCE", "TRIMMABLE", "Tolerance", "normals", "vary_circuit", "vary_deck"]
+__all__ = ["MAX_TOLERANCE", "TRIMMABLE", "Tolerance", "normals", "uniforms", "vary_circuit", "vary_deck"]
 
 #: Largest relative tolerance (σ): beyond it a 5σ draw would make a part's value ≤ 0.
 MAX_TOLERANCE = 0.15
@@ -56,7 +59,8 @@ _VOS = re.compile(r"\bvos=(\S+)")
 @dataclass(frozen=True)
 class Tolerance:
     """Standard deviations of the variation: ``r`` and ``c`` relative, ``offset`` (comparators) and ``amp_offset``
-    (amplifiers) in volts; the parts ``trim`` (of :data:`TRIMMABLE`) calibrated to ``trim_step`` (relative)."""
+    (amplifiers) in volts; the parts ``trim`` (of :data:`TRIMMABLE`) calibrated to ``trim_step`` (relative). With
+    ``band``, ``r`` and ``c`` are a datasheet's tolerance instead: every part within ±r (±c), uniform (σ = r/√3)."""
 
     r: float = 0.0
     c: float = 0.0
@@ -64,6 +68,7 @@ class Tolerance:
     amp_offset: float = 0.0
     trim: tuple[str, ...] = ()
     trim_step: float = 0.001
+    band: bool = False
 
     def check(self) -> Tolerance:
         for name, value in (("--r-tol", self.r), ("--c-tol", self.c)):
@@ -87,7 +92,8 @@ class Tolerance:
     def label(self) -> str:
         amp = f", amp offset {1e3 * self.amp_offset:g} mV" if self.amp_offset else ""
         trim = f", {' and '.join(self.trim)} trimmed to {100 * self.trim_step:g}%" if self.trim else ""
-        return f"r {100 * self.r:g}%, c {100 * self.c:g}%, offset {1e3 * self.offset:g} mV{amp}{trim}"
+        band = "±" if self.band else ""
+        return f"r {band}{100 * self.r:g}%, c {band}{100 * self.c:g}%, offset {1e3 * self.offset:g} mV{amp}{trim}"
 
     def trimmed(self, part: str, factors: np.ndarray) -> np.ndarray:
         """``factors`` (1 + e) of a ``part``'s values after the calibration: 1 + e', e' the residual of e on the
@@ -112,21 +118,35 @@ def _hashes(names: tuple, what: str) -> np.ndarray:
                          dtype="<u8").copy()
 
 
-def normals(seed: int, names: tuple, what: str) -> np.ndarray:
-    """Standard normal draws, one per element name, each a function of ``seed``, the name and ``what`` alone:
-    two SplitMix64 outputs of the name's hash and the seed, through Box–Muller."""
+def _uniform_pairs(seed: int, names: tuple, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two uniform draws per element name, in (0, 1) and [0, 1): two SplitMix64 outputs of the name's hash and
+    the seed."""
     h = _hashes(tuple(names), what)
     with np.errstate(over="ignore"):
         s = _mix(np.array([seed], dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15))
         a = _mix(h ^ s)
         b = _mix(a ^ np.uint64(0x632BE59BD9B4E019))
-    u1 = (a >> np.uint64(11)).astype(np.float64) * 2.0**-53 + 2.0**-54  # (0, 1)
-    u2 = (b >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return ((a >> np.uint64(11)).astype(np.float64) * 2.0**-53 + 2.0**-54,
+            (b >> np.uint64(11)).astype(np.float64) * 2.0**-53)
+
+
+def normals(seed: int, names: tuple, what: str) -> np.ndarray:
+    """Standard normal draws, one per element name, each a function of ``seed``, the name and ``what`` alone:
+    :func:`_uniform_pairs` through Box–Muller."""
+    u1, u2 = _uniform_pairs(seed, names, what)
     return np.sqrt(-2 * np.log(u1)) * np.cos(2 * np.pi * u2)
 
 
-def _factors(names: tuple, what: str, tol: float, seed: int) -> np.ndarray:
-    factors = 1 + tol * normals(seed, names, what) if tol else np.ones(len(names))
+def uniforms(seed: int, names: tuple, what: str) -> np.ndarray:
+    """Draws uniform in [−1, 1), one per element name, a function of ``seed``, the name and ``what`` alone."""
+    return 2 * _uniform_pairs(seed, names, what)[1] - 1
+
+
+def _factors(names: tuple, what: str, tol: float, seed: int, band: bool = False) -> np.ndarray:
+    """1 + tol·z per name: z standard normal, or uniform in [−1, 1) for a tolerance ``band``."""
+    if not tol:
+        return np.ones(len(names))
+    factors = 1 + tol * (uniforms if band else normals)(seed, names, what)
     if not (factors > 0).all():
         raise RcsnnError(f"variation: a drawn factor of {what} is <= 0 (tolerance {tol:g} too large)")
     return factors
@@ -134,7 +154,7 @@ def _factors(names: tuple, what: str, tol: float, seed: int) -> np.ndarray:
 
 def _resistor_factors(names: tuple, tol: Tolerance, seed: int) -> np.ndarray:
     """The resistors' factors; the input resistors ``Rx<i>`` trimmed when the calibration trims them."""
-    factors = _factors(names, "r", tol.r, seed)
+    factors = _factors(names, "r", tol.r, seed, tol.band)
     inputs = np.array([bool(_INPUT.match(name)) for name in names], dtype=bool)
     factors[inputs] = tol.trimmed("input", factors[inputs])
     return factors
@@ -142,7 +162,7 @@ def _resistor_factors(names: tuple, tol: Tolerance, seed: int) -> np.ndarray:
 
 def _leak_factors(cells: tuple, tol: Tolerance, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The cells' leak-resistor and capacitor factors; a trimmed leak's resistor brings τ = rl·c to its residual."""
-    rl, c = _factors(cells, "rl", tol.r, seed), _factors(cells, "c", tol.c, seed)
+    rl, c = _factors(cells, "rl", tol.r, seed, tol.band), _factors(cells, "c", tol.c, seed, tol.band)
     return tol.trimmed("leak", rl * c) / c, c
 
 

@@ -37,9 +37,9 @@ def offset(text: str) -> float:
 
 
 def points(r: list[float], c: list[float], off: list[float], amp: tuple[float, ...] = (0.0,), trim: tuple[str, ...] = (),
-           trim_step: float = 0.001):
+           trim_step: float = 0.001, band: bool = False):
     """The sweep's tolerance points: the lists broadcast (each of length 1 or the longest's); every point calibrated
-    alike (``trim``, ``trim_step``)."""
+    alike (``trim``, ``trim_step``), its ``r`` and ``c`` standard deviations or, with ``band``, tolerance bands."""
     from ..analog.variation import Tolerance
 
     n = max(len(r), len(c), len(off), len(amp))
@@ -48,7 +48,7 @@ def points(r: list[float], c: list[float], off: list[float], amp: tuple[float, .
             raise RcsnnError(f"{name}: {len(values)} values; give 1 or {n} (as many as the longest of --r-tol, --c-tol, "
                              "--offset, --amp-offset)")
     pick = lambda values, k: values[0] if len(values) == 1 else values[k]  # noqa: E731
-    return [Tolerance(pick(r, k), pick(c, k), pick(off, k), pick(amp, k), tuple(trim), trim_step).check()
+    return [Tolerance(pick(r, k), pick(c, k), pick(off, k), pick(amp, k), tuple(trim), trim_step, band).check()
             for k in range(n)]
 
 
@@ -62,7 +62,7 @@ def _cmd_montecarlo(args) -> int:
     check_output(args.output, directory=True, owned=(SETTINGS,))
     if args.scheduler == "local" and args.workers > cores() and not args.oversubscribe:
         raise RcsnnError(f"--workers {args.workers}: more than this machine's {cores()} cores (add --oversubscribe)")
-    swept = points(args.r_tol, args.c_tol, args.offset, args.amp_offset, args.trim, args.trim_step)
+    swept = points(args.r_tol, args.c_tol, args.offset, args.amp_offset, args.trim, args.trim_step, args.band)
     loaded = load(args)
     design = spice_options.from_arguments(args).design(loaded.arrays())  # --theta-volts: S = V / θ of the core
     if design.opamp and ":" in design.opamp:
@@ -134,6 +134,9 @@ def register(sub) -> None:
     p.add_argument("--r-tol", type=tolerance, nargs="+", default=[0.01],
                    help="resistor tolerance σ, one value per point (e.g. 1%% 3%% 5%%; default 1%%)")
     p.add_argument("--c-tol", type=tolerance, nargs="+", default=[0.0], help="capacitor tolerance σ (default 0)")
+    p.add_argument("--band", action="store_true",
+                   help="--r-tol and --c-tol are a datasheet's tolerance band: every part within ±tol, drawn uniform "
+                        "(σ = tol/√3), instead of a standard deviation")
     p.add_argument("--offset", type=offset, nargs="+", default=[0.0], help="comparator offset σ, V or mV (default 0)")
     p.add_argument("--amp-offset", type=offset, nargs="+", default=[0.0],
                    help="with --opamp PART: σ of each amplifier's input offset around the part's, V or mV (default 0)")

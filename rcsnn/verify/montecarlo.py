@@ -100,7 +100,7 @@ class Task:
         """A file-name-safe identity (the persisted part's name)."""
         p = self.point
         name = (f"{self.kind}_r{p.r:.6g}_c{p.c:.6g}_o{p.offset:.6g}" + (f"_a{p.amp_offset:.6g}" if p.amp_offset else "")
-                + (f"_t{p.trim_step:.6g}-{'-'.join(p.trim)}" if p.trim else "")
+                + (f"_t{p.trim_step:.6g}-{'-'.join(p.trim)}" if p.trim else "") + ("_band" if p.band else "")
                 + f"_s{self.seed}" + (f"_{self.block}" if self.block else ""))
         return re.sub(r"[^A-Za-z0-9_.-]", "-", name)
 
