@@ -95,11 +95,9 @@ class Tolerance:
         band = "±" if self.band else ""
         return f"r {band}{100 * self.r:g}%, c {band}{100 * self.c:g}%, offset {1e3 * self.offset:g} mV{amp}{trim}"
 
-    def trimmed(self, part: str, factors: np.ndarray) -> np.ndarray:
-        """``factors`` (1 + e) of a ``part``'s values after the calibration: 1 + e', e' the residual of e on the
-        trim grid when ``part`` is trimmed, else unchanged."""
-        if part not in self.trim:
-            return factors
+    def trimmed(self, factors: np.ndarray) -> np.ndarray:
+        """``factors`` (1 + e) of trimmed parts after the calibration: 1 + e', e' the residual of e on the trim
+        grid."""
         e = factors - 1
         return 1 + (e - self.trim_step * np.round(e / self.trim_step))
 
@@ -155,15 +153,16 @@ def _factors(names: tuple, what: str, tol: float, seed: int, band: bool = False)
 def _resistor_factors(names: tuple, tol: Tolerance, seed: int) -> np.ndarray:
     """The resistors' factors; the input resistors ``Rx<i>`` trimmed when the calibration trims them."""
     factors = _factors(names, "r", tol.r, seed, tol.band)
-    inputs = np.array([bool(_INPUT.match(name)) for name in names], dtype=bool)
-    factors[inputs] = tol.trimmed("input", factors[inputs])
+    if "input" in tol.trim:
+        inputs = np.array([bool(_INPUT.match(name)) for name in names], dtype=bool)
+        factors[inputs] = tol.trimmed(factors[inputs])
     return factors
 
 
 def _leak_factors(cells: tuple, tol: Tolerance, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The cells' leak-resistor and capacitor factors; a trimmed leak's resistor brings τ = rl·c to its residual."""
     rl, c = _factors(cells, "rl", tol.r, seed, tol.band), _factors(cells, "c", tol.c, seed, tol.band)
-    return tol.trimmed("leak", rl * c) / c, c
+    return (tol.trimmed(rl * c) / c if "leak" in tol.trim else rl), c
 
 
 def vary_circuit(circuit: Circuit, tol: Tolerance, seed: int) -> Circuit:

@@ -19,14 +19,14 @@ __all__ = ["register", "GENERATE_BACKENDS", "REFERENCES"]
 
 
 def _robustness(args):
-    from ..model.robust import Robustness
+    from ..model.robust import PARTS, Robustness
 
     return Robustness(margin_penalty=args.margin_penalty, margin_width=args.margin_width,
                       membrane_penalty=args.membrane_penalty, membrane_bound=args.membrane_bound,
                       rate_penalty=args.rate_penalty, weight_noise=args.weight_noise,
                       membrane_noise=args.membrane_noise, mismatch_penalty=args.mismatch_penalty,
                       mismatch_tolerance=args.mismatch_tolerance, mismatch_safety=args.mismatch_safety,
-                      **({"mismatch_parts": tuple(args.mismatch_parts)} if args.mismatch_parts else {}))
+                      mismatch_parts=tuple(args.mismatch_parts or PARTS))
 
 
 def _corpus(args):

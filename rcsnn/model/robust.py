@@ -94,8 +94,6 @@ def range_penalty(membranes: torch.Tensor, theta: float, bound: float) -> torch.
     return F.relu(membranes.abs() / theta - bound).pow(2).mean()
 
 
-
-
 def mismatched_membranes(model: SpikingLM, tokens: torch.Tensor, state, spikes: torch.Tensor,
                          tolerance: float, parts: tuple[str, ...] = PARTS) -> torch.Tensor:
     """Membranes ``(B, L, G, n)`` of ``model`` run on ``tokens (B, L)`` from ``state`` with the ``parts`` (all by
