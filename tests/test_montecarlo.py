@@ -124,6 +124,11 @@ def test_a_calibrated_circuit_is_judged_by_ngspice_and_errs_less(tmp_path, capsy
         assert result["judge_failed"] == [] and result["table"][1]["judge_passed"] == 2
         rows[name] = result["table"][1]
     assert rows["trimmed"]["label"] == "r 5%, c 0%, offset 0 mV, input and leak trimmed to 0.1%"
+    # the parts in either order are one calibration: the same tasks, resumed, not run again
+    assert main(["montecarlo", str(SMALL_CHECKPOINT), "--steps", "12", "--runs", "2", "--r-tol", "5%", "--trim", "leak",
+                 "input", "--scheduler", "serial", "-o", str(tmp_path / "trimmed")]) == 0
+    again = json.loads((tmp_path / "trimmed" / "results.json").read_text())
+    assert again["resumed"] == len(again["tasks"]) and again["table"][1] == rows["trimmed"]
     assert rows["trimmed"]["error_median"] < 0.7 * rows["plain"]["error_median"]
     assert rows["trimmed"]["equal"] >= rows["plain"]["equal"]
     capsys.readouterr()

@@ -39,7 +39,8 @@ def offset(text: str) -> float:
 def points(r: list[float], c: list[float], off: list[float], amp: tuple[float, ...] = (0.0,), trim: tuple[str, ...] = (),
            trim_step: float = 0.001, band: bool = False):
     """The sweep's tolerance points: the lists broadcast (each of length 1 or the longest's); every point calibrated
-    alike (``trim``, ``trim_step``), its ``r`` and ``c`` standard deviations or, with ``band``, tolerance bands."""
+    alike (``trim``, in any order, ``trim_step``), its ``r`` and ``c`` standard deviations or, with ``band``, tolerance
+    bands."""
     from ..analog.variation import Tolerance
 
     n = max(len(r), len(c), len(off), len(amp))
@@ -48,7 +49,7 @@ def points(r: list[float], c: list[float], off: list[float], amp: tuple[float, .
             raise RcsnnError(f"{name}: {len(values)} values; give 1 or {n} (as many as the longest of --r-tol, --c-tol, "
                              "--offset, --amp-offset)")
     pick = lambda values, k: values[0] if len(values) == 1 else values[k]  # noqa: E731
-    return [Tolerance(pick(r, k), pick(c, k), pick(off, k), pick(amp, k), tuple(trim), trim_step, band).check()
+    return [Tolerance(pick(r, k), pick(c, k), pick(off, k), pick(amp, k), tuple(sorted(trim)), trim_step, band).check()
             for k in range(n)]
 
 
