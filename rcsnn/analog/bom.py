@@ -20,12 +20,12 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .design import INPUT_RESISTOR
 from .eseries import Snapping
 
 __all__ = ["Bom", "count_parts", "si", "markdown", "csv_text"]
 
-_RESISTOR = re.compile(r"^R\S+ \S+ \S+ (\S+)$", re.M)
-_INPUT = re.compile(r"^Rx\d+ ", re.M)
+_RESISTOR = re.compile(r"^(R\S+) \S+ \S+ (\S+)$", re.M)
 _CELL = re.compile(r"^X\S+ .*(rcsnn_(?:neuron|integrator)_(ideal|opamp)|rcsnn_feedback(?:_if)?)\b.*$", re.M)
 #: An amplifier instance of ``--opamp`` decks: ``Xa<i> 0 sum<i> mem<i> vdd vss PART ...``.
 _AMPLIFIER = re.compile(r"^Xa\d+ \S+ \S+ \S+ vdd vss (\S+)", re.M)
@@ -61,7 +61,9 @@ def count_parts(deck: str, snap: Snapping | None = None, part: str = "", trim: t
     ``part``: the name of its ``--opamp`` amplifier, else the subcircuit its instances name; ``trim``: the parts a
     calibration trims, of ``input`` and ``leak``)."""
     bom = Bom()
-    bom.resistors.update(float(v) for v in _RESISTOR.findall(deck))
+    resistors = _RESISTOR.findall(deck)
+    bom.resistors.update(float(v) for _, v in resistors)
+    inputs = sum(bool(INPUT_RESISTOR.fullmatch(name)) for name, _ in resistors)
     forms = Counter()
     for line in (m.group(0) for m in _CELL.finditer(deck)):
         params = {k: p.search(line) for k, p in _PARAM.items()}
@@ -85,7 +87,7 @@ def count_parts(deck: str, snap: Snapping | None = None, part: str = "", trim: t
         "line drivers (ideal VCVS)": len(re.findall(r"^E\S+ ", deck, re.M)),
         "line drivers (op-amp, gated by the window)": len(opamp),
         "reset switches": forms["switch"],
-        "trims of the input (calibration, one per input resistor)": len(_INPUT.findall(deck)) if "input" in trim else 0,
+        "trims of the input (calibration, one per input resistor)": inputs if "input" in trim else 0,
         "trims of the leak (calibration, one per leaky cell)": forms["leak"] if "leak" in trim else 0,
     }
     if snap is not None and snap.unit_ohms is not None:

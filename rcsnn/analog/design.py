@@ -26,6 +26,7 @@ threshold is ``S · θ · exp(-t_clk / 2τ)``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -35,9 +36,19 @@ from ..ir.arrays import Core, NeuronGroup
 
 __all__ = ["FORMS", "OPTIONAL_FIELDS", "METHODS",
            "SIDECAR", "DFF_DELAY", "DAC_RISE", "LEAK_SHARE", "GAIN_SHARE", "GroupValues", "Design", "tran_line",
-           "tau_of", "uniform"]
+           "tau_of", "uniform", "input_resistor", "INPUT_RESISTOR"]
 
 FORMS = ("ideal", "opamp")
+
+
+def input_resistor(i: int) -> str:
+    """The deck's name of neuron ``i``'s input resistor (carrying x + b into its summing node)."""
+    return f"Rx{i}"
+
+
+#: Matches (``fullmatch``) the names :func:`input_resistor` gives: the parts ``--trim input`` calibrates.
+INPUT_RESISTOR = re.compile(r"Rx\d+")
+
 #: The JSON sidecar of a netlist directory (every design choice, derived value, deck and the error budget).
 SIDECAR = "core.json"
 

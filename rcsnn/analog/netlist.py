@@ -66,7 +66,7 @@ from ..ir.arrays import Core
 from ..ir.graph import Graph
 from ..ir.reference import simulate_float
 from ..templates import render
-from .design import DAC_RISE, DFF_DELAY, SIDECAR, Design, tau_of, tran_line
+from .design import DAC_RISE, DFF_DELAY, SIDECAR, Design, input_resistor, tau_of, tran_line
 from .eseries import Snapping, parse_snap
 from .neurons import MAX_COMPARATORS, ZERO_RESETS, count_levels, plan
 from .opamp import LIBRARY as OPAMP_LIBRARY
@@ -301,7 +301,7 @@ class DeckWriter:
             else:
                 continue
             out.append(self.line(f"x{i}", f"x{i}", f"xl{i}", self.input_gain(i)))
-            out.append(f"Rx{i} xl{i} sum{i} {self.ohms(p.r_in[i])}")
+            out.append(f"{input_resistor(i)} xl{i} sum{i} {self.ohms(p.r_in[i])}")
         return out
 
     def comparator(self, i: int) -> str:

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import RcsnnError
+from .design import INPUT_RESISTOR
 from .fastmodel import Circuit
 
 __all__ = ["MAX_TOLERANCE", "TRIMMABLE", "Tolerance", "normals", "uniforms", "vary_circuit", "vary_deck"]
@@ -51,7 +52,6 @@ __all__ = ["MAX_TOLERANCE", "TRIMMABLE", "Tolerance", "normals", "uniforms", "va
 MAX_TOLERANCE = 0.15
 #: The parts a calibration trims: each neuron's input resistor and leak time constant.
 TRIMMABLE = ("input", "leak")
-_INPUT = re.compile(r"Rx\d+$")
 _CELL_PARAM = re.compile(r"\b(c|rl)=(\S+)")
 _VOS = re.compile(r"\bvos=(\S+)")
 
@@ -154,7 +154,7 @@ def _resistor_factors(names: tuple, tol: Tolerance, seed: int) -> np.ndarray:
     """The resistors' factors; the input resistors ``Rx<i>`` trimmed when the calibration trims them."""
     factors = _factors(names, "r", tol.r, seed, tol.band)
     if "input" in tol.trim:
-        inputs = np.array([bool(_INPUT.match(name)) for name in names], dtype=bool)
+        inputs = np.array([bool(INPUT_RESISTOR.fullmatch(name)) for name in names], dtype=bool)
         factors[inputs] = tol.trimmed(factors[inputs])
     return factors
 
